@@ -1,0 +1,382 @@
+//! Cross-field rules, run after the structural schema check; every problem is collected.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::diag::{Diagnostic, Location};
+use crate::ident;
+use crate::schema::did_you_mean;
+use crate::spec::{ClientAuth, Spec};
+use crate::yaml::{Index, escape};
+
+/// The `{name}` placeholders in a template, or why the template is malformed.
+pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return Err("unbalanced `}`".into());
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { return Err("unclosed `{`".into()) };
+        let name = &after[..close];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("invalid placeholder `{{{name}}}`"));
+        }
+        out.push(name);
+        rest = &after[close + 1..];
+    }
+    Ok(out)
+}
+
+/// Whether `host` is a loopback host, where plain `http` is allowed.
+pub fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// Names reserved by the protocol: a spec may not set them through `authorize_params` or
+/// `token_request.params`.
+const RESERVED_PARAMS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code",
+    "code_challenge",
+    "code_challenge_method",
+    "code_verifier",
+    "grant_type",
+    "refresh_token",
+];
+
+struct Checker<'a> {
+    spec: &'a Spec,
+    index: &'a Index,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn err(&mut self, at: Location, message: impl Into<String>) {
+        self.out.push(Diagnostic::error(at, message));
+    }
+
+    fn value(&self, pointer: &str) -> Location {
+        self.index.value(pointer)
+    }
+
+    fn key(&self, pointer: &str) -> Location {
+        self.index.key(pointer)
+    }
+
+    /// Placeholders must be declared variables.
+    fn template(&mut self, pointer: &str, template: &str) -> bool {
+        match placeholders(template) {
+            Err(why) => {
+                self.err(self.value(pointer), format!("invalid template in `{}`: {why}", crate::schema::dotted(pointer)));
+                false
+            }
+            Ok(names) => {
+                let mut ok = true;
+                for name in names {
+                    if !self.spec.variables.contains_key(name) {
+                        ok = false;
+                        let mut d = Diagnostic::error(
+                            self.value(pointer),
+                            format!("placeholder `{{{name}}}` has no declared variable"),
+                        );
+                        d.help = Some(match did_you_mean(name, self.spec.variables.keys().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{{{s}}}`?"),
+                            None => format!("declare it under `variables:`, e.g. `{name}: {{ description: \"...\" }}`"),
+                        });
+                        self.out.push(d);
+                    }
+                }
+                ok
+            }
+        }
+    }
+
+    /// A URL template: placeholders declared, parses, `https` unless on loopback.
+    fn url(&mut self, pointer: &str, template: &str) {
+        if !self.template(pointer, template) {
+            return;
+        }
+        let Ok(names) = placeholders(template) else { return };
+        let mut probe = template.to_owned();
+        for name in names {
+            probe = probe.replace(&format!("{{{name}}}"), "x");
+        }
+        let what = crate::schema::dotted(pointer);
+        match url::Url::parse(&probe) {
+            Err(e) => self.err(self.value(pointer), format!("invalid URL in `{what}`: {e}")),
+            Ok(u) => {
+                let loopback = u.host().is_some_and(|h| is_loopback(&h));
+                match u.scheme() {
+                    "https" => {}
+                    "http" if loopback => {}
+                    "http" => self.out.push(
+                        Diagnostic::error(self.value(pointer), format!("`{what}` uses plain `http` off loopback"))
+                            .with_help("use `https`; plain `http` is allowed only for 127.0.0.1, ::1 and localhost"),
+                    ),
+                    other => self.err(self.value(pointer), format!("`{what}` has scheme `{other}`, expected `https`")),
+                }
+                if u.fragment().is_some() {
+                    self.err(self.value(pointer), format!("`{what}` must not contain a fragment"));
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, stem: Option<&str>) {
+        let spec = self.spec;
+        if let Some(stem) = stem
+            && stem != spec.id
+        {
+            self.out.push(
+                Diagnostic::error(self.value("/id"), format!("`id` is `{}` but the file is named `{stem}`", spec.id))
+                    .with_help(format!("rename the file to `{}.yaml` or set `id: {stem}`", spec.id)),
+            );
+        }
+        if let Some(docs) = &spec.docs {
+            self.url("/docs", docs);
+        }
+        for (i, p) in spec.provenance.iter().enumerate() {
+            if !valid_date(&p.checked) {
+                self.err(self.value(&format!("/provenance/{i}/checked")), format!("`{}` is not a calendar date", p.checked));
+            }
+        }
+
+        // Endpoints.
+        let e = &spec.endpoints;
+        let endpoints = [
+            ("authorization", e.authorization.as_ref()),
+            ("token", Some(&e.token)),
+            ("revocation", e.revocation.as_ref()),
+            ("device_authorization", e.device_authorization.as_ref()),
+            ("userinfo", e.userinfo.as_ref()),
+            ("introspection", e.introspection.as_ref()),
+        ];
+        for (name, url) in endpoints {
+            if let Some(url) = url {
+                self.url(&format!("/endpoints/{name}"), url);
+            }
+        }
+        if let Some(oidc) = &spec.oidc {
+            self.url("/oidc/issuer", &oidc.issuer);
+        }
+
+        // Variables.
+        let mut used = BTreeSet::new();
+        for t in endpoints.iter().filter_map(|(_, u)| *u).chain(spec.oidc.as_ref().map(|o| &o.issuer)) {
+            used.extend(placeholders(t).unwrap_or_default());
+        }
+        if let Some(cc) = &spec.grants.client_credentials {
+            if let Some(t) = &cc.token_endpoint {
+                self.url("/grants/client_credentials/token_endpoint", t);
+                used.extend(placeholders(t).unwrap_or_default());
+            }
+            for (k, v) in &cc.params {
+                if self.template(&format!("/grants/client_credentials/params/{}", escape(k)), v) {
+                    used.extend(placeholders(v).unwrap_or_default());
+                }
+            }
+        }
+        for (name, var) in &spec.variables {
+            let p = format!("/variables/{}", escape(name));
+            if let Some(why) = variable_name_problem(name) {
+                self.err(self.key(&p), format!("variable name `{name}` cannot be used: {why}"));
+            }
+            if !used.contains(name.as_str()) {
+                self.err(self.key(&p), format!("variable `{name}` is declared but no endpoint uses `{{{name}}}`"));
+            }
+            let pattern = match &var.pattern {
+                Some(pat) => match regex_lite::Regex::new(pat) {
+                    Ok(re) => Some(re),
+                    Err(err) => {
+                        let first = err.to_string();
+                        let first = first.lines().last().unwrap_or_default().trim().to_owned();
+                        self.err(self.value(&format!("{p}/pattern")), format!("invalid regular expression: {first}"));
+                        None
+                    }
+                },
+                None => None,
+            };
+            if let (Some(re), Some(default)) = (&pattern, &var.default)
+                && !re.is_match(default)
+            {
+                self.err(self.value(&format!("{p}/default")), format!("default `{default}` does not match the variable's pattern"));
+            }
+        }
+
+        self.client_auth();
+        self.scopes();
+        self.params("/authorize_params", &spec.authorize_params);
+        self.params("/token_request/params", &spec.token_request.params);
+        self.grants();
+    }
+
+    fn client_auth(&mut self) {
+        let mut seen = BTreeSet::new();
+        for (i, m) in self.spec.client_auth.iter().enumerate() {
+            if !seen.insert(*m) {
+                let name = match m {
+                    ClientAuth::Basic => "basic",
+                    ClientAuth::RequestBody => "request_body",
+                };
+                self.err(self.value(&format!("/client_auth/{i}")), format!("client auth method `{name}` is listed twice"));
+            }
+        }
+    }
+
+    fn scopes(&mut self) {
+        let scopes = &self.spec.scopes;
+        let mut variants: BTreeMap<String, &str> = BTreeMap::new();
+        let mut values: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, scope) in &scopes.values {
+            let p = format!("/scopes/values/{}", escape(name));
+            let variant = ident::upper_camel(name);
+            if let Some(why) = scope_name_problem(name) {
+                self.err(self.key(&p), format!("scope name `{name}` cannot become an enum variant: {why}"));
+            } else if let Some(other) = variants.insert(variant.clone(), name) {
+                self.err(
+                    self.key(&p),
+                    format!("scope names `{other}` and `{name}` both become the enum variant `{variant}`"),
+                );
+            }
+            if let Some(other) = values.insert(scope.value.as_str(), name) {
+                self.err(self.value(&format!("{p}/value")), format!("scopes `{other}` and `{name}` have the same value `{}`", scope.value));
+            }
+            if scope.value.contains(scopes.separator.as_str()) || scope.value.chars().any(char::is_whitespace) {
+                self.err(self.value(&format!("{p}/value")), format!("scope value `{}` contains the separator or white space", scope.value));
+            }
+        }
+        for (i, name) in scopes.default.iter().enumerate() {
+            if !scopes.values.contains_key(name) {
+                let mut d = Diagnostic::error(
+                    self.value(&format!("/scopes/default/{i}")),
+                    format!("default scope `{name}` is not declared in `scopes.values`"),
+                );
+                if let Some(s) = did_you_mean(name, scopes.values.keys().map(String::as_str)) {
+                    d.help = Some(format!("did you mean `{s}`?"));
+                }
+                self.out.push(d);
+            }
+        }
+    }
+
+    fn params(&mut self, pointer: &str, params: &BTreeMap<String, String>) {
+        for name in params.keys() {
+            if RESERVED_PARAMS.contains(&name.as_str()) {
+                self.err(
+                    self.key(&format!("{pointer}/{}", escape(name))),
+                    format!("`{name}` is set by the protocol and cannot be overridden in `{}`", crate::schema::dotted(pointer)),
+                );
+            }
+        }
+    }
+
+    fn grants(&mut self) {
+        let spec = self.spec;
+        let g = &spec.grants;
+        let any = g.authorization_code.is_some()
+            || g.refresh_token.is_some()
+            || g.device_code.is_some()
+            || g.client_credentials.is_some()
+            || g.jwt_bearer.is_some();
+        if !any {
+            self.err(self.key("/grants"), "`grants` declares no grant");
+        }
+        if g.authorization_code.is_some() && spec.endpoints.authorization.is_none() {
+            self.err(self.key("/grants/authorization_code"), "the `authorization_code` grant needs `endpoints.authorization`");
+        }
+        if g.device_code.is_some() && spec.endpoints.device_authorization.is_none() {
+            self.err(self.key("/grants/device_code"), "the `device_code` grant needs `endpoints.device_authorization`");
+        }
+        if g.authorization_code.is_none() && spec.endpoints.authorization.is_some() {
+            self.err(
+                self.key("/endpoints/authorization"),
+                "`endpoints.authorization` is set but `grants` has no `authorization_code`",
+            );
+        }
+        if (spec.refresh.rotates || spec.refresh.returns_refresh_token) && g.refresh_token.is_none() {
+            self.err(self.key("/refresh"), "`refresh` describes refresh tokens but `grants` has no `refresh_token`");
+        }
+        if let Some(jwt) = &g.jwt_bearer
+            && jwt.audience != "token"
+        {
+            self.url("/grants/jwt_bearer/audience", &jwt.audience);
+        }
+        if !spec.authorize_params.is_empty() && g.authorization_code.is_none() {
+            self.err(self.key("/authorize_params"), "`authorize_params` is set but `grants` has no `authorization_code`");
+        }
+    }
+}
+
+fn variable_name_problem(name: &str) -> Option<&'static str> {
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Some("use lowercase `snake_case`");
+    }
+    ident::problem(name)
+}
+
+fn scope_name_problem(name: &str) -> Option<&'static str> {
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Some("it must start with a letter");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Some("use letters, digits, `_`, `-` and `.`");
+    }
+    if ident::upper_camel(name) == "Self" {
+        return Some("`Self` is reserved");
+    }
+    None
+}
+
+fn valid_date(s: &str) -> bool {
+    let mut parts = s.split('-').map(str::parse::<u32>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d)), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+/// Check the cross-field rules of a structurally valid spec. `stem` is the file stem the `id`
+/// must equal, when the spec came from a file.
+pub fn check(spec: &Spec, index: &Index, stem: Option<&str>) -> Vec<Diagnostic> {
+    let mut c = Checker { spec, index, out: Vec::new() };
+    c.run(stem);
+    c.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        assert_eq!(placeholders("https://{shop}.x.com/{a_b}/t").unwrap(), vec!["shop", "a_b"]);
+        assert!(placeholders("https://{shop.x.com").is_err());
+        assert!(placeholders("https://}x").is_err());
+        assert!(placeholders("https://{a b}/").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert!(valid_date("2024-02-29"));
+        assert!(!valid_date("2023-02-29"));
+        assert!(!valid_date("2023-13-01"));
+    }
+}

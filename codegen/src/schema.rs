@@ -1,0 +1,284 @@
+//! Structural validation of a spec against its JSON Schema, with every error located.
+//!
+//! The schema is generated from [`crate::spec`] by `schemars` and committed as
+//! `specs/schema.json` for editors. The validator below interprets the subset of JSON Schema
+//! that `schemars` emits for that model (`$ref`, `type`, `properties`, `required`,
+//! `additionalProperties`, `oneOf`/`anyOf`, `const`/`enum`, `pattern`, length and range
+//! bounds, `items`). A general validator (the `jsonschema` crate) doubled the cold build time
+//! of every crate that runs the generator, proc macro included, for keywords we never emit,
+//! and its messages could not say "did you mean".
+
+use serde_json::Value;
+
+use crate::diag::{Diagnostic, Location};
+use crate::yaml::{Index, escape};
+
+/// The JSON Schema of the spec format, as written to `specs/schema.json`.
+pub fn schema() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut schema {
+        map.insert("$id".into(), Value::String("https://oauthgen.dev/schema/spec-v1.json".into()));
+    }
+    schema
+}
+
+/// The schema rendered as pretty JSON with a final newline.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Validate `value` against the spec schema; one diagnostic per problem.
+pub fn validate(value: &Value, index: &Index) -> Vec<Diagnostic> {
+    let root = schema();
+    let mut v = Validator { root: &root, index, out: Vec::new() };
+    v.check(&root, value, "");
+    v.out
+}
+
+struct Validator<'a> {
+    root: &'a Value,
+    index: &'a Index,
+    out: Vec<Diagnostic>,
+}
+
+/// A JSON pointer as a dotted path for messages: `/scopes/values/x` -> `scopes.values.x`.
+pub fn dotted(pointer: &str) -> String {
+    if pointer.is_empty() {
+        return "the spec".into();
+    }
+    pointer.trim_start_matches('/').replace('/', ".").replace("~1", "/").replace("~0", "~")
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing (null)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn matches_type(expected: &str, value: &Value) -> bool {
+    match expected {
+        "null" => value.is_null(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "string" => value.is_string(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    }
+}
+
+fn article(expected: &str) -> String {
+    match expected {
+        "null" => "nothing (null)".into(),
+        "boolean" => "a boolean (`true` or `false`)".into(),
+        "integer" => "an integer".into(),
+        "number" => "a number".into(),
+        "string" => "a string".into(),
+        "array" => "a list".into(),
+        "object" => "a mapping".into(),
+        other => other.into(),
+    }
+}
+
+/// The closest candidate to `word`, if one is close enough to suggest.
+pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn quoted_list<'c>(items: impl IntoIterator<Item = &'c str>) -> String {
+    items.into_iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+}
+
+impl<'a> Validator<'a> {
+    fn resolve(&self, schema: &'a Value) -> &'a Value {
+        let mut s = schema;
+        for _ in 0..16 {
+            let Some(r) = s.get("$ref").and_then(Value::as_str) else { break };
+            let Some(target) = r.strip_prefix('#').and_then(|p| self.root.pointer(p)) else { break };
+            s = target;
+        }
+        s
+    }
+
+    fn error(&mut self, at: Location, message: String, help: Option<String>) {
+        let mut d = Diagnostic::error(at, message);
+        d.help = help;
+        self.out.push(d);
+    }
+
+    /// Constant values allowed by `schema`, when it is an enumeration.
+    fn constants(&self, schema: &'a Value) -> Option<Vec<&'a Value>> {
+        let schema = self.resolve(schema);
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            return Some(values.iter().collect());
+        }
+        if let Some(c) = schema.get("const") {
+            return Some(vec![c]);
+        }
+        let branches = schema.get("oneOf").or_else(|| schema.get("anyOf"))?.as_array()?;
+        let mut all = Vec::new();
+        for b in branches {
+            all.extend(self.constants(b)?);
+        }
+        Some(all)
+    }
+
+    fn check(&mut self, schema: &'a Value, value: &Value, pointer: &str) {
+        let schema = self.resolve(schema);
+        let at = self.index.value(pointer);
+        let what = dotted(pointer);
+
+        if let Some(consts) = self.constants(schema) {
+            if !consts.contains(&value) {
+                let names: Vec<String> =
+                    consts.iter().map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned)).collect();
+                let shown = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let help = match did_you_mean(&shown, names.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("expected one of {}", quoted_list(names.iter().map(String::as_str))),
+                };
+                self.error(at, format!("invalid value `{shown}` for `{what}`"), Some(help));
+            }
+            return;
+        }
+
+        for key in ["anyOf", "oneOf"] {
+            if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+                let mut best: Option<Vec<Diagnostic>> = None;
+                for b in branches {
+                    let mut sub = Validator { root: self.root, index: self.index, out: Vec::new() };
+                    sub.check(b, value, pointer);
+                    if sub.out.is_empty() {
+                        best = None;
+                        break;
+                    }
+                    if best.as_ref().is_none_or(|e| sub.out.len() < e.len()) && !(value.is_null() && b.get("type").is_none()) {
+                        best = Some(sub.out);
+                    }
+                }
+                if let Some(errors) = best {
+                    self.out.extend(errors);
+                    return;
+                }
+            }
+        }
+
+        if let Some(t) = schema.get("type") {
+            let allowed: Vec<&str> = match t {
+                Value::String(s) => vec![s.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !allowed.is_empty() && !allowed.iter().any(|t| matches_type(t, value)) {
+                let expected: Vec<String> = allowed.iter().filter(|t| **t != "null").map(|t| article(t)).collect();
+                self.error(at, format!("expected {} for `{what}`, found {}", expected.join(" or "), type_name(value)), None);
+                return;
+            }
+        }
+
+        match value {
+            Value::String(s) => self.check_string(schema, s, at, &what),
+            Value::Number(n) => {
+                if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
+                    && x < min
+                {
+                    self.error(at, format!("`{what}` must be at least {min}"), None);
+                }
+                if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), n.as_f64())
+                    && x > max
+                {
+                    self.error(at, format!("`{what}` must be at most {max}"), None);
+                }
+            }
+            Value::Array(items) => {
+                if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                    && (items.len() as u64) < min
+                {
+                    self.error(at, format!("`{what}` needs at least {min} item(s)"), None);
+                }
+                if let Some(item_schema) = schema.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(item_schema, item, &format!("{pointer}/{i}"));
+                    }
+                }
+            }
+            Value::Object(map) => self.check_object(schema, map, pointer, &what),
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    fn check_string(&mut self, schema: &Value, s: &str, at: Location, what: &str) {
+        let len = s.chars().count() as u64;
+        if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+            && len < min
+        {
+            self.error(at, format!("`{what}` must not be empty"), None);
+        }
+        if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+            && len > max
+        {
+            self.error(at, format!("`{what}` is longer than {max} characters"), None);
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+            && let Ok(re) = regex_lite::Regex::new(pattern)
+            && !re.is_match(s)
+        {
+            self.error(at, format!("invalid value `{s}` for `{what}`"), Some(format!("it must match `{pattern}`")));
+        }
+    }
+
+    fn check_object(&mut self, schema: &'a Value, map: &serde_json::Map<String, Value>, pointer: &str, what: &str) {
+        let props = schema.get("properties").and_then(Value::as_object);
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for key in required.iter().filter_map(Value::as_str) {
+                if !map.contains_key(key) {
+                    let at = self.index.key(pointer);
+                    let msg = if pointer.is_empty() {
+                        format!("missing required key `{key}`")
+                    } else {
+                        format!("missing required key `{key}` in `{what}`")
+                    };
+                    self.error(at, msg, None);
+                }
+            }
+        }
+        for (key, child) in map {
+            let child_pointer = format!("{pointer}/{}", escape(key));
+            if let Some(s) = props.and_then(|p| p.get(key)) {
+                self.check(s, child, &child_pointer);
+                continue;
+            }
+            match schema.get("additionalProperties") {
+                Some(Value::Bool(false)) => {
+                    let at = self.index.key(&child_pointer);
+                    let known = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+                    let place = if pointer.is_empty() { String::new() } else { format!(" in `{what}`") };
+                    let help = match did_you_mean(key, known.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("expected one of {}", quoted_list(known.iter().copied())),
+                    };
+                    self.error(at, format!("unknown key `{key}`{place}"), Some(help));
+                }
+                Some(s @ Value::Object(_)) => self.check(s, child, &child_pointer),
+                _ => {}
+            }
+        }
+    }
+}

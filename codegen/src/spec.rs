@@ -1,0 +1,423 @@
+//! The spec format, version 1: a serde model that maps one to one onto the YAML.
+//!
+//! The doc comments here are the field documentation: `schemars` copies them into
+//! `specs/schema.json`, which both editors and [`crate::schema`] validate against.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An OAuth 2.0 provider, described as data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "oauthgen provider spec", rename = "Spec")]
+pub struct Spec {
+    /// The provider's id: a lowercase letter, then lowercase letters, digits, `_` and `-`; must equal the file stem.
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_-]*$"), length(min = 1, max = 64))]
+    pub id: String,
+    /// Display name, used in generated documentation.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The provider's OAuth documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs: Option<String>,
+    /// Where the facts in this spec come from, and when each source was checked.
+    #[schemars(length(min = 1))]
+    pub provenance: Vec<Provenance>,
+    /// The provider's endpoints. `https` is required except on loopback hosts;
+    /// `{name}` placeholders refer to `variables`.
+    pub endpoints: Endpoints,
+    /// Typed inputs for `{name}` placeholders in endpoints (tenant, shop, domain ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, Variable>,
+    /// Client authentication methods the token endpoint accepts, preferred first.
+    #[serde(default = "default_client_auth")]
+    #[schemars(length(min = 1))]
+    pub client_auth: Vec<ClientAuth>,
+    /// Whether and when the provider accepts PKCE (RFC 7636).
+    pub pkce: Pkce,
+    /// The provider's scopes.
+    #[serde(default)]
+    pub scopes: Scopes,
+    /// Extra query parameters added to every authorization URL.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorize_params: BTreeMap<String, String>,
+    /// How token requests must be shaped.
+    #[serde(default)]
+    pub token_request: TokenRequest,
+    /// Declarative clean-up of non-standard token responses.
+    #[serde(default)]
+    pub token_response: TokenResponse,
+    /// What refreshing does at this provider.
+    #[serde(default)]
+    pub refresh: Refresh,
+    /// The grants the provider has; the generated API follows this.
+    pub grants: Grants,
+    /// Redirect handling for installed applications.
+    #[serde(default)]
+    pub redirect: Redirect,
+    /// OpenID Connect metadata, when the provider is an OpenID provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<Oidc>,
+}
+
+fn default_client_auth() -> Vec<ClientAuth> {
+    vec![ClientAuth::Basic, ClientAuth::RequestBody]
+}
+
+/// One source of facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// A URL or a `repository@commit:path` reference.
+    #[schemars(length(min = 1))]
+    pub source: String,
+    /// The day the source was checked, `YYYY-MM-DD`.
+    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
+    pub checked: String,
+}
+
+/// The provider's endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    /// Authorization endpoint (RFC 6749 section 3.1); needed by `authorization_code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<String>,
+    /// Token endpoint (RFC 6749 section 3.2).
+    pub token: String,
+    /// Token revocation endpoint (RFC 7009).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<String>,
+    /// Device authorization endpoint (RFC 8628); needed by `device_code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization: Option<String>,
+    /// User information endpoint (OpenID Connect or proprietary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo: Option<String>,
+    /// Token introspection endpoint (RFC 7662).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection: Option<String>,
+}
+
+/// A typed input for `{name}` placeholders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    /// What the value is and where users find it.
+    #[schemars(length(min = 1))]
+    pub description: String,
+    /// The value used when the user gives none; without a default the value is a required
+    /// constructor argument.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// A regular expression every value must match (anchor it with `^...$`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// An example value, for documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+    RequestBody,
+}
+
+/// PKCE support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pkce {
+    /// Every authorization request must carry a code challenge.
+    Required,
+    /// Accepted from every client.
+    Supported,
+    /// Accepted only from public clients (no client secret).
+    PublicOnly,
+    /// Rejected or ignored: never sent.
+    Unsupported,
+}
+
+/// The provider's scopes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scopes {
+    /// The string between scopes in the `scope` parameter: `" "` (RFC 6749), `","` or `"+"`.
+    #[serde(default = "default_separator")]
+    #[schemars(length(min = 1))]
+    pub separator: String,
+    /// Names (keys of `values`) requested when the caller asks for none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default: Vec<String>,
+    /// Scope name -> scope; the names become enum variants.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, ScopeValue>,
+}
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Self { separator: default_separator(), default: Vec::new(), values: BTreeMap::new() }
+    }
+}
+
+fn default_separator() -> String {
+    " ".to_owned()
+}
+
+/// One scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeValue {
+    /// The scope string sent to the provider.
+    #[schemars(length(min = 1))]
+    pub value: String,
+    /// What the scope grants; becomes the variant's documentation.
+    #[schemars(length(min = 1))]
+    pub description: String,
+}
+
+/// How token requests must be shaped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// Encoding of the token request body: `form` (RFC 6749) or `json` (Notion, Atlassian).
+    #[serde(default)]
+    pub body_format: BodyFormat,
+    /// Extra form parameters sent with every token request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+}
+
+/// Encoding of a request body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    /// `application/x-www-form-urlencoded`.
+    #[default]
+    Form,
+    /// `application/json`.
+    Json,
+}
+
+/// Declarative clean-up of non-standard token responses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenResponse {
+    /// Body format: `json`, `form` (`a=b&c=d`), or `auto` (sniffed, whatever `Content-Type` says).
+    #[serde(default)]
+    pub format: ResponseFormat,
+    /// How `expires_in` arrives: a JSON `number`, a `string` of digits, or `absent` (tokens
+    /// without a stated lifetime).
+    #[serde(default)]
+    pub expires_in: ExpiresIn,
+    /// The unit of `expires_in`.
+    #[serde(default)]
+    pub expires_in_unit: TimeUnit,
+    /// Errors arrive with HTTP 200 (Slack's `ok: false`); the body is checked for `error`.
+    #[serde(default)]
+    pub error_in_200: bool,
+    /// The token fields sit in a wrapper object under this key (Withings `body`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// The name of the refresh-token lifetime field, kept in the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_expires_in: Option<String>,
+}
+
+/// Token response body format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// JSON (RFC 6749).
+    #[default]
+    Json,
+    /// Form-encoded (`access_token=...&token_type=bearer`).
+    Form,
+    /// Sniffed from the body.
+    Auto,
+}
+
+/// How `expires_in` arrives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiresIn {
+    /// A JSON number.
+    #[default]
+    Number,
+    /// A string of digits (PayPal, Naver).
+    String,
+    /// Not sent: tokens have no stated lifetime.
+    Absent,
+}
+
+/// A unit of time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    /// Seconds (RFC 6749).
+    #[default]
+    Seconds,
+    /// Milliseconds.
+    Milliseconds,
+}
+
+/// What refreshing does at this provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    /// Each refresh returns a new refresh token and invalidates the old one.
+    #[serde(default)]
+    pub rotates: bool,
+    /// A refresh response carries a refresh token (the same or a new one).
+    #[serde(default)]
+    pub returns_refresh_token: bool,
+    /// The refresh request must repeat the granted scopes (Okta).
+    #[serde(default)]
+    pub requires_scope: bool,
+    /// Refresh this many seconds before the access token expires (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_seconds: Option<u32>,
+}
+
+/// The grants the provider has.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Authorization code (RFC 6749 section 4.1), with PKCE per `pkce`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Empty")]
+    pub authorization_code: Option<Empty>,
+    /// Refresh token (RFC 6749 section 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Empty")]
+    pub refresh_token: Option<Empty>,
+    /// Device authorization (RFC 8628); needs `endpoints.device_authorization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "DeviceCode")]
+    pub device_code: Option<DeviceCode>,
+    /// Client credentials (RFC 6749 section 4.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ClientCredentials")]
+    pub client_credentials: Option<ClientCredentials>,
+    /// JWT bearer assertions (RFC 7523): service accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "JwtBearer")]
+    pub jwt_bearer: Option<JwtBearer>,
+}
+
+/// A grant with no options: write `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// Device authorization grant options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCode {
+    /// Polling interval in seconds when the provider states none (RFC 8628 default: 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60))]
+    pub default_interval: Option<u32>,
+}
+
+/// Client credentials grant options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentials {
+    /// A token endpoint used only for this grant (Dailymotion's partner host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    /// Extra parameters the grant needs (Auth0 `audience`); `{name}` placeholders allowed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+}
+
+/// JWT bearer (service account) options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtBearer {
+    /// The format of the signing key.
+    pub key_format: KeyFormat,
+    /// The signature algorithm.
+    #[serde(default)]
+    pub algorithm: JwtAlgorithm,
+    /// The `aud` claim: `token` for the token endpoint, or a literal URL.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Whether the assertion may name a user to act for (`sub`, domain-wide delegation).
+    #[serde(default)]
+    pub subject: Subject,
+}
+
+fn default_audience() -> String {
+    "token".to_owned()
+}
+
+/// A signing key format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyFormat {
+    /// A Google service-account JSON key file.
+    GoogleServiceAccountJson,
+    /// A PEM-encoded private key.
+    Pem,
+}
+
+/// A JWS algorithm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum JwtAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    RS256,
+}
+
+/// Whether an assertion may carry a subject.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// The assertion may carry `sub`.
+    Supported,
+    /// The assertion must carry `sub` (Salesforce, DocuSign: the user to act as).
+    Required,
+    /// The assertion never carries `sub`.
+    #[default]
+    Unsupported,
+}
+
+/// Redirect handling.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    /// The host an installed app's loopback redirect URI uses.
+    #[serde(default)]
+    pub loopback_host: LoopbackHost,
+    /// Callback query parameters to keep in the credentials (QuickBooks `realmId`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callback_params: Vec<String>,
+}
+
+/// A loopback host name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum LoopbackHost {
+    /// `127.0.0.1` (RFC 8252 recommends the literal address).
+    #[default]
+    #[serde(rename = "127.0.0.1")]
+    Ipv4,
+    /// `localhost`.
+    #[serde(rename = "localhost")]
+    Localhost,
+}
+
+/// OpenID Connect metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Oidc {
+    /// The issuer identifier (`iss`); `{name}` placeholders allowed.
+    pub issuer: String,
+}
