@@ -1,6 +1,6 @@
 //! Located diagnostics, collected all at once and rendered in rustc style.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 /// A position in a spec file: 1-based line and column (in characters).
@@ -39,7 +39,12 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `location`.
     pub fn error(location: Location, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, location, message: message.into(), help: None }
+        Self {
+            severity: Severity::Error,
+            location,
+            message: message.into(),
+            help: None,
+        }
     }
 
     /// Attach a hint.
@@ -61,7 +66,11 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// An empty collection for `path`, whose text is `source`.
     pub fn new(path: impl Into<PathBuf>, source: impl Into<String>) -> Self {
-        Self { path: path.into(), source: source.into(), items: Vec::new() }
+        Self {
+            path: path.into(),
+            source: source.into(),
+            items: Vec::new(),
+        }
     }
 
     /// Add one diagnostic.
@@ -95,7 +104,11 @@ impl Diagnostics {
     }
 
     pub(crate) fn finish(&mut self) {
-        self.items.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
+        self.items.sort_by(|a, b| {
+            a.location
+                .cmp(&b.location)
+                .then_with(|| a.message.cmp(&b.message))
+        });
         self.items.dedup();
     }
 
@@ -106,17 +119,25 @@ impl Diagnostics {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut out = format!("{}:{line}:{col}: {kind}: {}\n", self.path.display(), d.message);
+        let mut out = format!(
+            "{}:{line}:{col}: {kind}: {}\n",
+            self.path.display(),
+            d.message
+        );
         if let Some(text) = self.source.lines().nth(line.saturating_sub(1)) {
             let gutter = line.to_string();
             let pad = " ".repeat(gutter.len());
             let text = text.trim_end();
             let available = text.chars().count().saturating_sub(col.saturating_sub(1));
             let carets = "^".repeat(len.clamp(1, available.max(1)));
-            out.push_str(&format!("{pad} |\n{gutter} | {text}\n{pad} | {}{carets}\n", " ".repeat(col.saturating_sub(1))));
+            let indent = " ".repeat(col.saturating_sub(1));
+            let _ = write!(
+                out,
+                "{pad} |\n{gutter} | {text}\n{pad} | {indent}{carets}\n"
+            );
         }
         if let Some(help) = &d.help {
-            out.push_str(&format!("  = help: {help}\n"));
+            let _ = writeln!(out, "  = help: {help}");
         }
         out
     }

@@ -28,6 +28,7 @@
 //! assert!(code.contains("pub struct Acme"));
 //! ```
 
+pub mod attribute;
 pub mod check;
 pub mod diag;
 pub mod emit;
@@ -69,13 +70,22 @@ fn parse_into(text: &str, stem: Option<&str>, diags: &mut Diagnostics) -> Option
     };
     let structural = schema::validate(&value, &index);
     if !structural.is_empty() {
-        structural.into_iter().for_each(|d| diags.push(d));
+        for d in structural {
+            diags.push(d);
+        }
         return None;
     }
     let spec: Spec = match serde_json::from_value(value) {
         Ok(s) => s,
         Err(e) => {
-            diags.error(Location { line: 1, col: 1, len: 1 }, format!("invalid spec: {e}"));
+            diags.error(
+                Location {
+                    line: 1,
+                    col: 1,
+                    len: 1,
+                },
+                format!("invalid spec: {e}"),
+            );
             return None;
         }
     };
@@ -91,7 +101,14 @@ pub fn load(path: &Path) -> Result<Spec, Diagnostics> {
         Ok(text) => parse_str(path, &text),
         Err(e) => {
             let mut d = Diagnostics::new(path, "");
-            d.error(Location { line: 1, col: 1, len: 1 }, format!("cannot read spec: {e}"));
+            d.error(
+                Location {
+                    line: 1,
+                    col: 1,
+                    len: 1,
+                },
+                format!("cannot read spec: {e}"),
+            );
             Err(d)
         }
     }
@@ -102,7 +119,9 @@ pub fn spec_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| {
+            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
         .collect();
     files.sort();
     Ok(files)
@@ -119,9 +138,18 @@ pub fn load_all(paths: &[PathBuf]) -> (Vec<(PathBuf, Spec)>, Vec<Diagnostics>) {
             Ok(spec) => {
                 if let Some(first) = ids.get(&spec.id) {
                     let text = std::fs::read_to_string(path).unwrap_or_default();
-                    let at = yaml::load(&text).map(|(_, i)| i.value("/id")).unwrap_or_default();
+                    let at = yaml::load(&text)
+                        .map(|(_, i)| i.value("/id"))
+                        .unwrap_or_default();
                     let mut d = Diagnostics::new(path, text);
-                    d.error(at, format!("duplicate provider id `{}`, first declared in `{}`", spec.id, first.display()));
+                    d.error(
+                        at,
+                        format!(
+                            "duplicate provider id `{}`, first declared in `{}`",
+                            spec.id,
+                            first.display()
+                        ),
+                    );
                     bad.push(d);
                 } else {
                     ids.insert(spec.id.clone(), path.clone());

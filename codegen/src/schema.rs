@@ -15,9 +15,13 @@ use crate::yaml::{Index, escape};
 
 /// The JSON Schema of the spec format, as written to `specs/schema.json`.
 pub fn schema() -> Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or(Value::Null);
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut schema {
-        map.insert("$id".into(), Value::String("https://oauthgen.dev/schema/spec-v1.json".into()));
+        map.insert(
+            "$id".into(),
+            Value::String("https://oauthgen.dev/schema/spec-v1.json".into()),
+        );
     }
     schema
 }
@@ -32,7 +36,11 @@ pub fn schema_text() -> String {
 /// Validate `value` against the spec schema; one diagnostic per problem.
 pub fn validate(value: &Value, index: &Index) -> Vec<Diagnostic> {
     let root = schema();
-    let mut v = Validator { root: &root, index, out: Vec::new() };
+    let mut v = Validator {
+        root: &root,
+        index,
+        out: Vec::new(),
+    };
     v.check(&root, value, "");
     v.out
 }
@@ -48,7 +56,11 @@ pub fn dotted(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the spec".into();
     }
-    pointer.trim_start_matches('/').replace('/', ".").replace("~1", "/").replace("~0", "~")
+    pointer
+        .trim_start_matches('/')
+        .replace('/', ".")
+        .replace("~1", "/")
+        .replace("~0", "~")
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -90,7 +102,10 @@ fn article(expected: &str) -> String {
 }
 
 /// The closest candidate to `word`, if one is close enough to suggest.
-pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -100,15 +115,23 @@ pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str
 }
 
 fn quoted_list<'c>(items: impl IntoIterator<Item = &'c str>) -> String {
-    items.into_iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl<'a> Validator<'a> {
     fn resolve(&self, schema: &'a Value) -> &'a Value {
         let mut s = schema;
         for _ in 0..16 {
-            let Some(r) = s.get("$ref").and_then(Value::as_str) else { break };
-            let Some(target) = r.strip_prefix('#').and_then(|p| self.root.pointer(p)) else { break };
+            let Some(r) = s.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            let Some(target) = r.strip_prefix('#').and_then(|p| self.root.pointer(p)) else {
+                break;
+            };
             s = target;
         }
         s
@@ -129,7 +152,10 @@ impl<'a> Validator<'a> {
         if let Some(c) = schema.get("const") {
             return Some(vec![c]);
         }
-        let branches = schema.get("oneOf").or_else(|| schema.get("anyOf"))?.as_array()?;
+        let branches = schema
+            .get("oneOf")
+            .or_else(|| schema.get("anyOf"))?
+            .as_array()?;
         let mut all = Vec::new();
         for b in branches {
             all.extend(self.constants(b)?);
@@ -144,17 +170,26 @@ impl<'a> Validator<'a> {
 
         if let Some(consts) = self.constants(schema) {
             if !consts.contains(&value) {
-                let names: Vec<String> =
-                    consts.iter().map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned)).collect();
+                let names: Vec<String> = consts
+                    .iter()
+                    .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
+                    .collect();
                 let shown = match value {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
                 let help = match did_you_mean(&shown, names.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("expected one of {}", quoted_list(names.iter().map(String::as_str))),
+                    None => format!(
+                        "expected one of {}",
+                        quoted_list(names.iter().map(String::as_str))
+                    ),
                 };
-                self.error(at, format!("invalid value `{shown}` for `{what}`"), Some(help));
+                self.error(
+                    at,
+                    format!("invalid value `{shown}` for `{what}`"),
+                    Some(help),
+                );
             }
             return;
         }
@@ -163,13 +198,19 @@ impl<'a> Validator<'a> {
             if let Some(branches) = schema.get(key).and_then(Value::as_array) {
                 let mut best: Option<Vec<Diagnostic>> = None;
                 for b in branches {
-                    let mut sub = Validator { root: self.root, index: self.index, out: Vec::new() };
+                    let mut sub = Validator {
+                        root: self.root,
+                        index: self.index,
+                        out: Vec::new(),
+                    };
                     sub.check(b, value, pointer);
                     if sub.out.is_empty() {
                         best = None;
                         break;
                     }
-                    if best.as_ref().is_none_or(|e| sub.out.len() < e.len()) && !(value.is_null() && b.get("type").is_none()) {
+                    if best.as_ref().is_none_or(|e| sub.out.len() < e.len())
+                        && !(value.is_null() && b.get("type").is_none())
+                    {
                         best = Some(sub.out);
                     }
                 }
@@ -187,8 +228,20 @@ impl<'a> Validator<'a> {
                 _ => Vec::new(),
             };
             if !allowed.is_empty() && !allowed.iter().any(|t| matches_type(t, value)) {
-                let expected: Vec<String> = allowed.iter().filter(|t| **t != "null").map(|t| article(t)).collect();
-                self.error(at, format!("expected {} for `{what}`, found {}", expected.join(" or "), type_name(value)), None);
+                let expected: Vec<String> = allowed
+                    .iter()
+                    .filter(|t| **t != "null")
+                    .map(|t| article(t))
+                    .collect();
+                self.error(
+                    at,
+                    format!(
+                        "expected {} for `{what}`, found {}",
+                        expected.join(" or "),
+                        type_name(value)
+                    ),
+                    None,
+                );
                 return;
             }
         }
@@ -196,12 +249,14 @@ impl<'a> Validator<'a> {
         match value {
             Value::String(s) => self.check_string(schema, s, at, &what),
             Value::Number(n) => {
-                if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
+                if let (Some(min), Some(x)) =
+                    (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
                     && x < min
                 {
                     self.error(at, format!("`{what}` must be at least {min}"), None);
                 }
-                if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), n.as_f64())
+                if let (Some(max), Some(x)) =
+                    (schema.get("maximum").and_then(Value::as_f64), n.as_f64())
                     && x > max
                 {
                     self.error(at, format!("`{what}` must be at most {max}"), None);
@@ -234,17 +289,31 @@ impl<'a> Validator<'a> {
         if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
             && len > max
         {
-            self.error(at, format!("`{what}` is longer than {max} characters"), None);
+            self.error(
+                at,
+                format!("`{what}` is longer than {max} characters"),
+                None,
+            );
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
             && let Ok(re) = regex_lite::Regex::new(pattern)
             && !re.is_match(s)
         {
-            self.error(at, format!("invalid value `{s}` for `{what}`"), Some(format!("it must match `{pattern}`")));
+            self.error(
+                at,
+                format!("invalid value `{s}` for `{what}`"),
+                Some(format!("it must match `{pattern}`")),
+            );
         }
     }
 
-    fn check_object(&mut self, schema: &'a Value, map: &serde_json::Map<String, Value>, pointer: &str, what: &str) {
+    fn check_object(
+        &mut self,
+        schema: &'a Value,
+        map: &serde_json::Map<String, Value>,
+        pointer: &str,
+        what: &str,
+    ) {
         let props = schema.get("properties").and_then(Value::as_object);
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for key in required.iter().filter_map(Value::as_str) {
@@ -268,8 +337,14 @@ impl<'a> Validator<'a> {
             match schema.get("additionalProperties") {
                 Some(Value::Bool(false)) => {
                     let at = self.index.key(&child_pointer);
-                    let known = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
-                    let place = if pointer.is_empty() { String::new() } else { format!(" in `{what}`") };
+                    let known = props
+                        .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    let place = if pointer.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in `{what}`")
+                    };
                     let help = match did_you_mean(key, known.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("expected one of {}", quoted_list(known.iter().copied())),

@@ -1,0 +1,231 @@
+//! The runtime configuration of one provider: its static spec plus the caller's client
+//! credentials, variable values and endpoint overrides.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use oauth2::{ClientId, ClientSecret};
+use url::Url;
+
+use crate::error::{Endpoint, Error};
+use crate::spec::ProviderSpec;
+
+/// What generated provider types hold: the spec, the client and any overrides.
+///
+/// `Debug` never shows the client secret.
+#[derive(Clone)]
+pub struct ProviderConfig {
+    spec: &'static ProviderSpec,
+    client_id: ClientId,
+    client_secret: Option<ClientSecret>,
+    variables: BTreeMap<&'static str, String>,
+    overrides: BTreeMap<Endpoint, Url>,
+    extra_variables: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("provider", &self.spec.id)
+            .field("client_id", &self.client_id.as_str())
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("variables", &self.variables)
+            .field(
+                "overrides",
+                &self
+                    .overrides
+                    .iter()
+                    .map(|(k, v)| (k, v.as_str()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The characters a variable value may hold when its spec gives no pattern: RFC 3986
+/// "unreserved", which can neither leave a host label nor a path segment.
+fn default_value_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        return Some("it is empty");
+    }
+    if value == "." || value == ".." {
+        return Some("it is a dot segment");
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+    {
+        return Some("only ASCII letters, digits, `-`, `.`, `_` and `~` are allowed");
+    }
+    None
+}
+
+impl ProviderConfig {
+    /// A configuration for `spec` with the given client.
+    pub fn new(
+        spec: &'static ProviderSpec,
+        client_id: String,
+        client_secret: Option<String>,
+    ) -> Self {
+        Self {
+            spec,
+            client_id: ClientId::new(client_id),
+            client_secret: client_secret.map(ClientSecret::new),
+            variables: BTreeMap::new(),
+            overrides: BTreeMap::new(),
+            extra_variables: BTreeMap::new(),
+        }
+    }
+
+    /// The static spec.
+    pub fn spec(&self) -> &'static ProviderSpec {
+        self.spec
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// The client secret; `None` for public clients.
+    pub fn client_secret(&self) -> Option<&ClientSecret> {
+        self.client_secret.as_ref()
+    }
+
+    /// Whether this is a public client (no secret).
+    pub fn is_public(&self) -> bool {
+        self.client_secret.is_none()
+    }
+
+    /// Set a templated variable. Values are checked when a URL is built from them.
+    pub fn set_variable(&mut self, name: &str, value: String) {
+        match self.spec.variables.iter().find(|v| v.name == name) {
+            Some(v) => {
+                self.variables.insert(v.name, value);
+            }
+            None => {
+                self.extra_variables.insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    /// Replace an endpoint's URL (tests, proxies; the classic library's changeable
+    /// `auth_uri` and `token_uri`). Overrides are used as given, without templating.
+    pub fn set_endpoint(&mut self, endpoint: Endpoint, url: Url) {
+        self.overrides.insert(endpoint, url);
+    }
+
+    /// Whether `endpoint` has been overridden.
+    pub fn has_override(&self, endpoint: Endpoint) -> bool {
+        self.overrides.contains_key(&endpoint)
+    }
+
+    /// The value of variable `name`, checked against its pattern.
+    pub fn variable(&self, name: &str) -> Result<&str, Error> {
+        let provider = self.spec.id;
+        let Some(var) = self.spec.variables.iter().find(|v| v.name == name) else {
+            return Err(Error::InvalidVariable {
+                provider,
+                name: name.to_owned(),
+                value: String::new(),
+                reason: "the spec declares no such variable".into(),
+            });
+        };
+        let value = match (self.variables.get(var.name), var.default) {
+            (Some(v), _) => v.as_str(),
+            (None, Some(d)) => d,
+            (None, None) => {
+                return Err(Error::MissingVariable {
+                    provider,
+                    name: var.name,
+                });
+            }
+        };
+        let invalid = |reason: String| Error::InvalidVariable {
+            provider,
+            name: var.name.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        if let Some(why) = default_value_problem(value) {
+            return Err(invalid(why.to_owned()));
+        }
+        if let Some(pattern) = var.pattern {
+            let re = regex_lite::Regex::new(pattern)
+                .map_err(|e| invalid(format!("invalid pattern in spec: {e}")))?;
+            if !re.is_match(value) {
+                return Err(invalid(format!("it must match `{pattern}`")));
+            }
+        }
+        Ok(value)
+    }
+
+    /// Variables set by name that the spec does not declare, an error on first use.
+    pub(crate) fn check_unknown_variables(&self) -> Result<(), Error> {
+        match self.extra_variables.keys().next() {
+            Some(name) => Err(Error::InvalidVariable {
+                provider: self.spec.id,
+                name: name.clone(),
+                value: String::new(),
+                reason: "the spec declares no such variable".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Fill `{name}` placeholders in `template`.
+    pub fn render(&self, template: &str) -> Result<String, Error> {
+        self.check_unknown_variables()?;
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            out.push_str(self.variable(&after[..close])?);
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn template(&self, endpoint: Endpoint) -> Option<&'static str> {
+        let e = &self.spec.endpoints;
+        match endpoint {
+            Endpoint::Authorization => e.authorization,
+            Endpoint::Token => Some(e.token),
+            Endpoint::Revocation => e.revocation,
+            Endpoint::DeviceAuthorization => e.device_authorization,
+            Endpoint::Userinfo => e.userinfo,
+            Endpoint::Introspection => e.introspection,
+        }
+    }
+
+    /// The URL of `endpoint`: its override, or the spec's template filled in.
+    pub fn endpoint(&self, endpoint: Endpoint) -> Result<Url, Error> {
+        if let Some(url) = self.overrides.get(&endpoint) {
+            return Ok(url.clone());
+        }
+        let template = self.template(endpoint).ok_or(Error::NoEndpoint {
+            provider: self.spec.id,
+            endpoint,
+        })?;
+        self.parse_url(&self.render(template)?, &endpoint.to_string())
+    }
+
+    /// Parse a rendered URL.
+    pub(crate) fn parse_url(&self, url: &str, what: &str) -> Result<Url, Error> {
+        Url::parse(url).map_err(|source| Error::InvalidUrl {
+            what: format!("`{}` {what}", self.spec.id),
+            source,
+        })
+    }
+
+    /// The issuer, rendered, when the spec names one.
+    pub fn issuer(&self) -> Result<Option<String>, Error> {
+        self.spec.oidc_issuer.map(|i| self.render(i)).transpose()
+    }
+}

@@ -1,0 +1,135 @@
+//! The runtime's one error type.
+
+/// Which endpoint a URL belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    /// Authorization endpoint.
+    Authorization,
+    /// Token endpoint.
+    Token,
+    /// Revocation endpoint.
+    Revocation,
+    /// Device authorization endpoint.
+    DeviceAuthorization,
+    /// User information endpoint.
+    Userinfo,
+    /// Introspection endpoint.
+    Introspection,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Authorization => "authorization",
+            Self::Token => "token",
+            Self::Revocation => "revocation",
+            Self::DeviceAuthorization => "device_authorization",
+            Self::Userinfo => "userinfo",
+            Self::Introspection => "introspection",
+        })
+    }
+}
+
+/// Everything that can go wrong in the runtime. No variant holds a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The provider's spec has no URL for this endpoint.
+    #[error("the `{provider}` spec declares no {endpoint} endpoint")]
+    NoEndpoint {
+        /// Provider id.
+        provider: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+    },
+    /// A templated variable has no value and no default.
+    #[error("variable `{name}` of `{provider}` has no value")]
+    MissingVariable {
+        /// Provider id.
+        provider: &'static str,
+        /// Variable name.
+        name: &'static str,
+    },
+    /// A templated variable's value is not allowed.
+    #[error("invalid value {value:?} for variable `{name}` of `{provider}`: {reason}")]
+    InvalidVariable {
+        /// Provider id.
+        provider: &'static str,
+        /// Variable name.
+        name: String,
+        /// The rejected value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// A URL could not be built or parsed.
+    #[error("invalid URL for {what}: {source}")]
+    InvalidUrl {
+        /// What the URL is for.
+        what: String,
+        /// The parse error.
+        source: url::ParseError,
+    },
+    /// The callback's `state` does not match the pending authorization (a forged or stale
+    /// callback).
+    #[error("the callback's `state` does not match the pending authorization")]
+    StateMismatch,
+    /// The callback's `iss` is not the provider's issuer (RFC 9207: a mix-up attack).
+    #[error("the callback came from issuer {found:?}, expected {expected:?}")]
+    IssuerMismatch {
+        /// The issuer the provider has.
+        expected: String,
+        /// The issuer the callback names.
+        found: String,
+    },
+    /// The callback is malformed (no code, a repeated parameter ...).
+    #[error("invalid callback: {0}")]
+    InvalidCallback(String),
+    /// The user or the provider refused the authorization (`error=` on the callback).
+    #[error("authorization refused: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Authorization {
+        /// The `error` code (`access_denied` ...).
+        error: String,
+        /// `error_description`.
+        description: Option<String>,
+        /// `error_uri`.
+        uri: Option<String>,
+    },
+    /// The token endpoint answered with an OAuth error.
+    #[error("token endpoint error: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    OAuth {
+        /// The `error` code (`invalid_grant` ...).
+        error: String,
+        /// `error_description`.
+        description: Option<String>,
+        /// `error_uri`.
+        uri: Option<String>,
+    },
+    /// The token endpoint's answer could not be understood.
+    #[error("malformed token response (HTTP {status}): {reason}")]
+    MalformedResponse {
+        /// HTTP status.
+        status: u16,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The HTTP request failed (connection, timeout, too large a response ...).
+    #[error("HTTP request to {endpoint} endpoint failed: {reason}")]
+    Http {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// What failed.
+        reason: String,
+    },
+    /// The provider's spec declares no such grant.
+    #[error("the `{provider}` spec declares no `{grant}` grant")]
+    NoGrant {
+        /// Provider id.
+        provider: &'static str,
+        /// Grant name.
+        grant: &'static str,
+    },
+    /// The credentials hold no refresh token.
+    #[error("the credentials hold no refresh token")]
+    NoRefreshToken,
+}

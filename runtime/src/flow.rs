@@ -1,0 +1,533 @@
+//! The grants: authorization code with PKCE and state, refresh, client credentials, and
+//! token revocation. The protocol itself is `oauth2`'s; this module feeds it the spec.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode as Code, ClientId, CsrfToken, ExtraTokenFields,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl, http,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::config::ProviderConfig;
+use crate::credentials::{Credentials, IdToken};
+use crate::error::{Endpoint, Error};
+use crate::http::{TransportError, send};
+use crate::provider::{AuthorizationCode, ClientCredentials, Refresh, Revocation};
+use crate::spec::{ClientAuth, Pkce};
+
+/// Every field of a token response that RFC 6749 does not name, kept as it came.
+#[derive(Clone, Serialize, Deserialize, Default)]
+struct ExtraFields {
+    #[serde(flatten)]
+    fields: BTreeMap<String, Value>,
+}
+
+impl fmt::Debug for ExtraFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.fields.keys()).finish()
+    }
+}
+
+impl ExtraTokenFields for ExtraFields {}
+
+type TokenResp = StandardTokenResponse<ExtraFields, BasicTokenType>;
+type BaseClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResp,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+>;
+
+fn client_auth(config: &ProviderConfig) -> ClientAuth {
+    if config.is_public() {
+        return ClientAuth::RequestBody;
+    }
+    config
+        .spec()
+        .client_auth
+        .first()
+        .copied()
+        .unwrap_or(ClientAuth::Basic)
+}
+
+fn base_client(config: &ProviderConfig) -> BaseClient {
+    let mut client = oauth2::Client::new(ClientId::new(config.client_id().to_string()));
+    if let Some(secret) = config.client_secret() {
+        client = client.set_client_secret(secret.clone());
+    }
+    client.set_auth_type(match client_auth(config) {
+        ClientAuth::Basic => AuthType::BasicAuth,
+        ClientAuth::RequestBody => AuthType::RequestBody,
+    })
+}
+
+fn join_scopes<S: AsRef<str>>(config: &ProviderConfig, scopes: &[S]) -> Vec<String> {
+    if scopes.is_empty() {
+        config
+            .spec()
+            .default_scopes
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    } else {
+        scopes.iter().map(|s| s.as_ref().to_owned()).collect()
+    }
+}
+
+fn map_error(e: RequestTokenError<TransportError, BasicErrorResponse>) -> Error {
+    match e {
+        RequestTokenError::ServerResponse(r) => Error::OAuth {
+            error: r.error().as_ref().to_owned(),
+            description: r.error_description().cloned(),
+            uri: r.error_uri().cloned(),
+        },
+        RequestTokenError::Request(t) => t.into_error(Endpoint::Token),
+        // The body is left out: a response that failed to parse may still hold a token.
+        RequestTokenError::Parse(e, _) => Error::MalformedResponse {
+            status: 200,
+            reason: e.to_string(),
+        },
+        RequestTokenError::Other(reason) => Error::MalformedResponse { status: 0, reason },
+    }
+}
+
+fn credentials_from(response: &TokenResp, requested: &[String]) -> Credentials {
+    let mut extra = response.extra_fields().fields.clone();
+    let id_token = match extra.remove("id_token") {
+        Some(Value::String(s)) => Some(IdToken::new(s)),
+        _ => None,
+    };
+    let expires_at = response.expires_in().and_then(|d| {
+        let d = time::Duration::try_from(d).ok()?;
+        OffsetDateTime::now_utc().checked_add(d)
+    });
+    Credentials {
+        access_token: response.access_token().clone(),
+        token_type: response.token_type().as_ref().to_owned(),
+        refresh_token: response.refresh_token().cloned(),
+        expires_at,
+        scopes: response.scopes().map_or_else(
+            || requested.to_vec(),
+            |s| s.iter().map(|s| s.to_string()).collect(),
+        ),
+        id_token,
+        extra,
+        invalid: false,
+    }
+}
+
+/// A started authorization: the URL to send the user to, and what [`exchange`] needs to
+/// finish it.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// The provider's authorization URL, with state, PKCE challenge and scopes.
+    pub url: Url,
+    /// Keep this (server side, or in a cookie you sign) until the callback arrives.
+    pub pending: PendingAuthorization,
+}
+
+/// What an authorization in progress must remember: state, PKCE verifier, redirect URI and
+/// scopes. Serialisable, so it can wait in a session store. `Debug` hides the secrets.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    provider: String,
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkce_verifier: Option<String>,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("provider", &self.provider)
+            .field("state", &"[redacted]")
+            .field("pkce", &self.pkce_verifier.is_some())
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl PendingAuthorization {
+    /// The provider id this authorization is for.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The `state` value sent to the provider: a key to find this authorization again when
+    /// the callback arrives. [`exchange`] compares it in constant time.
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+
+    /// Whether a PKCE challenge was sent.
+    pub fn uses_pkce(&self) -> bool {
+        self.pkce_verifier.is_some()
+    }
+
+    /// The redirect URI sent to the provider.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// The scopes requested.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// When the authorization started.
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+}
+
+/// Step 1 of the authorization code flow (the classic `step1_get_authorize_url`): build the
+/// URL to send the user to. An empty `scopes` asks for the spec's default scopes.
+///
+/// PKCE (S256) is used unless the spec says `unsupported` (or `public_only` and this is a
+/// confidential client); the spec's `authorize_params` are added.
+pub fn authorize_url<P: AuthorizationCode, S: AsRef<str>>(
+    provider: &P,
+    redirect_uri: &str,
+    scopes: &[S],
+) -> Result<Authorization, Error> {
+    let config = provider.config();
+    let spec = config.spec();
+    let auth_url = config.endpoint(Endpoint::Authorization)?;
+    let redirect =
+        RedirectUrl::new(redirect_uri.to_owned()).map_err(|source| Error::InvalidUrl {
+            what: "redirect URI".into(),
+            source,
+        })?;
+    let scopes = join_scopes(config, scopes);
+    let client = base_client(config).set_auth_uri(AuthUrl::from_url(auth_url));
+    let state = CsrfToken::new_random();
+    let state_value = state.secret().clone();
+    let mut request = client
+        .authorize_url(move || state)
+        .set_redirect_uri(Cow::Owned(redirect));
+    if !scopes.is_empty() {
+        request = request.add_scope(Scope::new(scopes.join(spec.scope_separator)));
+    }
+    let use_pkce = match spec.pkce {
+        Pkce::Required | Pkce::Supported => true,
+        Pkce::PublicOnly => config.is_public(),
+        Pkce::Unsupported => false,
+    };
+    let mut verifier = None;
+    if use_pkce {
+        let (challenge, v) = PkceCodeChallenge::new_random_sha256();
+        request = request.set_pkce_challenge(challenge);
+        verifier = Some(v.secret().clone());
+    }
+    for (name, value) in spec.authorize_params {
+        request = request.add_extra_param(*name, *value);
+    }
+    let (url, _) = request.url();
+    Ok(Authorization {
+        url,
+        pending: PendingAuthorization {
+            provider: spec.id.to_owned(),
+            state: state_value,
+            pkce_verifier: verifier,
+            redirect_uri: redirect_uri.to_owned(),
+            scopes,
+            created_at: OffsetDateTime::now_utc(),
+        },
+    })
+}
+
+/// The query parameters of an authorization callback (`?code=...&state=...`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Callback {
+    params: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.params.keys()).finish()
+    }
+}
+
+impl Callback {
+    /// Parameters from name/value pairs. A repeated name is refused: it is how a tampered
+    /// callback smuggles a second `state` or `code`.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, Error> {
+        let mut params = BTreeMap::new();
+        for (k, v) in pairs {
+            let k = k.into();
+            if params.insert(k.clone(), v.into()).is_some() {
+                return Err(Error::InvalidCallback(format!(
+                    "parameter `{k}` appears more than once"
+                )));
+            }
+        }
+        Ok(Self { params })
+    }
+
+    /// Parameters from a query string (`code=...&state=...`, with or without a leading `?`).
+    pub fn from_query(query: &str) -> Result<Self, Error> {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        Self::from_pairs(
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned())),
+        )
+    }
+
+    /// Parameters from the whole redirected URL.
+    pub fn from_url(url: &str) -> Result<Self, Error> {
+        let url = Url::parse(url).map_err(|source| Error::InvalidUrl {
+            what: "callback URL".into(),
+            source,
+        })?;
+        Self::from_query(url.query().unwrap_or_default())
+    }
+
+    /// One parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// Step 2 of the authorization code flow (the classic `step2_exchange`): check the callback
+/// and exchange its code for credentials.
+///
+/// `state` is compared in constant time before anything else; an `error=` callback becomes
+/// [`Error::Authorization`]; an `iss` parameter must name the provider's issuer (RFC 9207).
+pub async fn exchange<P: AuthorizationCode>(
+    provider: &P,
+    pending: &PendingAuthorization,
+    callback: &Callback,
+) -> Result<Credentials, Error> {
+    let config = provider.config();
+    let spec = config.spec();
+    if pending.provider != spec.id {
+        return Err(Error::InvalidCallback(format!(
+            "the pending authorization is for `{}`, not `{}`",
+            pending.provider, spec.id
+        )));
+    }
+    let state = callback.get("state").unwrap_or_default();
+    let matches: bool = state.as_bytes().ct_eq(pending.state.as_bytes()).into();
+    if !matches || state.is_empty() {
+        return Err(Error::StateMismatch);
+    }
+    if let (Some(found), Some(expected)) = (callback.get("iss"), config.issuer()?)
+        && found != expected
+    {
+        return Err(Error::IssuerMismatch {
+            expected,
+            found: found.to_owned(),
+        });
+    }
+    if let Some(error) = callback.get("error") {
+        return Err(Error::Authorization {
+            error: error.to_owned(),
+            description: callback.get("error_description").map(str::to_owned),
+            uri: callback.get("error_uri").map(str::to_owned),
+        });
+    }
+    let code = callback
+        .get("code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::InvalidCallback("no `code` parameter".into()))?;
+    let redirect =
+        RedirectUrl::new(pending.redirect_uri.clone()).map_err(|source| Error::InvalidUrl {
+            what: "redirect URI".into(),
+            source,
+        })?;
+    let client =
+        base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
+    let mut request = client
+        .exchange_code(Code::new(code.to_owned()))
+        .set_redirect_uri(Cow::Owned(redirect));
+    if let Some(v) = &pending.pkce_verifier {
+        request = request.set_pkce_verifier(PkceCodeVerifier::new(v.clone()));
+    }
+    for (name, value) in spec.token_request.params {
+        request = request.add_extra_param(*name, *value);
+    }
+    let http = |req| send(config, Endpoint::Token, req);
+    let response = request.request_async(&http).await.map_err(map_error)?;
+    let mut credentials = credentials_from(&response, &pending.scopes);
+    for name in spec.redirect.callback_params {
+        if let Some(v) = callback.get(name) {
+            credentials
+                .extra
+                .insert((*name).to_owned(), Value::String(v.to_owned()));
+        }
+    }
+    Ok(credentials)
+}
+
+/// Refresh `credentials` in place with their refresh token.
+///
+/// On success the new access token, expiry and (when the provider rotates it) refresh token
+/// replace the old ones; a refresh token the response leaves out is kept. When the provider
+/// answers `invalid_grant` the credentials are marked [`Credentials::invalid`]; on any other
+/// failure they are left untouched.
+pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) -> Result<(), Error> {
+    let config = provider.config();
+    let spec = config.spec();
+    let refresh_token = credentials
+        .refresh_token
+        .clone()
+        .ok_or(Error::NoRefreshToken)?;
+    let client =
+        base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
+    let mut request = client.exchange_refresh_token(&refresh_token);
+    if spec.refresh.requires_scope && !credentials.scopes.is_empty() {
+        request = request.add_scope(Scope::new(credentials.scopes.join(spec.scope_separator)));
+    }
+    for (name, value) in spec.token_request.params {
+        request = request.add_extra_param(*name, *value);
+    }
+    let http = |req| send(config, Endpoint::Token, req);
+    match request.request_async(&http).await.map_err(map_error) {
+        Ok(response) => {
+            let mut fresh = credentials_from(&response, &credentials.scopes);
+            if fresh.refresh_token.is_none() {
+                fresh.refresh_token = Some(refresh_token);
+            }
+            if fresh.id_token.is_none() {
+                fresh.id_token = credentials.id_token.take();
+            }
+            for (k, v) in std::mem::take(&mut credentials.extra) {
+                fresh.extra.entry(k).or_insert(v);
+            }
+            *credentials = fresh;
+            Ok(())
+        }
+        Err(e) => {
+            if matches!(&e, Error::OAuth { error, .. } if error == "invalid_grant") {
+                credentials.invalid = true;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The client credentials grant: a token for the client itself. An empty `scopes` asks for
+/// the spec's default scopes; the spec's extra parameters (Auth0 `audience`) are added.
+pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
+    provider: &P,
+    scopes: &[S],
+) -> Result<Credentials, Error> {
+    let config = provider.config();
+    let spec = config.spec();
+    let grant = spec.grants.client_credentials.ok_or(Error::NoGrant {
+        provider: spec.id,
+        grant: "client_credentials",
+    })?;
+    let token_url = match grant.token_endpoint {
+        Some(t) if !config.has_override(Endpoint::Token) => {
+            config.parse_url(&config.render(t)?, "client credentials token endpoint")?
+        }
+        _ => config.endpoint(Endpoint::Token)?,
+    };
+    let scopes = join_scopes(config, scopes);
+    let client = base_client(config).set_token_uri(TokenUrl::from_url(token_url));
+    let mut request = client.exchange_client_credentials();
+    if !scopes.is_empty() {
+        request = request.add_scope(Scope::new(scopes.join(spec.scope_separator)));
+    }
+    for (name, value) in spec.token_request.params {
+        request = request.add_extra_param(*name, *value);
+    }
+    for (name, template) in grant.params {
+        request = request.add_extra_param(*name, config.render(template)?);
+    }
+    let http = |req| send(config, Endpoint::Token, req);
+    let response = request.request_async(&http).await.map_err(map_error)?;
+    Ok(credentials_from(&response, &scopes))
+}
+
+/// Revoke the credentials at the provider (RFC 7009): the refresh token when there is one
+/// (which ends the whole grant), the access token otherwise, with `token_type_hint`.
+pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> Result<(), Error> {
+    let config = provider.config();
+    let url = config.endpoint(Endpoint::Revocation)?;
+    let (token, hint) = match &credentials.refresh_token {
+        Some(rt) => (rt.secret().as_str(), "refresh_token"),
+        None => (credentials.access_token.secret().as_str(), "access_token"),
+    };
+    let mut params: Vec<(&str, &str)> = vec![("token", token), ("token_type_hint", hint)];
+    let mut builder = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(url.as_str())
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(http::header::ACCEPT, "application/json");
+    let id = config.client_id().as_str();
+    let secret = config.client_secret().map(|s| s.secret().as_str());
+    match (client_auth(config), secret) {
+        (ClientAuth::Basic, Some(secret)) => {
+            builder = builder.header(http::header::AUTHORIZATION, basic_auth(id, secret));
+        }
+        (_, secret) => {
+            params.push(("client_id", id));
+            if let Some(s) = secret {
+                params.push(("client_secret", s));
+            }
+        }
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+        .into_bytes();
+    let request = builder.body(body).map_err(|e| Error::Http {
+        endpoint: Endpoint::Revocation,
+        reason: e.to_string(),
+    })?;
+    let response = send(config, Endpoint::Revocation, request)
+        .await
+        .map_err(|e| e.into_error(Endpoint::Revocation))?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let parsed: Option<BasicRevocationErrorResponse> = serde_json::from_slice(response.body()).ok();
+    Err(match parsed {
+        Some(e) => Error::OAuth {
+            error: e.error().as_ref().to_owned(),
+            description: e.error_description().cloned(),
+            uri: e.error_uri().cloned(),
+        },
+        None => Error::MalformedResponse {
+            status,
+            reason: "the revocation endpoint refused the request".into(),
+        },
+    })
+}
+
+/// `Basic` credentials as RFC 6749 section 2.3.1 asks: each part form-encoded first.
+fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
+}

@@ -1,0 +1,169 @@
+//! The HTTP bridge between `oauth2` and `reqwest`: one shared client, a timeout and a size
+//! limit on every request, request shaping and response clean-up from the spec.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use oauth2::{HttpRequest, HttpResponse, http};
+use serde_json::{Map, Value};
+
+use crate::config::ProviderConfig;
+use crate::error::{Endpoint, Error};
+use crate::normalize::normalize;
+use crate::spec::BodyFormat;
+
+/// The largest response body read from a provider.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// The time limit of one request, connection included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a request did not produce a usable response.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransportError {
+    #[error("{0}")]
+    Http(String),
+    #[error("{reason}")]
+    Malformed { status: u16, reason: String },
+}
+
+impl TransportError {
+    pub(crate) fn into_error(self, endpoint: Endpoint) -> Error {
+        match self {
+            Self::Http(reason) => Error::Http { endpoint, reason },
+            Self::Malformed { status, reason } => Error::MalformedResponse { status, reason },
+        }
+    }
+}
+
+fn client() -> Result<&'static reqwest::Client, TransportError> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .connect_timeout(Duration::from_secs(10))
+                // Token endpoints must not redirect: following one could send credentials elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("oauthgen/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| TransportError::Http(format!("cannot build the HTTP client: {e}")))
+}
+
+/// Turn a form body into a JSON object, for providers that want JSON token requests.
+fn form_to_json(body: &[u8]) -> Result<Vec<u8>, TransportError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| TransportError::Http(format!("cannot re-encode request: {e}")))?;
+    let map: Map<String, Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    serde_json::to_vec(&map).map_err(|e| TransportError::Http(e.to_string()))
+}
+
+/// Send one request for `config`'s provider. Token endpoint responses are cleaned up
+/// according to the spec before `oauth2` parses them.
+pub(crate) async fn send(
+    config: &ProviderConfig,
+    endpoint: Endpoint,
+    request: HttpRequest,
+) -> Result<HttpResponse, TransportError> {
+    let spec = config.spec();
+    let (parts, mut body) = request.into_parts();
+    let mut headers = parts.headers;
+    if endpoint == Endpoint::Token
+        && spec.token_request.body_format == BodyFormat::Json
+        && !body.is_empty()
+    {
+        body = form_to_json(&body)?;
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    let url = parts.uri.to_string();
+    let response = client()?
+        .request(parts.method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| TransportError::Http(describe(e)))?;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = read_limited(response).await?;
+    let mut builder = http::Response::builder().status(status);
+    if endpoint == Endpoint::Token || endpoint == Endpoint::DeviceAuthorization {
+        let n = normalize(
+            &spec.token_response,
+            spec.scope_separator,
+            status.as_u16(),
+            content_type.as_deref(),
+            &bytes,
+        )
+        .map_err(|m| TransportError::Malformed {
+            status: status.as_u16(),
+            reason: m.0,
+        })?;
+        let json = serde_json::to_vec(&n.body).map_err(|e| TransportError::Http(e.to_string()))?;
+        builder = builder
+            .status(n.status)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        return builder
+            .body(json)
+            .map_err(|e| TransportError::Http(e.to_string()));
+    }
+    if let Some(ct) = content_type {
+        builder = builder.header(http::header::CONTENT_TYPE, ct);
+    }
+    builder
+        .body(bytes)
+        .map_err(|e| TransportError::Http(e.to_string()))
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, TransportError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(TransportError::Http(format!(
+            "response larger than {MAX_RESPONSE_BYTES} bytes"
+        )));
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| TransportError::Http(describe(e)))?
+    {
+        if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(TransportError::Http(format!(
+                "response larger than {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// A reqwest error with its causes, without the URL (whose query may hold a code).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        text.push_str(" (timed out)");
+    }
+    text
+}

@@ -1,0 +1,111 @@
+//! The runtime behind oauthgen's generated OAuth 2.0 clients.
+//!
+//! A provider type generated from a spec (by `#[oauth_provider]`, the `oauthgen-providers`
+//! crate or `oauthgen generate`) implements [`Provider`] and one capability trait per grant
+//! its spec declares. The flows in this crate are functions bounded on those traits, so
+//! asking a provider for a grant its spec lacks is a compile error that says so.
+//!
+//! # Authorization code flow (the classic `OAuth2WebServerFlow`)
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), oauthgen_runtime::Error> {
+//! # #[oauthgen_runtime::oauth_provider(spec = "../specs/google.yaml")]
+//! # pub struct Google;
+//! use oauthgen_runtime::{authorize_url, exchange, Callback};
+//!
+//! let google = Google::new("client-id", "client-secret");
+//! // Step 1: send the user to `auth.url`; keep `auth.pending` until they come back.
+//! let auth = authorize_url(&google, "https://app.example/oauth2callback", &[GoogleScope::Email])?;
+//! // Step 2: the provider redirects to your callback with `?code=...&state=...`.
+//! let callback = Callback::from_query("code=4/0Ab...&state=...")?;
+//! let credentials = exchange(&google, &auth.pending, &callback).await?;
+//! println!("expires at {:?}", credentials.expires_at);
+//! # Ok(()) }
+//! ```
+//!
+//! `state` is random and checked in constant time; PKCE (S256) is on unless the spec says the
+//! provider does not accept it; an `error=` callback is [`Error::Authorization`].
+//!
+//! # Refresh, client credentials, revocation
+//!
+//! [`refresh`] (for `Refresh` providers) updates credentials in place and marks them
+//! `invalid` on `invalid_grant`; [`client_credentials`] gets a token for the client itself;
+//! [`revoke`] ends a grant (RFC 7009).
+//!
+//! # Non-standard providers
+//!
+//! Token responses are cleaned up according to the spec's `token_response` before the
+//! `oauth2` crate parses them: form-encoded bodies (GitHub), `expires_in` as a string
+//! (PayPal), errors inside HTTP 200 (Slack), wrapped tokens (Withings), `scope` as a list.
+//!
+//! # Secrets
+//!
+//! Client secrets, tokens, PKCE verifiers and `state` never appear in `Debug` output or in
+//! errors.
+
+mod config;
+mod credentials;
+mod error;
+mod flow;
+mod http;
+pub mod normalize;
+mod provider;
+pub mod spec;
+
+pub use config::ProviderConfig;
+pub use credentials::{Credentials, IdToken};
+pub use error::{Endpoint, Error};
+pub use flow::{
+    Authorization, Callback, PendingAuthorization, authorize_url, client_credentials, exchange,
+    refresh, revoke,
+};
+pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
+pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
+#[cfg(feature = "macros")]
+pub use oauthgen_macros::oauth_provider;
+pub use provider::{
+    AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation,
+    ServiceAccount, UserInfo, userinfo_url,
+};
+
+/// A scope string that is not one of a provider's declared scopes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{scope}` is not a scope declared by the `{provider}` spec")]
+pub struct UnknownScope {
+    provider: &'static str,
+    scope: String,
+}
+
+impl UnknownScope {
+    /// The error for `scope` at `provider`.
+    pub fn new(provider: &'static str, scope: &str) -> Self {
+        Self {
+            provider,
+            scope: scope.to_owned(),
+        }
+    }
+}
+
+/// What generated code reaches the runtime through; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::UnknownScope;
+    pub use crate::config::ProviderConfig;
+    pub use crate::provider::{
+        AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh,
+        Revocation, ServiceAccount, UserInfo,
+    };
+    pub use crate::spec;
+    pub use serde;
+
+    /// Deserialize a `FromStr` type from a string.
+    pub fn deserialize_from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}

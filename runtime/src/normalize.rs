@@ -1,0 +1,353 @@
+//! Declarative clean-up of token responses, applied before `oauth2` parses them.
+//!
+//! Each rule comes from the spec's `token_response`: form-encoded bodies, `expires_in` as a
+//! string or in milliseconds, errors inside HTTP 200, token fields in a wrapper object,
+//! `scope` as a list or with a non-space separator, a missing `token_type`.
+
+use serde_json::{Map, Value};
+
+use crate::spec::{ResponseFormat, TimeUnit, TokenResponseSpec};
+
+/// A token endpoint response after clean-up: a status to report and a JSON object body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// The HTTP status to hand on (a 200 that carries an `error` becomes 400).
+    pub status: u16,
+    /// The JSON object.
+    pub body: Map<String, Value>,
+}
+
+/// Why a response could not be cleaned up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub String);
+
+fn parse_body(
+    spec: &TokenResponseSpec,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, Malformed> {
+    let text = std::str::from_utf8(body).map_err(|_| Malformed("the body is not UTF-8".into()))?;
+    let trimmed = text.trim_start();
+    let as_json = || match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(Malformed(format!(
+            "expected a JSON object, found {}",
+            kind(&other)
+        ))),
+        Err(e) => Err(Malformed(format!("invalid JSON: {e}"))),
+    };
+    let as_form = || -> Result<Map<String, Value>, Malformed> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(trimmed.trim_end())
+            .map_err(|e| Malformed(format!("invalid form body: {e}")))?;
+        if pairs.is_empty() {
+            return Err(Malformed("empty body".into()));
+        }
+        let mut map = Map::new();
+        for (k, v) in pairs {
+            if map.insert(k.clone(), Value::String(v)).is_some() {
+                return Err(Malformed(format!("field `{k}` appears twice")));
+            }
+        }
+        Ok(map)
+    };
+    let looks_html = trimmed.starts_with('<');
+    if looks_html {
+        return Err(Malformed(format!(
+            "expected a token response, got {} (an HTML page?)",
+            content_type.unwrap_or("a body starting with `<`")
+        )));
+    }
+    match spec.format {
+        ResponseFormat::Json => as_json(),
+        ResponseFormat::Form => as_form(),
+        ResponseFormat::Auto => {
+            if trimmed.starts_with('{') {
+                as_json()
+            } else {
+                as_form()
+            }
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn number_field(map: &mut Map<String, Value>, key: &str, unit: TimeUnit) -> Result<(), Malformed> {
+    let Some(v) = map.get(key) else { return Ok(()) };
+    let n = match v {
+        Value::Null => {
+            map.remove(key);
+            return Ok(());
+        }
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| Malformed(format!("`{key}` is not a number")))?,
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| Malformed(format!("`{key}` is not a number: {s:?}")))?,
+        other => {
+            return Err(Malformed(format!(
+                "`{key}` is {}, expected a number",
+                kind(other)
+            )));
+        }
+    };
+    if !n.is_finite() || n < 0.0 {
+        return Err(Malformed(format!("`{key}` is out of range")));
+    }
+    let seconds = match unit {
+        TimeUnit::Seconds => n,
+        TimeUnit::Milliseconds => n / 1000.0,
+    };
+    // Lifetimes are whole seconds; anything beyond a century is clamped to one.
+    let seconds = seconds.min(3_155_760_000.0);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "finite, non-negative and clamped"
+    )]
+    let seconds = seconds as u64;
+    map.insert(key.to_owned(), Value::from(seconds));
+    Ok(())
+}
+
+/// Clean up a token endpoint response according to `spec`. `separator` is the provider's
+/// scope separator.
+pub fn normalize(
+    spec: &TokenResponseSpec,
+    separator: &str,
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Normalized, Malformed> {
+    let mut map = parse_body(spec, content_type, body)?;
+    if let Some(root) = spec.root
+        && !map.contains_key("error")
+    {
+        match map.remove(root) {
+            Some(Value::Object(inner)) => map = inner,
+            Some(other) => {
+                return Err(Malformed(format!(
+                    "`{root}` is {}, expected an object",
+                    kind(&other)
+                )));
+            }
+            None => return Err(Malformed(format!("the response has no `{root}` object"))),
+        }
+    }
+    match map.get("error") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Null | Value::Bool(false)) => {
+            map.remove("error");
+        }
+        Some(v @ (Value::Bool(true) | Value::Number(_))) => {
+            let text = v.to_string();
+            map.insert("error".into(), Value::String(text));
+        }
+        Some(other) => {
+            return Err(Malformed(format!(
+                "`error` is {}, expected a string",
+                kind(other)
+            )));
+        }
+    }
+    let has_error = map.contains_key("error");
+    // A success status with an `error` is an error when the spec says so, or when it carries
+    // no token at all.
+    let status = if (200..300).contains(&status)
+        && has_error
+        && (spec.error_in_200 || !map.contains_key("access_token"))
+    {
+        400
+    } else {
+        status
+    };
+    if (200..300).contains(&status) {
+        // `number` and `string` are both accepted whichever the spec names, and a lifetime the
+        // spec calls `absent` is still honoured when a response carries one.
+        number_field(&mut map, "expires_in", spec.expires_in_unit)?;
+        if let Some(field) = spec.refresh_token_expires_in {
+            number_field(&mut map, field, spec.expires_in_unit)?;
+        }
+        match map.get("scope") {
+            Some(Value::Array(items)) => {
+                let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                if joined.len() != items.len() {
+                    return Err(Malformed("`scope` holds a non-string item".into()));
+                }
+                let s = joined.join(" ");
+                map.insert("scope".into(), Value::String(s));
+            }
+            Some(Value::String(s)) if separator != " " && s.contains(separator) => {
+                let s = s
+                    .split(separator)
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                map.insert("scope".into(), Value::String(s));
+            }
+            Some(Value::Null) => {
+                map.remove("scope");
+            }
+            Some(Value::String(_)) | None => {}
+            Some(other) => {
+                return Err(Malformed(format!(
+                    "`scope` is {}, expected a string",
+                    kind(other)
+                )));
+            }
+        }
+        if !map.contains_key("token_type") && map.contains_key("access_token") {
+            map.insert("token_type".into(), Value::String("bearer".into()));
+        }
+        for key in ["access_token", "token_type", "refresh_token", "id_token"] {
+            match map.get(key) {
+                None | Some(Value::String(_)) => {}
+                Some(Value::Null) if key != "access_token" => {
+                    map.remove(key);
+                }
+                Some(other) => {
+                    return Err(Malformed(format!(
+                        "`{key}` is {}, expected a string",
+                        kind(other)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Normalized { status, body: map })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::spec::ExpiresIn;
+
+    const JSON: TokenResponseSpec = TokenResponseSpec {
+        format: ResponseFormat::Json,
+        expires_in: ExpiresIn::Number,
+        expires_in_unit: TimeUnit::Seconds,
+        error_in_200: false,
+        root: None,
+        refresh_token_expires_in: None,
+    };
+
+    fn run(
+        spec: &TokenResponseSpec,
+        sep: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<Normalized, Malformed> {
+        normalize(spec, sep, status, None, body.as_bytes())
+    }
+
+    #[test]
+    fn form_bodies_become_json() {
+        let spec = TokenResponseSpec {
+            format: ResponseFormat::Form,
+            ..JSON
+        };
+        let n = run(
+            &spec,
+            " ",
+            200,
+            "access_token=abc&token_type=bearer&scope=repo%2Cuser",
+        )
+        .unwrap();
+        assert_eq!(n.body["access_token"], "abc");
+        assert_eq!(n.body["scope"], "repo,user");
+        let n = run(
+            &TokenResponseSpec {
+                format: ResponseFormat::Auto,
+                ..JSON
+            },
+            ",",
+            200,
+            "access_token=abc&scope=a%2Cb",
+        )
+        .unwrap();
+        assert_eq!(n.body["scope"], "a b");
+        assert_eq!(n.body["token_type"], "bearer");
+    }
+
+    #[test]
+    fn string_and_millisecond_lifetimes() {
+        let n = run(
+            &JSON,
+            " ",
+            200,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#,
+        )
+        .unwrap();
+        assert_eq!(n.body["expires_in"], 3600);
+        let ms = TokenResponseSpec {
+            expires_in_unit: TimeUnit::Milliseconds,
+            ..JSON
+        };
+        let n = run(
+            &ms,
+            " ",
+            200,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":7200000}"#,
+        )
+        .unwrap();
+        assert_eq!(n.body["expires_in"], 7200);
+        assert!(
+            run(
+                &JSON,
+                " ",
+                200,
+                r#"{"access_token":"a","expires_in":"soon"}"#
+            )
+            .is_err()
+        );
+        assert!(run(&JSON, " ", 200, r#"{"access_token":"a","expires_in":-5}"#).is_err());
+    }
+
+    #[test]
+    fn errors_inside_200() {
+        let slack = TokenResponseSpec {
+            error_in_200: true,
+            ..JSON
+        };
+        let n = run(&slack, ",", 200, r#"{"ok":false,"error":"invalid_code"}"#).unwrap();
+        assert_eq!(n.status, 400);
+        // Without the flag, a 200 with an error and no token is still an error.
+        let n = run(&JSON, " ", 200, r#"{"error":"invalid_grant"}"#).unwrap();
+        assert_eq!(n.status, 400);
+    }
+
+    #[test]
+    fn wrappers_arrays_and_html() {
+        let withings = TokenResponseSpec {
+            root: Some("body"),
+            ..JSON
+        };
+        let n = run(
+            &withings,
+            " ",
+            200,
+            r#"{"status":0,"body":{"access_token":"a","token_type":"Bearer","scope":["x","y"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(n.body["access_token"], "a");
+        assert_eq!(n.body["scope"], "x y");
+        assert!(run(&withings, " ", 200, r#"{"status":0}"#).is_err());
+        let err = run(&JSON, " ", 502, "<html><body>Bad gateway</body></html>").unwrap_err();
+        assert!(err.0.contains("HTML"), "{err:?}");
+        assert!(run(&JSON, " ", 200, r#"{"access_token":"a""#).is_err());
+        assert!(run(&JSON, " ", 200, "[1,2]").is_err());
+        assert!(run(&JSON, " ", 200, r#"{"access_token":5}"#).is_err());
+    }
+}

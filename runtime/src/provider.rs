@@ -1,0 +1,121 @@
+//! The `Provider` trait that generated types implement, and the capability traits that say
+//! which grants a provider's spec declares.
+//!
+//! Flows are functions bounded on a capability (`refresh<P: Refresh>`), so calling one for a
+//! provider whose spec lacks the grant does not compile, and the compiler says why.
+
+use url::Url;
+
+use crate::config::ProviderConfig;
+use crate::error::{Endpoint, Error};
+
+/// An OAuth 2.0 provider: implemented by every generated provider type.
+pub trait Provider: Send + Sync {
+    /// The provider's scope enum (`GoogleScope`).
+    type Scope: Copy + AsRef<str> + std::fmt::Debug + Send + Sync + 'static;
+
+    /// The configuration: spec, client and overrides.
+    fn config(&self) -> &ProviderConfig;
+
+    /// The configuration, to change.
+    fn config_mut(&mut self) -> &mut ProviderConfig;
+
+    /// Replace one endpoint's URL: tests, proxies, or a provider's other host (the classic
+    /// library's changeable `auth_uri` and `token_uri`).
+    ///
+    /// ```
+    /// # use oauthgen_runtime::{Endpoint, Provider};
+    /// # fn f<P: Provider>(p: P) -> Result<P, oauthgen_runtime::Error> {
+    /// let p = p.with_endpoint(Endpoint::Token, "http://127.0.0.1:8080/token")?;
+    /// # Ok(p) }
+    /// ```
+    fn with_endpoint(mut self, endpoint: Endpoint, url: &str) -> Result<Self, Error>
+    where
+        Self: Sized,
+    {
+        let parsed = Url::parse(url).map_err(|source| Error::InvalidUrl {
+            what: format!("{endpoint} endpoint override"),
+            source,
+        })?;
+        self.config_mut().set_endpoint(endpoint, parsed);
+        Ok(self)
+    }
+}
+
+/// The spec declares the `authorization_code` grant: [`crate::authorize_url`] and
+/// [`crate::exchange`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `grants.authorization_code`",
+    label = "the spec of `{Self}` lacks `grants.authorization_code`",
+    note = "add `grants.authorization_code` to the provider's spec to generate this capability"
+)]
+pub trait AuthorizationCode: Provider {}
+
+/// The spec declares the `refresh_token` grant: [`crate::refresh`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `grants.refresh_token`",
+    label = "the spec of `{Self}` lacks `grants.refresh_token`",
+    note = "add `grants.refresh_token` to the provider's spec to generate this capability"
+)]
+pub trait Refresh: Provider {}
+
+/// The spec declares the `device_code` grant (RFC 8628).
+///
+/// Unfinished: the polling flow lands with the CLI work (issue 4); today this trait only
+/// gates which providers may use it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `grants.device_code`",
+    label = "the spec of `{Self}` lacks `grants.device_code`",
+    note = "add `grants.device_code` to the provider's spec to generate this capability"
+)]
+pub trait DeviceFlow: Provider {}
+
+/// The spec declares the `client_credentials` grant: [`crate::client_credentials`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `grants.client_credentials`",
+    label = "the spec of `{Self}` lacks `grants.client_credentials`",
+    note = "add `grants.client_credentials` to the provider's spec to generate this capability"
+)]
+pub trait ClientCredentials: Provider {}
+
+/// The spec declares the `jwt_bearer` grant (service accounts, RFC 7523).
+///
+/// Unfinished: assertion signing lands with the service-account work (issue 4); today
+/// this trait only gates which providers may use it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `grants.jwt_bearer`",
+    label = "the spec of `{Self}` lacks `grants.jwt_bearer`",
+    note = "add `grants.jwt_bearer` to the provider's spec to generate this capability"
+)]
+pub trait ServiceAccount: Provider {}
+
+/// The spec declares a revocation endpoint: [`crate::revoke`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `endpoints.revocation`",
+    label = "the spec of `{Self}` lacks `endpoints.revocation`",
+    note = "add `endpoints.revocation` to the provider's spec to generate this capability"
+)]
+pub trait Revocation: Provider {}
+
+/// The spec declares an introspection endpoint (RFC 7662).
+///
+/// Unfinished: introspection lands with the token-lifecycle work (issue 3).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `endpoints.introspection`",
+    label = "the spec of `{Self}` lacks `endpoints.introspection`",
+    note = "add `endpoints.introspection` to the provider's spec to generate this capability"
+)]
+pub trait Introspection: Provider {}
+
+/// The spec declares a userinfo endpoint: [`crate::userinfo_url`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `endpoints.userinfo`",
+    label = "the spec of `{Self}` lacks `endpoints.userinfo`",
+    note = "add `endpoints.userinfo` to the provider's spec to generate this capability"
+)]
+pub trait UserInfo: Provider {}
+
+/// The userinfo endpoint's URL.
+pub fn userinfo_url<P: UserInfo>(provider: &P) -> Result<Url, Error> {
+    provider.config().endpoint(Endpoint::Userinfo)
+}
