@@ -140,7 +140,7 @@ impl Checker<'_> {
                     ),
                     other => self.err(self.value(pointer), format!("`{what}` has scheme `{other}`, expected `https`")),
                 }
-                if u.fragment().is_some() {
+                if u.fragment().is_some() && pointer != "/docs" {
                     self.err(
                         self.value(pointer),
                         format!("`{what}` must not contain a fragment"),
@@ -187,6 +187,7 @@ impl Checker<'_> {
             ("device_authorization", e.device_authorization.as_ref()),
             ("userinfo", e.userinfo.as_ref()),
             ("introspection", e.introspection.as_ref()),
+            ("refresh", e.refresh.as_ref()),
         ];
         for (name, url) in endpoints {
             if let Some(url) = url {
@@ -219,6 +220,9 @@ impl Checker<'_> {
                     used.extend(placeholders(v).unwrap_or_default());
                 }
             }
+        }
+        if let Some(jwt) = &spec.grants.jwt_bearer {
+            used.extend(placeholders(&jwt.audience).unwrap_or_default());
         }
         for (name, var) in &spec.variables {
             let p = format!("/variables/{}", escape(name));
@@ -388,7 +392,17 @@ impl Checker<'_> {
         if let Some(jwt) = &g.jwt_bearer
             && jwt.audience != "token"
         {
-            self.url("/grants/jwt_bearer/audience", &jwt.audience);
+            if jwt.audience.contains("://") {
+                self.url("/grants/jwt_bearer/audience", &jwt.audience);
+            } else {
+                self.template("/grants/jwt_bearer/audience", &jwt.audience);
+            }
+        }
+        if g.refresh_token.is_none() && spec.endpoints.refresh.is_some() {
+            self.err(
+                self.key("/endpoints/refresh"),
+                "`endpoints.refresh` is set but `grants` has no `refresh_token`",
+            );
         }
         if !spec.authorize_params.is_empty() && g.authorization_code.is_none() {
             self.err(

@@ -11,6 +11,15 @@ use crate::spec::{
     Subject, TimeUnit,
 };
 
+/// `#[doc = " text"]`: the leading space makes prettyplease print `/// text`.
+fn doc(text: &str) -> TokenStream {
+    if text.is_empty() {
+        return quote!(#[doc = ""]);
+    }
+    let text = format!(" {text}");
+    quote!(#[doc = #text])
+}
+
 fn opt(value: Option<&String>) -> TokenStream {
     match value {
         Some(v) => quote!(::core::option::Option::Some(#v)),
@@ -31,6 +40,7 @@ fn spec_const(p: &Provider) -> TokenStream {
     let docs = opt(s.docs.as_ref());
     let e = &s.endpoints;
     let token = &e.token;
+    let refresh_endpoint = opt(e.refresh.as_ref());
     let (authorization, revocation, device_endpoint, userinfo, introspection) = (
         opt(e.authorization.as_ref()),
         opt(e.revocation.as_ref()),
@@ -119,7 +129,7 @@ fn spec_const(p: &Provider) -> TokenStream {
                 quote!(#rt::Audience::TokenEndpoint)
             } else {
                 let a = &j.audience;
-                quote!(#rt::Audience::Url(#a))
+                quote!(#rt::Audience::Literal(#a))
             };
             let subject = match j.subject {
                 Subject::Supported => quote!(#rt::Subject::Supported),
@@ -150,6 +160,7 @@ fn spec_const(p: &Provider) -> TokenStream {
                 device_authorization: #device_endpoint,
                 userinfo: #userinfo,
                 introspection: #introspection,
+                refresh: #refresh_endpoint,
             },
             variables: &[#(#variables),*],
             client_auth: &[#(#client_auth),*],
@@ -188,7 +199,10 @@ fn spec_const(p: &Provider) -> TokenStream {
 fn scope_enum(p: &Provider) -> TokenStream {
     let (ty, scope) = (&p.type_name, &p.scope_type);
     let name = &p.spec.name;
-    let doc = format!("A scope of [`{ty}`], as declared in `{}`.", p.source);
+    let enum_doc = doc(&format!(
+        "A scope of [`{ty}`], as declared in `{}`.",
+        p.source
+    ));
     let variants = p.scopes.iter().map(
         |Scope {
              variant,
@@ -196,11 +210,12 @@ fn scope_enum(p: &Provider) -> TokenStream {
              description,
              ..
          }| {
-            let value_doc = format!("`{value}`");
+            let description = doc(description);
+            let value_doc = doc(&format!("`{value}`"));
             quote! {
-                #[doc = #description]
+                #description
                 #[doc = ""]
-                #[doc = #value_doc]
+                #value_doc
                 #variant
             }
         },
@@ -212,6 +227,17 @@ fn scope_enum(p: &Provider) -> TokenStream {
     let from_str = p.scopes.iter().map(
         |Scope { variant, value, .. }| quote!(#value => ::core::result::Result::Ok(Self::#variant)),
     );
+    let rt = quote!(::oauthgen_runtime::__private);
+    let from_str_body = if p.scopes.is_empty() {
+        quote!(::core::result::Result::Err(#rt::UnknownScope::new(#ty::SPEC.id, s)))
+    } else {
+        quote! {
+            match s {
+                #(#from_str,)*
+                _ => ::core::result::Result::Err(#rt::UnknownScope::new(#ty::SPEC.id, s)),
+            }
+        }
+    };
     let all = p.scopes.iter().map(|s| &s.variant);
     let defaults = p
         .spec
@@ -220,21 +246,24 @@ fn scope_enum(p: &Provider) -> TokenStream {
         .iter()
         .filter_map(|d| p.scopes.iter().find(|s| &s.name == d))
         .map(|s| &s.variant);
-    let rt = quote!(::oauthgen_runtime::__private);
-    let all_doc = format!("Every scope the {name} spec declares, in name order.");
-    let default_doc =
-        format!("The scopes requested when none are given (`scopes.default` in the {name} spec).");
+    let all_doc = doc(&format!(
+        "Every scope the {name} spec declares, in name order."
+    ));
+    let default_doc = doc(&format!(
+        "The scopes requested when none are given (`scopes.default` in the {name} spec)."
+    ));
     quote! {
-        #[doc = #doc]
+        #enum_doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
         pub enum #scope {
             #(#variants,)*
         }
 
         impl #scope {
-            #[doc = #all_doc]
+            #all_doc
             pub const ALL: &'static [Self] = &[#(Self::#all),*];
-            #[doc = #default_doc]
+            #default_doc
             pub const DEFAULT: &'static [Self] = &[#(Self::#defaults),*];
 
             /// The scope string sent to the provider.
@@ -262,10 +291,7 @@ fn scope_enum(p: &Provider) -> TokenStream {
             type Err = #rt::UnknownScope;
 
             fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
-                match s {
-                    #(#from_str,)*
-                    _ => ::core::result::Result::Err(#rt::UnknownScope::new(#ty::SPEC.id, s)),
-                }
+                #from_str_body
             }
         }
 
@@ -291,12 +317,12 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
     let s = &p.spec;
     let name = &s.name;
     let spec_const = spec_const(p);
-    let mut doc = vec![format!(
+    let mut type_doc = vec![format!(
         "{name} (`{}`), generated by oauthgen from `{}`.",
         s.id, p.source
     )];
-    doc.push(String::new());
-    doc.push(format!(
+    type_doc.push(String::new());
+    type_doc.push(format!(
         "Grants: {}.",
         p.capabilities
             .names()
@@ -306,9 +332,10 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
             .join(", ")
     ));
     if let Some(d) = &s.docs {
-        doc.push(String::new());
-        doc.push(format!("Provider documentation: <{d}>"));
+        type_doc.push(String::new());
+        type_doc.push(format!("Provider documentation: <{d}>"));
     }
+    let type_doc = type_doc.iter().map(|l| doc(l));
     let required: Vec<&Variable> = p.variables.iter().filter(|v| v.default.is_none()).collect();
     let req_args = required.iter().map(|v| {
         let arg = &v.arg;
@@ -333,7 +360,9 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
         quote!()
     } else {
         let head = "Arguments:".to_owned();
-        quote!(#[doc = ""] #[doc = #head] #(#[doc = #args_doc])*)
+        let head = doc(&head);
+        let lines = args_doc.iter().map(|l| doc(l));
+        quote!(#[doc = ""] #head #(#lines)*)
     };
     let setters = p.variables.iter().map(|v| {
         let (setter, n) = (&v.setter, &v.name);
@@ -341,8 +370,9 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
         if let Some(def) = &v.default {
             let _ = write!(d, " (default `{def}`)");
         }
+        let d = doc(&d);
         quote! {
-            #[doc = #d]
+            #d
             #[must_use]
             pub fn #setter(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
                 self.config.set_variable(#n, value.into());
@@ -365,14 +395,15 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
     .filter(|(on, _)| *on)
     .map(|(_, t)| quote!(impl #rt::#t for #ty {}));
     let scope_enum = scope_enum(p);
-    let new_doc =
-        format!("A confidential {name} client: a client id and secret registered with {name}.");
-    let public_doc = format!(
+    let new_doc = doc(&format!(
+        "A confidential {name} client: a client id and secret registered with {name}."
+    ));
+    let public_doc = doc(&format!(
         "A public {name} client (no client secret), as used by installed and browser apps."
-    );
+    ));
     quote! {
         #(#attrs)*
-        #(#[doc = #doc])*
+        #(#type_doc)*
         #[derive(Clone, Debug)]
         #vis struct #ty {
             config: #rt::ProviderConfig,
@@ -382,7 +413,7 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
             /// The spec this type was generated from, as static data.
             pub const SPEC: &'static #rt::spec::ProviderSpec = &#spec_const;
 
-            #[doc = #new_doc]
+            #new_doc
             #args_doc
             #[must_use]
             pub fn new(
@@ -396,7 +427,7 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
                 Self { config }
             }
 
-            #[doc = #public_doc]
+            #public_doc
             #args_doc
             #[must_use]
             pub fn public(

@@ -99,6 +99,9 @@ pub struct Endpoints {
     /// Token introspection endpoint (RFC 7662).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection: Option<String>,
+    /// A separate endpoint for refresh requests, when it is not `token` (Figma).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
 }
 
 /// A typed input for `{name}` placeholders.
@@ -353,7 +356,8 @@ pub struct JwtBearer {
     /// The signature algorithm.
     #[serde(default)]
     pub algorithm: JwtAlgorithm,
-    /// The `aud` claim: `token` for the token endpoint, or a literal URL.
+    /// The `aud` claim: `token` for the token endpoint, or a literal URL or host name
+    /// (`{name}` placeholders allowed).
     #[serde(default = "default_audience")]
     pub audience: String,
     /// Whether the assertion may name a user to act for (`sub`, domain-wide delegation).

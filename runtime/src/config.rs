@@ -201,12 +201,20 @@ impl ProviderConfig {
             Endpoint::DeviceAuthorization => e.device_authorization,
             Endpoint::Userinfo => e.userinfo,
             Endpoint::Introspection => e.introspection,
+            Endpoint::Refresh => e.refresh.or(Some(e.token)),
         }
     }
 
     /// The URL of `endpoint`: its override, or the spec's template filled in.
     pub fn endpoint(&self, endpoint: Endpoint) -> Result<Url, Error> {
         if let Some(url) = self.overrides.get(&endpoint) {
+            return Ok(url.clone());
+        }
+        // Overriding the token endpoint moves refreshes too, unless the spec has its own.
+        if endpoint == Endpoint::Refresh
+            && self.spec.endpoints.refresh.is_none()
+            && let Some(url) = self.overrides.get(&Endpoint::Token)
+        {
             return Ok(url.clone());
         }
         let template = self.template(endpoint).ok_or(Error::NoEndpoint {

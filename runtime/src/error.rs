@@ -15,6 +15,8 @@ pub enum Endpoint {
     Userinfo,
     /// Introspection endpoint.
     Introspection,
+    /// Refresh endpoint (the token endpoint unless the spec names another).
+    Refresh,
 }
 
 impl std::fmt::Display for Endpoint {
@@ -26,6 +28,7 @@ impl std::fmt::Display for Endpoint {
             Self::DeviceAuthorization => "device_authorization",
             Self::Userinfo => "userinfo",
             Self::Introspection => "introspection",
+            Self::Refresh => "refresh",
         })
     }
 }

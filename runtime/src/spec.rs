@@ -56,6 +56,8 @@ pub struct EndpointTemplates {
     pub userinfo: Option<&'static str>,
     /// Introspection endpoint (RFC 7662).
     pub introspection: Option<&'static str>,
+    /// A separate refresh endpoint, when refresh requests do not go to `token`.
+    pub refresh: Option<&'static str>,
 }
 
 /// A templated variable.
@@ -239,8 +241,8 @@ pub enum JwtAlgorithm {
 pub enum Audience {
     /// The token endpoint.
     TokenEndpoint,
-    /// A fixed URL.
-    Url(&'static str),
+    /// A fixed URL or host name; `{name}` placeholders allowed.
+    Literal(&'static str),
 }
 
 /// Whether an assertion carries `sub`.
