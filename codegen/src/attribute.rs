@@ -16,11 +16,8 @@ pub fn expand(args: TokenStream, item: TokenStream, manifest_dir: Option<&Path>)
         Err(e) => {
             let mut out = item;
             out.extend(
-                syn::Error::new(
-                    e.span(),
-                    "`#[oauth_provider]` goes on a struct: `pub struct Acme;`",
-                )
-                .to_compile_error(),
+                syn::Error::new(e.span(), "`#[oauth_provider]` goes on a struct: `pub struct Acme;`")
+                    .to_compile_error(),
             );
             return out;
         }
@@ -52,38 +49,21 @@ fn parse_args(args: TokenStream) -> syn::Result<syn::LitStr> {
     spec.ok_or_else(|| syn::Error::new(Span::call_site(), "missing `spec = \"specs/name.yaml\"`"))
 }
 
-fn expand_struct(
-    args: TokenStream,
-    item: &syn::ItemStruct,
-    manifest_dir: Option<&Path>,
-) -> syn::Result<TokenStream> {
+fn expand_struct(args: TokenStream, item: &syn::ItemStruct, manifest_dir: Option<&Path>) -> syn::Result<TokenStream> {
     let lit = parse_args(args)?;
     let rel = PathBuf::from(lit.value());
     if rel.is_absolute() {
-        return Err(syn::Error::new(
-            lit.span(),
-            "the spec path must be relative to the crate's Cargo.toml",
-        ));
+        return Err(syn::Error::new(lit.span(), "the spec path must be relative to the crate's Cargo.toml"));
     }
     let Some(dir) = manifest_dir else {
-        return Err(syn::Error::new(
-            lit.span(),
-            "CARGO_MANIFEST_DIR is not set; build with cargo",
-        ));
+        return Err(syn::Error::new(lit.span(), "CARGO_MANIFEST_DIR is not set; build with cargo"));
     };
     let path = dir.join(&rel);
     if !matches!(item.fields, syn::Fields::Unit) || !item.generics.params.is_empty() {
-        return Err(syn::Error::new_spanned(
-            &item.ident,
-            "write a unit struct: `pub struct Acme;`",
-        ));
+        return Err(syn::Error::new_spanned(&item.ident, "write a unit struct: `pub struct Acme;`"));
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        syn::Error::new(
-            lit.span(),
-            format!("cannot read spec `{}`: {e}", path.display()),
-        )
-    })?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| syn::Error::new(lit.span(), format!("cannot read spec `{}`: {e}", path.display())))?;
     let abs = path.to_string_lossy().into_owned();
     let track = quote!(
         const _: &[u8] = ::core::include_bytes!(#abs);
@@ -93,10 +73,7 @@ fn expand_struct(
         Err(diags) => {
             // The item is re-emitted and the file still tracked, so fixing the YAML rebuilds.
             let mut out = item.to_token_stream();
-            out.extend(
-                syn::Error::new(lit.span(), format!("invalid provider spec\n{diags}"))
-                    .to_compile_error(),
-            );
+            out.extend(syn::Error::new(lit.span(), format!("invalid provider spec\n{diags}")).to_compile_error());
             out.extend(track);
             return Ok(out);
         }

@@ -81,10 +81,7 @@ impl Checker<'_> {
             Err(why) => {
                 self.err(
                     self.value(pointer),
-                    format!(
-                        "invalid template in `{}`: {why}",
-                        crate::schema::dotted(pointer)
-                    ),
+                    format!("invalid template in `{}`: {why}", crate::schema::dotted(pointer)),
                 );
                 false
             }
@@ -97,15 +94,10 @@ impl Checker<'_> {
                             self.value(pointer),
                             format!("placeholder `{{{name}}}` has no declared variable"),
                         );
-                        d.help = Some(
-                            match did_you_mean(name, self.spec.variables.keys().map(String::as_str))
-                            {
-                                Some(s) => format!("did you mean `{{{s}}}`?"),
-                                None => format!(
-                                    "declare it under `variables:`, e.g. `{name}: {{ description: \"...\" }}`"
-                                ),
-                            },
-                        );
+                        d.help = Some(match did_you_mean(name, self.spec.variables.keys().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{{{s}}}`?"),
+                            None => format!("declare it under `variables:`, e.g. `{name}: {{ description: \"...\" }}`"),
+                        });
                         self.out.push(d);
                     }
                 }
@@ -141,10 +133,7 @@ impl Checker<'_> {
                     other => self.err(self.value(pointer), format!("`{what}` has scheme `{other}`, expected `https`")),
                 }
                 if u.fragment().is_some() && pointer != "/docs" {
-                    self.err(
-                        self.value(pointer),
-                        format!("`{what}` must not contain a fragment"),
-                    );
+                    self.err(self.value(pointer), format!("`{what}` must not contain a fragment"));
                 }
             }
         }
@@ -156,14 +145,8 @@ impl Checker<'_> {
             && stem != spec.id
         {
             self.out.push(
-                Diagnostic::error(
-                    self.value("/id"),
-                    format!("`id` is `{}` but the file is named `{stem}`", spec.id),
-                )
-                .with_help(format!(
-                    "rename the file to `{}.yaml` or set `id: {stem}`",
-                    spec.id
-                )),
+                Diagnostic::error(self.value("/id"), format!("`id` is `{}` but the file is named `{stem}`", spec.id))
+                    .with_help(format!("rename the file to `{}.yaml` or set `id: {stem}`", spec.id)),
             );
         }
         if let Some(docs) = &spec.docs {
@@ -200,11 +183,7 @@ impl Checker<'_> {
 
         // Variables.
         let mut used = BTreeSet::new();
-        for t in endpoints
-            .iter()
-            .filter_map(|(_, u)| *u)
-            .chain(spec.oidc.as_ref().map(|o| &o.issuer))
-        {
+        for t in endpoints.iter().filter_map(|(_, u)| *u).chain(spec.oidc.as_ref().map(|o| &o.issuer)) {
             used.extend(placeholders(t).unwrap_or_default());
         }
         if let Some(cc) = &spec.grants.client_credentials {
@@ -213,10 +192,7 @@ impl Checker<'_> {
                 used.extend(placeholders(t).unwrap_or_default());
             }
             for (k, v) in &cc.params {
-                if self.template(
-                    &format!("/grants/client_credentials/params/{}", escape(k)),
-                    v,
-                ) {
+                if self.template(&format!("/grants/client_credentials/params/{}", escape(k)), v) {
                     used.extend(placeholders(v).unwrap_or_default());
                 }
             }
@@ -227,16 +203,10 @@ impl Checker<'_> {
         for (name, var) in &spec.variables {
             let p = format!("/variables/{}", escape(name));
             if let Some(why) = variable_name_problem(name) {
-                self.err(
-                    self.key(&p),
-                    format!("variable name `{name}` cannot be used: {why}"),
-                );
+                self.err(self.key(&p), format!("variable name `{name}` cannot be used: {why}"));
             }
             if !used.contains(name.as_str()) {
-                self.err(
-                    self.key(&p),
-                    format!("variable `{name}` is declared but no endpoint uses `{{{name}}}`"),
-                );
+                self.err(self.key(&p), format!("variable `{name}` is declared but no endpoint uses `{{{name}}}`"));
             }
             let pattern = match &var.pattern {
                 Some(pat) => match regex_lite::Regex::new(pat) {
@@ -244,10 +214,7 @@ impl Checker<'_> {
                     Err(err) => {
                         let first = err.to_string();
                         let first = first.lines().last().unwrap_or_default().trim().to_owned();
-                        self.err(
-                            self.value(&format!("{p}/pattern")),
-                            format!("invalid regular expression: {first}"),
-                        );
+                        self.err(self.value(&format!("{p}/pattern")), format!("invalid regular expression: {first}"));
                         None
                     }
                 },
@@ -294,10 +261,7 @@ impl Checker<'_> {
             let p = format!("/scopes/values/{}", escape(name));
             let variant = ident::upper_camel(name);
             if let Some(why) = scope_name_problem(name) {
-                self.err(
-                    self.key(&p),
-                    format!("scope name `{name}` cannot become an enum variant: {why}"),
-                );
+                self.err(self.key(&p), format!("scope name `{name}` cannot become an enum variant: {why}"));
             } else if let Some(other) = variants.insert(variant.clone(), name) {
                 self.err(
                     self.key(&p),
@@ -307,21 +271,13 @@ impl Checker<'_> {
             if let Some(other) = values.insert(scope.value.as_str(), name) {
                 self.err(
                     self.value(&format!("{p}/value")),
-                    format!(
-                        "scopes `{other}` and `{name}` have the same value `{}`",
-                        scope.value
-                    ),
+                    format!("scopes `{other}` and `{name}` have the same value `{}`", scope.value),
                 );
             }
-            if scope.value.contains(scopes.separator.as_str())
-                || scope.value.chars().any(char::is_whitespace)
-            {
+            if scope.value.contains(scopes.separator.as_str()) || scope.value.chars().any(char::is_whitespace) {
                 self.err(
                     self.value(&format!("{p}/value")),
-                    format!(
-                        "scope value `{}` contains the separator or white space",
-                        scope.value
-                    ),
+                    format!("scope value `{}` contains the separator or white space", scope.value),
                 );
             }
         }
@@ -371,10 +327,7 @@ impl Checker<'_> {
             );
         }
         if g.device_code.is_some() && spec.endpoints.device_authorization.is_none() {
-            self.err(
-                self.key("/grants/device_code"),
-                "the `device_code` grant needs `endpoints.device_authorization`",
-            );
+            self.err(self.key("/grants/device_code"), "the `device_code` grant needs `endpoints.device_authorization`");
         }
         if g.authorization_code.is_none() && spec.endpoints.authorization.is_some() {
             self.err(
@@ -382,12 +335,8 @@ impl Checker<'_> {
                 "`endpoints.authorization` is set but `grants` has no `authorization_code`",
             );
         }
-        if (spec.refresh.rotates || spec.refresh.returns_refresh_token) && g.refresh_token.is_none()
-        {
-            self.err(
-                self.key("/refresh"),
-                "`refresh` describes refresh tokens but `grants` has no `refresh_token`",
-            );
+        if (spec.refresh.rotates || spec.refresh.returns_refresh_token) && g.refresh_token.is_none() {
+            self.err(self.key("/refresh"), "`refresh` describes refresh tokens but `grants` has no `refresh_token`");
         }
         if let Some(jwt) = &g.jwt_bearer
             && jwt.audience != "token"
@@ -399,10 +348,7 @@ impl Checker<'_> {
             }
         }
         if g.refresh_token.is_none() && spec.endpoints.refresh.is_some() {
-            self.err(
-                self.key("/endpoints/refresh"),
-                "`endpoints.refresh` is set but `grants` has no `refresh_token`",
-            );
+            self.err(self.key("/endpoints/refresh"), "`endpoints.refresh` is set but `grants` has no `refresh_token`");
         }
         if !spec.authorize_params.is_empty() && g.authorization_code.is_none() {
             self.err(
@@ -415,9 +361,7 @@ impl Checker<'_> {
 
 fn variable_name_problem(name: &str) -> Option<&'static str> {
     if !name.starts_with(|c: char| c.is_ascii_lowercase())
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
         return Some("use lowercase `snake_case`");
     }
@@ -428,10 +372,7 @@ fn scope_name_problem(name: &str) -> Option<&'static str> {
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Some("it must start with a letter");
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
         return Some("use letters, digits, `_`, `-` and `.`");
     }
     if ident::upper_camel(name) == "Self" {
@@ -442,9 +383,7 @@ fn scope_name_problem(name: &str) -> Option<&'static str> {
 
 fn valid_date(s: &str) -> bool {
     let mut parts = s.split('-').map(str::parse::<u32>);
-    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d)), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d)), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -461,11 +400,7 @@ fn valid_date(s: &str) -> bool {
 /// Check the cross-field rules of a structurally valid spec. `stem` is the file stem the `id`
 /// must equal, when the spec came from a file.
 pub fn check(spec: &Spec, index: &Index, stem: Option<&str>) -> Vec<Diagnostic> {
-    let mut c = Checker {
-        spec,
-        index,
-        out: Vec::new(),
-    };
+    let mut c = Checker { spec, index, out: Vec::new() };
     c.run(stem);
     c.out
 }
@@ -476,10 +411,7 @@ mod tests {
 
     #[test]
     fn templates() {
-        assert_eq!(
-            placeholders("https://{shop}.x.com/{a_b}/t").unwrap(),
-            vec!["shop", "a_b"]
-        );
+        assert_eq!(placeholders("https://{shop}.x.com/{a_b}/t").unwrap(), vec!["shop", "a_b"]);
         assert!(placeholders("https://{shop.x.com").is_err());
         assert!(placeholders("https://}x").is_err());
         assert!(placeholders("https://{a b}/").is_err());

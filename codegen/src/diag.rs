@@ -39,12 +39,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `location`.
     pub fn error(location: Location, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            location,
-            message: message.into(),
-            help: None,
-        }
+        Self { severity: Severity::Error, location, message: message.into(), help: None }
     }
 
     /// Attach a hint.
@@ -66,11 +61,7 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// An empty collection for `path`, whose text is `source`.
     pub fn new(path: impl Into<PathBuf>, source: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            source: source.into(),
-            items: Vec::new(),
-        }
+        Self { path: path.into(), source: source.into(), items: Vec::new() }
     }
 
     /// Add one diagnostic.
@@ -104,11 +95,7 @@ impl Diagnostics {
     }
 
     pub(crate) fn finish(&mut self) {
-        self.items.sort_by(|a, b| {
-            a.location
-                .cmp(&b.location)
-                .then_with(|| a.message.cmp(&b.message))
-        });
+        self.items.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
         self.items.dedup();
     }
 
@@ -119,11 +106,7 @@ impl Diagnostics {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut out = format!(
-            "{}:{line}:{col}: {kind}: {}\n",
-            self.path.display(),
-            d.message
-        );
+        let mut out = format!("{}:{line}:{col}: {kind}: {}\n", self.path.display(), d.message);
         if let Some(text) = self.source.lines().nth(line.saturating_sub(1)) {
             let gutter = line.to_string();
             let pad = " ".repeat(gutter.len());
@@ -131,13 +114,11 @@ impl Diagnostics {
             let available = text.chars().count().saturating_sub(col.saturating_sub(1));
             let carets = "^".repeat(len.clamp(1, available.max(1)));
             let indent = " ".repeat(col.saturating_sub(1));
-            let _ = write!(
-                out,
-                "{pad} |\n{gutter} | {text}\n{pad} | {indent}{carets}\n"
-            );
+            let _ = write!(out, "{pad} |\n{gutter} | {text}\n{pad} | {indent}{carets}\n");
         }
         if let Some(help) = &d.help {
-            let _ = writeln!(out, "  = help: {help}");
+            let pad = " ".repeat(line.to_string().len());
+            let _ = writeln!(out, "{pad} = help: {help}");
         }
         out
     }

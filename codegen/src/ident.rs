@@ -6,10 +6,7 @@ use proc_macro2::{Ident, Span};
 /// `drive_readonly` / `drive-readonly` / `drive.readonly` -> `DriveReadonly`.
 pub fn upper_camel(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    for part in name
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-    {
+    for part in name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| !p.is_empty()) {
         let mut chars = part.chars();
         if let Some(first) = chars.next() {
             out.push(first.to_ascii_uppercase());
@@ -36,9 +33,7 @@ pub fn problem(name: &str) -> Option<&'static str> {
         Some(_) if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
             Some("it holds characters other than ASCII letters, digits and `_`")
         }
-        Some(_) if matches!(name, "Self" | "self" | "super" | "crate" | "_") => {
-            Some("it is a reserved identifier")
-        }
+        Some(_) if matches!(name, "Self" | "self" | "super" | "crate" | "_") => Some("it is a reserved identifier"),
         Some(_) => None,
     }
 }

@@ -57,10 +57,7 @@ pub struct Scope {
 
 /// The capability traits a provider implements.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[allow(
-    clippy::struct_excessive_bools,
-    reason = "one flag per capability trait, named as in the spec"
-)]
+#[allow(clippy::struct_excessive_bools, reason = "one flag per capability trait, named as in the spec")]
 pub struct Capabilities {
     /// `AuthorizationCode`.
     pub authorization_code: bool,
@@ -102,9 +99,7 @@ impl Capabilities {
 /// Lower a checked spec. `type_name` overrides the provider type's name (the macro uses the
 /// user's struct name).
 pub fn lower(spec: &Spec, source: &str, type_name: Option<&Ident>) -> Provider {
-    let type_name = type_name
-        .cloned()
-        .unwrap_or_else(|| ident::ident(&ident::upper_camel(&spec.id)));
+    let type_name = type_name.cloned().unwrap_or_else(|| ident::ident(&ident::upper_camel(&spec.id)));
     let scope_type = format_ident!("{}Scope", type_name);
     let variables = spec
         .variables
@@ -140,13 +135,5 @@ pub fn lower(spec: &Spec, source: &str, type_name: Option<&Ident>) -> Provider {
         introspection: spec.endpoints.introspection.is_some(),
         userinfo: spec.endpoints.userinfo.is_some(),
     };
-    Provider {
-        spec: spec.clone(),
-        source: source.to_owned(),
-        type_name,
-        scope_type,
-        variables,
-        scopes,
-        capabilities,
-    }
+    Provider { spec: spec.clone(), source: source.to_owned(), type_name, scope_type, variables, scopes, capabilities }
 }

@@ -68,31 +68,58 @@ fn parse_into(text: &str, stem: Option<&str>, diags: &mut Diagnostics) -> Option
             return None;
         }
     };
+    let mut value = value;
     let structural = schema::validate(&value, &index);
-    if !structural.is_empty() {
-        for d in structural {
-            diags.push(d);
+    let broken = !structural.is_empty();
+    let repairable = structural.iter().all(|p| p.removable);
+    for p in structural {
+        match (&p.replacement, p.removable) {
+            (Some(v), _) => {
+                if let Some(slot) = value.pointer_mut(&p.pointer) {
+                    *slot = v.clone();
+                }
+            }
+            (None, true) => remove(&mut value, &p.pointer),
+            (None, false) => {}
         }
+        diags.push(p.diagnostic);
+    }
+    if !repairable {
         return None;
     }
+    // With the faulty nodes removed, the rest of the spec is still checked so that one run
+    // reports every mistake; a spec that needed such repairs is never returned.
     let spec: Spec = match serde_json::from_value(value) {
         Ok(s) => s,
         Err(e) => {
-            diags.error(
-                Location {
-                    line: 1,
-                    col: 1,
-                    len: 1,
-                },
-                format!("invalid spec: {e}"),
-            );
+            if !broken {
+                diags.error(Location { line: 1, col: 1, len: 1 }, format!("invalid spec: {e}"));
+            }
             return None;
         }
     };
     for d in check::check(&spec, &index, stem) {
         diags.push(d);
     }
-    Some(spec)
+    (!broken).then_some(spec)
+}
+
+/// Remove the node at a JSON pointer: an object member, or an array item (set to null so
+/// that the indices of later removals stay valid).
+fn remove(value: &mut serde_json::Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(serde_json::Value::Object(map)) => {
+            map.remove(&last);
+        }
+        Some(serde_json::Value::Array(items)) => {
+            if let Some(item) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *item = serde_json::Value::Null;
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Read, parse and check the spec at `path`.
@@ -101,14 +128,7 @@ pub fn load(path: &Path) -> Result<Spec, Diagnostics> {
         Ok(text) => parse_str(path, &text),
         Err(e) => {
             let mut d = Diagnostics::new(path, "");
-            d.error(
-                Location {
-                    line: 1,
-                    col: 1,
-                    len: 1,
-                },
-                format!("cannot read spec: {e}"),
-            );
+            d.error(Location { line: 1, col: 1, len: 1 }, format!("cannot read spec: {e}"));
             Err(d)
         }
     }
@@ -119,9 +139,7 @@ pub fn spec_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-        })
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     files.sort();
     Ok(files)
@@ -138,17 +156,11 @@ pub fn load_all(paths: &[PathBuf]) -> (Vec<(PathBuf, Spec)>, Vec<Diagnostics>) {
             Ok(spec) => {
                 if let Some(first) = ids.get(&spec.id) {
                     let text = std::fs::read_to_string(path).unwrap_or_default();
-                    let at = yaml::load(&text)
-                        .map(|(_, i)| i.value("/id"))
-                        .unwrap_or_default();
+                    let at = yaml::load(&text).map(|(_, i)| i.value("/id")).unwrap_or_default();
                     let mut d = Diagnostics::new(path, text);
                     d.error(
                         at,
-                        format!(
-                            "duplicate provider id `{}`, first declared in `{}`",
-                            spec.id,
-                            first.display()
-                        ),
+                        format!("duplicate provider id `{}`, first declared in `{}`", spec.id, first.display()),
                     );
                     bad.push(d);
                 } else {
@@ -175,6 +187,27 @@ pub fn generate_file(specs: &[(&str, &Spec)]) -> Result<String, syn::Error> {
     }
     let sources: Vec<&str> = specs.iter().map(|(s, _)| *s).collect();
     emit::format_file(&tokens, &sources)
+}
+
+/// `lib.rs` of a standalone crate: one module per spec (`github-enterprise` becomes
+/// `github_enterprise`), each holding that spec's items.
+pub fn generate_crate(specs: &[(&str, &Spec)]) -> Result<String, syn::Error> {
+    let mut tokens = TokenStream::new();
+    for (source, spec) in specs {
+        let module = ident::ident(&ident::snake(&spec.id));
+        let items = generate_items(source, spec);
+        let doc = format!(" {} (`{}`), generated from `{source}`.", spec.name, spec.id);
+        tokens.extend(quote::quote! {
+            #[doc = #doc]
+            pub mod #module {
+                #items
+            }
+        });
+    }
+    let sources: Vec<&str> = specs.iter().map(|(s, _)| *s).collect();
+    let body = emit::format_file(&tokens, &sources)?;
+    let (header, rest) = body.split_once("\n\n").unwrap_or(("", &body));
+    Ok(format!("{header}\n\n//! OAuth 2.0 clients generated by oauthgen.\n\n{rest}"))
 }
 
 /// Write `contents` to `path` only when it differs from what is there, so that unchanged

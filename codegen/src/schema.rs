@@ -15,13 +15,9 @@ use crate::yaml::{Index, escape};
 
 /// The JSON Schema of the spec format, as written to `specs/schema.json`.
 pub fn schema() -> Value {
-    let mut schema =
-        serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or(Value::Null);
+    let mut schema = serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut schema {
-        map.insert(
-            "$id".into(),
-            Value::String("https://oauthgen.dev/schema/spec-v1.json".into()),
-        );
+        map.insert("$id".into(), Value::String("https://oauthgen.dev/schema/spec-v1.json".into()));
     }
     schema
 }
@@ -33,14 +29,25 @@ pub fn schema_text() -> String {
     text
 }
 
-/// Validate `value` against the spec schema; one diagnostic per problem.
-pub fn validate(value: &Value, index: &Index) -> Vec<Diagnostic> {
+/// A structural problem and the JSON pointer of the node it is about.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The node at fault (`/endpoints/tokne`); empty for a missing key.
+    pub pointer: String,
+    /// Whether removing the node leaves a valid parent (unknown keys, bad values of
+    /// optional keys); a missing required key cannot be repaired that way.
+    pub removable: bool,
+    /// A valid value to put in the node's place (an enumeration's first value), so that the
+    /// rest of the spec can still be checked; `None` removes the node instead.
+    pub replacement: Option<Value>,
+    /// The diagnostic.
+    pub diagnostic: Diagnostic,
+}
+
+/// Validate `value` against the spec schema; one problem per mistake.
+pub fn validate(value: &Value, index: &Index) -> Vec<Problem> {
     let root = schema();
-    let mut v = Validator {
-        root: &root,
-        index,
-        out: Vec::new(),
-    };
+    let mut v = Validator { root: &root, index, out: Vec::new() };
     v.check(&root, value, "");
     v.out
 }
@@ -48,7 +55,7 @@ pub fn validate(value: &Value, index: &Index) -> Vec<Diagnostic> {
 struct Validator<'a> {
     root: &'a Value,
     index: &'a Index,
-    out: Vec<Diagnostic>,
+    out: Vec<Problem>,
 }
 
 /// A JSON pointer as a dotted path for messages: `/scopes/values/x` -> `scopes.values.x`.
@@ -56,11 +63,7 @@ pub fn dotted(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the spec".into();
     }
-    pointer
-        .trim_start_matches('/')
-        .replace('/', ".")
-        .replace("~1", "/")
-        .replace("~0", "~")
+    pointer.trim_start_matches('/').replace('/', ".").replace("~1", "/").replace("~0", "~")
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -102,10 +105,7 @@ fn article(expected: &str) -> String {
 }
 
 /// The closest candidate to `word`, if one is close enough to suggest.
-pub fn did_you_mean<'c>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
+pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -115,11 +115,7 @@ pub fn did_you_mean<'c>(
 }
 
 fn quoted_list<'c>(items: impl IntoIterator<Item = &'c str>) -> String {
-    items
-        .into_iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.into_iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
 }
 
 impl<'a> Validator<'a> {
@@ -138,9 +134,17 @@ impl<'a> Validator<'a> {
     }
 
     fn error(&mut self, at: Location, message: String, help: Option<String>) {
+        self.problem(at, message, help, None);
+    }
+
+    fn problem(&mut self, at: Location, message: String, help: Option<String>, pointer: Option<&str>) {
         let mut d = Diagnostic::error(at, message);
         d.help = help;
-        self.out.push(d);
+        let (pointer, removable) = match pointer {
+            Some(p) => (p.to_owned(), true),
+            None => (String::new(), false),
+        };
+        self.out.push(Problem { pointer, removable, replacement: None, diagnostic: d });
     }
 
     /// Constant values allowed by `schema`, when it is an enumeration.
@@ -152,10 +156,7 @@ impl<'a> Validator<'a> {
         if let Some(c) = schema.get("const") {
             return Some(vec![c]);
         }
-        let branches = schema
-            .get("oneOf")
-            .or_else(|| schema.get("anyOf"))?
-            .as_array()?;
+        let branches = schema.get("oneOf").or_else(|| schema.get("anyOf"))?.as_array()?;
         let mut all = Vec::new();
         for b in branches {
             all.extend(self.constants(b)?);
@@ -170,39 +171,29 @@ impl<'a> Validator<'a> {
 
         if let Some(consts) = self.constants(schema) {
             if !consts.contains(&value) {
-                let names: Vec<String> = consts
-                    .iter()
-                    .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
-                    .collect();
+                let names: Vec<String> =
+                    consts.iter().map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned)).collect();
                 let shown = match value {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
                 let help = match did_you_mean(&shown, names.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "expected one of {}",
-                        quoted_list(names.iter().map(String::as_str))
-                    ),
+                    None => format!("expected one of {}", quoted_list(names.iter().map(String::as_str))),
                 };
-                self.error(
-                    at,
-                    format!("invalid value `{shown}` for `{what}`"),
-                    Some(help),
-                );
+                self.problem(at, format!("invalid value `{shown}` for `{what}`"), Some(help), Some(pointer));
+                if let Some(last) = self.out.last_mut() {
+                    last.replacement = consts.first().map(|c| (*c).clone());
+                }
             }
             return;
         }
 
         for key in ["anyOf", "oneOf"] {
             if let Some(branches) = schema.get(key).and_then(Value::as_array) {
-                let mut best: Option<Vec<Diagnostic>> = None;
+                let mut best: Option<Vec<Problem>> = None;
                 for b in branches {
-                    let mut sub = Validator {
-                        root: self.root,
-                        index: self.index,
-                        out: Vec::new(),
-                    };
+                    let mut sub = Validator { root: self.root, index: self.index, out: Vec::new() };
                     sub.check(b, value, pointer);
                     if sub.out.is_empty() {
                         best = None;
@@ -228,20 +219,9 @@ impl<'a> Validator<'a> {
                 _ => Vec::new(),
             };
             if !allowed.is_empty() && !allowed.iter().any(|t| matches_type(t, value)) {
-                let expected: Vec<String> = allowed
-                    .iter()
-                    .filter(|t| **t != "null")
-                    .map(|t| article(t))
-                    .collect();
-                self.error(
-                    at,
-                    format!(
-                        "expected {} for `{what}`, found {}",
-                        expected.join(" or "),
-                        type_name(value)
-                    ),
-                    None,
-                );
+                let expected: Vec<String> = allowed.iter().filter(|t| **t != "null").map(|t| article(t)).collect();
+                let message = format!("expected {} for `{what}`, found {}", expected.join(" or "), type_name(value));
+                self.problem(at, message, None, Some(pointer));
                 return;
             }
         }
@@ -249,14 +229,12 @@ impl<'a> Validator<'a> {
         match value {
             Value::String(s) => self.check_string(schema, s, at, &what),
             Value::Number(n) => {
-                if let (Some(min), Some(x)) =
-                    (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
+                if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
                     && x < min
                 {
                     self.error(at, format!("`{what}` must be at least {min}"), None);
                 }
-                if let (Some(max), Some(x)) =
-                    (schema.get("maximum").and_then(Value::as_f64), n.as_f64())
+                if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), n.as_f64())
                     && x > max
                 {
                     self.error(at, format!("`{what}` must be at most {max}"), None);
@@ -289,31 +267,17 @@ impl<'a> Validator<'a> {
         if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
             && len > max
         {
-            self.error(
-                at,
-                format!("`{what}` is longer than {max} characters"),
-                None,
-            );
+            self.error(at, format!("`{what}` is longer than {max} characters"), None);
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
             && let Ok(re) = regex_lite::Regex::new(pattern)
             && !re.is_match(s)
         {
-            self.error(
-                at,
-                format!("invalid value `{s}` for `{what}`"),
-                Some(format!("it must match `{pattern}`")),
-            );
+            self.error(at, format!("invalid value `{s}` for `{what}`"), Some(format!("it must match `{pattern}`")));
         }
     }
 
-    fn check_object(
-        &mut self,
-        schema: &'a Value,
-        map: &serde_json::Map<String, Value>,
-        pointer: &str,
-        what: &str,
-    ) {
+    fn check_object(&mut self, schema: &'a Value, map: &serde_json::Map<String, Value>, pointer: &str, what: &str) {
         let props = schema.get("properties").and_then(Value::as_object);
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for key in required.iter().filter_map(Value::as_str) {
@@ -337,19 +301,13 @@ impl<'a> Validator<'a> {
             match schema.get("additionalProperties") {
                 Some(Value::Bool(false)) => {
                     let at = self.index.key(&child_pointer);
-                    let known = props
-                        .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
-                        .unwrap_or_default();
-                    let place = if pointer.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" in `{what}`")
-                    };
+                    let known = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+                    let place = if pointer.is_empty() { String::new() } else { format!(" in `{what}`") };
                     let help = match did_you_mean(key, known.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("expected one of {}", quoted_list(known.iter().copied())),
                     };
-                    self.error(at, format!("unknown key `{key}`{place}"), Some(help));
+                    self.problem(at, format!("unknown key `{key}`{place}"), Some(help), Some(&child_pointer));
                 }
                 Some(s @ Value::Object(_)) => self.check(s, child, &child_pointer),
                 _ => {}

@@ -124,9 +124,7 @@ pub struct Variable {
 }
 
 /// How the client authenticates at the token endpoint.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     /// HTTP Basic (`client_secret_basic`).
@@ -167,11 +165,7 @@ pub struct Scopes {
 
 impl Default for Scopes {
     fn default() -> Self {
-        Self {
-            separator: default_separator(),
-            default: Vec::new(),
-            values: BTreeMap::new(),
-        }
+        Self { separator: default_separator(), default: Vec::new(), values: BTreeMap::new() }
     }
 }
 

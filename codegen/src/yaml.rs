@@ -44,11 +44,7 @@ impl Index {
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
                 None => {
-                    return Location {
-                        line: 1,
-                        col: 1,
-                        len: 1,
-                    };
+                    return Location { line: 1, col: 1, len: 1 };
                 }
             }
         }
@@ -65,30 +61,16 @@ pub fn load(text: &str) -> Result<(Value, Index), Diagnostic> {
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let m = e.marker();
         Diagnostic::error(
-            Location {
-                line: m.line().max(1),
-                col: m.col() + 1,
-                len: 1,
-            },
+            Location { line: m.line().max(1), col: m.col() + 1, len: 1 },
             format!("invalid YAML: {}", e.info()),
         )
     })?;
     let mut docs = docs.into_iter();
     let Some(root) = docs.next() else {
-        return Err(Diagnostic::error(
-            Location {
-                line: 1,
-                col: 1,
-                len: 1,
-            },
-            "the spec is empty",
-        ));
+        return Err(Diagnostic::error(Location { line: 1, col: 1, len: 1 }, "the spec is empty"));
     };
     if let Some(extra) = docs.next() {
-        return Err(Diagnostic::error(
-            location(text, &extra),
-            "a spec holds exactly one YAML document",
-        ));
+        return Err(Diagnostic::error(location(text, &extra), "a spec holds exactly one YAML document"));
     }
     let mut index = Index::default();
     let value = convert(text, &root, String::new(), None, &mut index)?;
@@ -100,15 +82,9 @@ fn location(text: &str, node: &MarkedYaml<'_>) -> Location {
     let len = if end.line() == start.line() {
         end.col().saturating_sub(start.col())
     } else {
-        text.lines()
-            .nth(start.line().saturating_sub(1))
-            .map_or(1, |l| l.chars().count().saturating_sub(start.col()))
+        text.lines().nth(start.line().saturating_sub(1)).map_or(1, |l| l.chars().count().saturating_sub(start.col()))
     };
-    Location {
-        line: start.line().max(1),
-        col: start.col() + 1,
-        len: len.max(1),
-    }
+    Location { line: start.line().max(1), col: start.col() + 1, len: len.max(1) }
 }
 
 fn scalar(s: &Scalar<'_>) -> Value {
@@ -116,9 +92,7 @@ fn scalar(s: &Scalar<'_>) -> Value {
         Scalar::Null => Value::Null,
         Scalar::Boolean(b) => Value::Bool(*b),
         Scalar::Integer(i) => Value::Number((*i).into()),
-        Scalar::FloatingPoint(f) => {
-            Number::from_f64(f.into_inner()).map_or(Value::Null, Value::Number)
-        }
+        Scalar::FloatingPoint(f) => Number::from_f64(f.into_inner()).map_or(Value::Null, Value::Number),
         Scalar::String(s) => Value::String(s.to_string()),
     }
 }
@@ -132,9 +106,7 @@ fn convert(
 ) -> Result<Value, Diagnostic> {
     let here = location(text, node);
     // Block mappings and sequences have spans that start at their first entry; that is fine.
-    index
-        .nodes
-        .insert(pointer.clone(), Spot { key, value: here });
+    index.nodes.insert(pointer.clone(), Spot { key, value: here });
     Ok(match &node.data {
         YamlData::Value(s) => scalar(s),
         YamlData::Representation(raw, ..) => Value::String(raw.to_string()),
@@ -143,13 +115,7 @@ fn convert(
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let loc = location(text, item);
-                out.push(convert(
-                    text,
-                    item,
-                    format!("{pointer}/{i}"),
-                    Some(loc),
-                    index,
-                )?);
+                out.push(convert(text, item, format!("{pointer}/{i}"), Some(loc), index)?);
             }
             Value::Array(out)
         }
@@ -164,10 +130,7 @@ fn convert(
                     },
                     YamlData::Representation(raw, ..) => raw.to_string(),
                     _ => {
-                        return Err(Diagnostic::error(
-                            key_loc,
-                            "mapping keys must be plain strings",
-                        ));
+                        return Err(Diagnostic::error(key_loc, "mapping keys must be plain strings"));
                     }
                 };
                 let child = format!("{pointer}/{}", escape(&name));
@@ -177,10 +140,7 @@ fn convert(
             Value::Object(out)
         }
         YamlData::Alias(_) | YamlData::BadValue => {
-            return Err(Diagnostic::error(
-                here,
-                "unsupported YAML value (aliases are not allowed in specs)",
-            ));
+            return Err(Diagnostic::error(here, "unsupported YAML value (aliases are not allowed in specs)"));
         }
     })
 }

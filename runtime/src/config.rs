@@ -28,19 +28,9 @@ impl fmt::Debug for ProviderConfig {
         f.debug_struct("ProviderConfig")
             .field("provider", &self.spec.id)
             .field("client_id", &self.client_id.as_str())
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("variables", &self.variables)
-            .field(
-                "overrides",
-                &self
-                    .overrides
-                    .iter()
-                    .map(|(k, v)| (k, v.as_str()))
-                    .collect::<BTreeMap<_, _>>(),
-            )
+            .field("overrides", &self.overrides.iter().map(|(k, v)| (k, v.as_str())).collect::<BTreeMap<_, _>>())
             .finish_non_exhaustive()
     }
 }
@@ -54,10 +44,7 @@ fn default_value_problem(value: &str) -> Option<&'static str> {
     if value == "." || value == ".." {
         return Some("it is a dot segment");
     }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
-    {
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')) {
         return Some("only ASCII letters, digits, `-`, `.`, `_` and `~` are allowed");
     }
     None
@@ -65,11 +52,7 @@ fn default_value_problem(value: &str) -> Option<&'static str> {
 
 impl ProviderConfig {
     /// A configuration for `spec` with the given client.
-    pub fn new(
-        spec: &'static ProviderSpec,
-        client_id: String,
-        client_secret: Option<String>,
-    ) -> Self {
+    pub fn new(spec: &'static ProviderSpec, client_id: String, client_secret: Option<String>) -> Self {
         Self {
             spec,
             client_id: ClientId::new(client_id),
@@ -138,10 +121,7 @@ impl ProviderConfig {
             (Some(v), _) => v.as_str(),
             (None, Some(d)) => d,
             (None, None) => {
-                return Err(Error::MissingVariable {
-                    provider,
-                    name: var.name,
-                });
+                return Err(Error::MissingVariable { provider, name: var.name });
             }
         };
         let invalid = |reason: String| Error::InvalidVariable {
@@ -154,8 +134,7 @@ impl ProviderConfig {
             return Err(invalid(why.to_owned()));
         }
         if let Some(pattern) = var.pattern {
-            let re = regex_lite::Regex::new(pattern)
-                .map_err(|e| invalid(format!("invalid pattern in spec: {e}")))?;
+            let re = regex_lite::Regex::new(pattern).map_err(|e| invalid(format!("invalid pattern in spec: {e}")))?;
             if !re.is_match(value) {
                 return Err(invalid(format!("it must match `{pattern}`")));
             }
@@ -217,19 +196,13 @@ impl ProviderConfig {
         {
             return Ok(url.clone());
         }
-        let template = self.template(endpoint).ok_or(Error::NoEndpoint {
-            provider: self.spec.id,
-            endpoint,
-        })?;
+        let template = self.template(endpoint).ok_or(Error::NoEndpoint { provider: self.spec.id, endpoint })?;
         self.parse_url(&self.render(template)?, &endpoint.to_string())
     }
 
     /// Parse a rendered URL.
     pub(crate) fn parse_url(&self, url: &str, what: &str) -> Result<Url, Error> {
-        Url::parse(url).map_err(|source| Error::InvalidUrl {
-            what: format!("`{}` {what}", self.spec.id),
-            source,
-        })
+        Url::parse(url).map_err(|source| Error::InvalidUrl { what: format!("`{}` {what}", self.spec.id), source })
     }
 
     /// The issuer, rendered, when the spec names one.

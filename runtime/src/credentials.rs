@@ -45,11 +45,7 @@ pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
     /// When the access token expires; `None` when the provider stated no lifetime.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// The scopes granted (the response's `scope`, or those requested when it has none).
     #[serde(default)]
@@ -70,10 +66,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_token", &"[redacted]")
             .field("token_type", &self.token_type)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
             .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
@@ -86,8 +79,7 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// Whether the access token has expired or will within `margin`.
     pub fn expires_within(&self, margin: time::Duration) -> bool {
-        self.expires_at
-            .is_some_and(|at| at - margin <= OffsetDateTime::now_utc())
+        self.expires_at.is_some_and(|at| at - margin <= OffsetDateTime::now_utc())
     }
 
     /// Whether the access token can still be used: not invalid and not expired.

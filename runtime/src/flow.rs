@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use oauth2::basic::{
-    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
-    BasicTokenType,
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode as Code, ClientId, CsrfToken, ExtraTokenFields,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl, http,
+    AuthType, AuthUrl, AuthorizationCode as Code, ClientId, CsrfToken, ExtraTokenFields, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse,
+    TokenResponse, TokenUrl, http,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -55,12 +54,7 @@ fn client_auth(config: &ProviderConfig) -> ClientAuth {
     if config.is_public() {
         return ClientAuth::RequestBody;
     }
-    config
-        .spec()
-        .client_auth
-        .first()
-        .copied()
-        .unwrap_or(ClientAuth::Basic)
+    config.spec().client_auth.first().copied().unwrap_or(ClientAuth::Basic)
 }
 
 fn base_client(config: &ProviderConfig) -> BaseClient {
@@ -76,12 +70,7 @@ fn base_client(config: &ProviderConfig) -> BaseClient {
 
 fn join_scopes<S: AsRef<str>>(config: &ProviderConfig, scopes: &[S]) -> Vec<String> {
     if scopes.is_empty() {
-        config
-            .spec()
-            .default_scopes
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
+        config.spec().default_scopes.iter().map(|s| (*s).to_owned()).collect()
     } else {
         scopes.iter().map(|s| s.as_ref().to_owned()).collect()
     }
@@ -96,10 +85,7 @@ fn map_error(e: RequestTokenError<TransportError, BasicErrorResponse>) -> Error 
         },
         RequestTokenError::Request(t) => t.into_error(Endpoint::Token),
         // The body is left out: a response that failed to parse may still hold a token.
-        RequestTokenError::Parse(e, _) => Error::MalformedResponse {
-            status: 200,
-            reason: e.to_string(),
-        },
+        RequestTokenError::Parse(e, _) => Error::MalformedResponse { status: 200, reason: e.to_string() },
         RequestTokenError::Other(reason) => Error::MalformedResponse { status: 0, reason },
     }
 }
@@ -119,10 +105,7 @@ fn credentials_from(response: &TokenResp, requested: &[String]) -> Credentials {
         token_type: response.token_type().as_ref().to_owned(),
         refresh_token: response.refresh_token().cloned(),
         expires_at,
-        scopes: response.scopes().map_or_else(
-            || requested.to_vec(),
-            |s| s.iter().map(|s| s.to_string()).collect(),
-        ),
+        scopes: response.scopes().map_or_else(|| requested.to_vec(), |s| s.iter().map(|s| s.to_string()).collect()),
         id_token,
         extra,
         invalid: false,
@@ -212,18 +195,13 @@ pub fn authorize_url<P: AuthorizationCode, S: AsRef<str>>(
     let config = provider.config();
     let spec = config.spec();
     let auth_url = config.endpoint(Endpoint::Authorization)?;
-    let redirect =
-        RedirectUrl::new(redirect_uri.to_owned()).map_err(|source| Error::InvalidUrl {
-            what: "redirect URI".into(),
-            source,
-        })?;
+    let redirect = RedirectUrl::new(redirect_uri.to_owned())
+        .map_err(|source| Error::InvalidUrl { what: "redirect URI".into(), source })?;
     let scopes = join_scopes(config, scopes);
     let client = base_client(config).set_auth_uri(AuthUrl::from_url(auth_url));
     let state = CsrfToken::new_random();
     let state_value = state.secret().clone();
-    let mut request = client
-        .authorize_url(move || state)
-        .set_redirect_uri(Cow::Owned(redirect));
+    let mut request = client.authorize_url(move || state).set_redirect_uri(Cow::Owned(redirect));
     if !scopes.is_empty() {
         request = request.add_scope(Scope::new(scopes.join(spec.scope_separator)));
     }
@@ -277,9 +255,7 @@ impl Callback {
         for (k, v) in pairs {
             let k = k.into();
             if params.insert(k.clone(), v.into()).is_some() {
-                return Err(Error::InvalidCallback(format!(
-                    "parameter `{k}` appears more than once"
-                )));
+                return Err(Error::InvalidCallback(format!("parameter `{k}` appears more than once")));
             }
         }
         Ok(Self { params })
@@ -288,18 +264,12 @@ impl Callback {
     /// Parameters from a query string (`code=...&state=...`, with or without a leading `?`).
     pub fn from_query(query: &str) -> Result<Self, Error> {
         let query = query.strip_prefix('?').unwrap_or(query);
-        Self::from_pairs(
-            url::form_urlencoded::parse(query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned())),
-        )
+        Self::from_pairs(url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())))
     }
 
     /// Parameters from the whole redirected URL.
     pub fn from_url(url: &str) -> Result<Self, Error> {
-        let url = Url::parse(url).map_err(|source| Error::InvalidUrl {
-            what: "callback URL".into(),
-            source,
-        })?;
+        let url = Url::parse(url).map_err(|source| Error::InvalidUrl { what: "callback URL".into(), source })?;
         Self::from_query(url.query().unwrap_or_default())
     }
 
@@ -335,10 +305,7 @@ pub async fn exchange<P: AuthorizationCode>(
     if let (Some(found), Some(expected)) = (callback.get("iss"), config.issuer()?)
         && found != expected
     {
-        return Err(Error::IssuerMismatch {
-            expected,
-            found: found.to_owned(),
-        });
+        return Err(Error::IssuerMismatch { expected, found: found.to_owned() });
     }
     if let Some(error) = callback.get("error") {
         return Err(Error::Authorization {
@@ -351,16 +318,10 @@ pub async fn exchange<P: AuthorizationCode>(
         .get("code")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::InvalidCallback("no `code` parameter".into()))?;
-    let redirect =
-        RedirectUrl::new(pending.redirect_uri.clone()).map_err(|source| Error::InvalidUrl {
-            what: "redirect URI".into(),
-            source,
-        })?;
-    let client =
-        base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
-    let mut request = client
-        .exchange_code(Code::new(code.to_owned()))
-        .set_redirect_uri(Cow::Owned(redirect));
+    let redirect = RedirectUrl::new(pending.redirect_uri.clone())
+        .map_err(|source| Error::InvalidUrl { what: "redirect URI".into(), source })?;
+    let client = base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
+    let mut request = client.exchange_code(Code::new(code.to_owned())).set_redirect_uri(Cow::Owned(redirect));
     if let Some(v) = &pending.pkce_verifier {
         request = request.set_pkce_verifier(PkceCodeVerifier::new(v.clone()));
     }
@@ -372,9 +333,7 @@ pub async fn exchange<P: AuthorizationCode>(
     let mut credentials = credentials_from(&response, &pending.scopes);
     for name in spec.redirect.callback_params {
         if let Some(v) = callback.get(name) {
-            credentials
-                .extra
-                .insert((*name).to_owned(), Value::String(v.to_owned()));
+            credentials.extra.insert((*name).to_owned(), Value::String(v.to_owned()));
         }
     }
     Ok(credentials)
@@ -389,12 +348,8 @@ pub async fn exchange<P: AuthorizationCode>(
 pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) -> Result<(), Error> {
     let config = provider.config();
     let spec = config.spec();
-    let refresh_token = credentials
-        .refresh_token
-        .clone()
-        .ok_or(Error::NoRefreshToken)?;
-    let client =
-        base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
+    let refresh_token = credentials.refresh_token.clone().ok_or(Error::NoRefreshToken)?;
+    let client = base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
     let mut request = client.exchange_refresh_token(&refresh_token);
     if spec.refresh.requires_scope && !credentials.scopes.is_empty() {
         request = request.add_scope(Scope::new(credentials.scopes.join(spec.scope_separator)));
@@ -435,10 +390,8 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
 ) -> Result<Credentials, Error> {
     let config = provider.config();
     let spec = config.spec();
-    let grant = spec.grants.client_credentials.ok_or(Error::NoGrant {
-        provider: spec.id,
-        grant: "client_credentials",
-    })?;
+    let grant =
+        spec.grants.client_credentials.ok_or(Error::NoGrant { provider: spec.id, grant: "client_credentials" })?;
     let token_url = match grant.token_endpoint {
         Some(t) if !config.has_override(Endpoint::Token) => {
             config.parse_url(&config.render(t)?, "client credentials token endpoint")?
@@ -475,10 +428,7 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
         .uri(url.as_str())
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
+        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(http::header::ACCEPT, "application/json");
     let id = config.client_id().as_str();
     let secret = config.client_secret().map(|s| s.secret().as_str());
@@ -493,17 +443,10 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
             }
         }
     }
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish()
-        .into_bytes();
-    let request = builder.body(body).map_err(|e| Error::Http {
-        endpoint: Endpoint::Revocation,
-        reason: e.to_string(),
-    })?;
-    let response = send(config, Endpoint::Revocation, request)
-        .await
-        .map_err(|e| e.into_error(Endpoint::Revocation))?;
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish().into_bytes();
+    let request =
+        builder.body(body).map_err(|e| Error::Http { endpoint: Endpoint::Revocation, reason: e.to_string() })?;
+    let response = send(config, Endpoint::Revocation, request).await.map_err(|e| e.into_error(Endpoint::Revocation))?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
         return Ok(());
@@ -515,10 +458,7 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
             description: e.error_description().cloned(),
             uri: e.error_uri().cloned(),
         },
-        None => Error::MalformedResponse {
-            status,
-            reason: "the revocation endpoint refused the request".into(),
-        },
+        None => Error::MalformedResponse { status, reason: "the revocation endpoint refused the request".into() },
     })
 }
 
@@ -526,8 +466,5 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
 fn basic_auth(id: &str, secret: &str) -> String {
     use base64::Engine as _;
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
 }

@@ -56,10 +56,7 @@ fn client() -> Result<&'static reqwest::Client, TransportError> {
 fn form_to_json(body: &[u8]) -> Result<Vec<u8>, TransportError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| TransportError::Http(format!("cannot re-encode request: {e}")))?;
-    let map: Map<String, Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let map: Map<String, Value> = pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     serde_json::to_vec(&map).map_err(|e| TransportError::Http(e.to_string()))
 }
 
@@ -73,15 +70,9 @@ pub(crate) async fn send(
     let spec = config.spec();
     let (parts, mut body) = request.into_parts();
     let mut headers = parts.headers;
-    if endpoint == Endpoint::Token
-        && spec.token_request.body_format == BodyFormat::Json
-        && !body.is_empty()
-    {
+    if endpoint == Endpoint::Token && spec.token_request.body_format == BodyFormat::Json && !body.is_empty() {
         body = form_to_json(&body)?;
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     }
     let url = parts.uri.to_string();
     let response = client()?
@@ -92,60 +83,31 @@ pub(crate) async fn send(
         .await
         .map_err(|e| TransportError::Http(describe(e)))?;
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let content_type =
+        response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = read_limited(response).await?;
     let mut builder = http::Response::builder().status(status);
     if endpoint == Endpoint::Token || endpoint == Endpoint::DeviceAuthorization {
-        let n = normalize(
-            &spec.token_response,
-            spec.scope_separator,
-            status.as_u16(),
-            content_type.as_deref(),
-            &bytes,
-        )
-        .map_err(|m| TransportError::Malformed {
-            status: status.as_u16(),
-            reason: m.0,
-        })?;
+        let n = normalize(&spec.token_response, spec.scope_separator, status.as_u16(), content_type.as_deref(), &bytes)
+            .map_err(|m| TransportError::Malformed { status: status.as_u16(), reason: m.0 })?;
         let json = serde_json::to_vec(&n.body).map_err(|e| TransportError::Http(e.to_string()))?;
-        builder = builder
-            .status(n.status)
-            .header(http::header::CONTENT_TYPE, "application/json");
-        return builder
-            .body(json)
-            .map_err(|e| TransportError::Http(e.to_string()));
+        builder = builder.status(n.status).header(http::header::CONTENT_TYPE, "application/json");
+        return builder.body(json).map_err(|e| TransportError::Http(e.to_string()));
     }
     if let Some(ct) = content_type {
         builder = builder.header(http::header::CONTENT_TYPE, ct);
     }
-    builder
-        .body(bytes)
-        .map_err(|e| TransportError::Http(e.to_string()))
+    builder.body(bytes).map_err(|e| TransportError::Http(e.to_string()))
 }
 
 async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, TransportError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
-        return Err(TransportError::Http(format!(
-            "response larger than {MAX_RESPONSE_BYTES} bytes"
-        )));
+    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+        return Err(TransportError::Http(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
     }
     let mut out = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| TransportError::Http(describe(e)))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| TransportError::Http(describe(e)))? {
         if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(TransportError::Http(format!(
-                "response larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
+            return Err(TransportError::Http(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
         }
         out.extend_from_slice(&chunk);
     }

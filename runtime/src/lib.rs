@@ -56,16 +56,15 @@ pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
 pub use error::{Endpoint, Error};
 pub use flow::{
-    Authorization, Callback, PendingAuthorization, authorize_url, client_credentials, exchange,
-    refresh, revoke,
+    Authorization, Callback, PendingAuthorization, authorize_url, client_credentials, exchange, refresh, revoke,
 };
 pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 #[cfg(feature = "macros")]
 pub use oauthgen_macros::oauth_provider;
 pub use provider::{
-    AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation,
-    ServiceAccount, UserInfo, userinfo_url,
+    AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
+    UserInfo, userinfo_url,
 };
 
 /// A scope string that is not one of a provider's declared scopes.
@@ -79,10 +78,7 @@ pub struct UnknownScope {
 impl UnknownScope {
     /// The error for `scope` at `provider`.
     pub fn new(provider: &'static str, scope: &str) -> Self {
-        Self {
-            provider,
-            scope: scope.to_owned(),
-        }
+        Self { provider, scope: scope.to_owned() }
     }
 }
 
@@ -92,8 +88,8 @@ pub mod __private {
     pub use crate::UnknownScope;
     pub use crate::config::ProviderConfig;
     pub use crate::provider::{
-        AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh,
-        Revocation, ServiceAccount, UserInfo,
+        AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
+        UserInfo,
     };
     pub use crate::spec;
     pub use serde;

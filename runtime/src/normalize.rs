@@ -30,15 +30,12 @@ fn parse_body(
     let trimmed = text.trim_start();
     let as_json = || match serde_json::from_str::<Value>(trimmed) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(Malformed(format!(
-            "expected a JSON object, found {}",
-            kind(&other)
-        ))),
+        Ok(other) => Err(Malformed(format!("expected a JSON object, found {}", kind(&other)))),
         Err(e) => Err(Malformed(format!("invalid JSON: {e}"))),
     };
     let as_form = || -> Result<Map<String, Value>, Malformed> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(trimmed.trim_end())
-            .map_err(|e| Malformed(format!("invalid form body: {e}")))?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(trimmed.trim_end()).map_err(|e| Malformed(format!("invalid form body: {e}")))?;
         if pairs.is_empty() {
             return Err(Malformed("empty body".into()));
         }
@@ -88,18 +85,12 @@ fn number_field(map: &mut Map<String, Value>, key: &str, unit: TimeUnit) -> Resu
             map.remove(key);
             return Ok(());
         }
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| Malformed(format!("`{key}` is not a number")))?,
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| Malformed(format!("`{key}` is not a number: {s:?}")))?,
+        Value::Number(n) => n.as_f64().ok_or_else(|| Malformed(format!("`{key}` is not a number")))?,
+        Value::String(s) => {
+            s.trim().parse::<f64>().map_err(|_| Malformed(format!("`{key}` is not a number: {s:?}")))?
+        }
         other => {
-            return Err(Malformed(format!(
-                "`{key}` is {}, expected a number",
-                kind(other)
-            )));
+            return Err(Malformed(format!("`{key}` is {}, expected a number", kind(other))));
         }
     };
     if !n.is_finite() || n < 0.0 {
@@ -111,11 +102,7 @@ fn number_field(map: &mut Map<String, Value>, key: &str, unit: TimeUnit) -> Resu
     };
     // Lifetimes are whole seconds; anything beyond a century is clamped to one.
     let seconds = seconds.min(3_155_760_000.0);
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "finite, non-negative and clamped"
-    )]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "finite, non-negative and clamped")]
     let seconds = seconds as u64;
     map.insert(key.to_owned(), Value::from(seconds));
     Ok(())
@@ -137,10 +124,7 @@ pub fn normalize(
         match map.remove(root) {
             Some(Value::Object(inner)) => map = inner,
             Some(other) => {
-                return Err(Malformed(format!(
-                    "`{root}` is {}, expected an object",
-                    kind(&other)
-                )));
+                return Err(Malformed(format!("`{root}` is {}, expected an object", kind(&other))));
             }
             None => return Err(Malformed(format!("the response has no `{root}` object"))),
         }
@@ -155,23 +139,18 @@ pub fn normalize(
             map.insert("error".into(), Value::String(text));
         }
         Some(other) => {
-            return Err(Malformed(format!(
-                "`error` is {}, expected a string",
-                kind(other)
-            )));
+            return Err(Malformed(format!("`error` is {}, expected a string", kind(other))));
         }
     }
     let has_error = map.contains_key("error");
     // A success status with an `error` is an error when the spec says so, or when it carries
     // no token at all.
-    let status = if (200..300).contains(&status)
-        && has_error
-        && (spec.error_in_200 || !map.contains_key("access_token"))
-    {
-        400
-    } else {
-        status
-    };
+    let status =
+        if (200..300).contains(&status) && has_error && (spec.error_in_200 || !map.contains_key("access_token")) {
+            400
+        } else {
+            status
+        };
     if (200..300).contains(&status) {
         // `number` and `string` are both accepted whichever the spec names, and a lifetime the
         // spec calls `absent` is still honoured when a response carries one.
@@ -189,11 +168,7 @@ pub fn normalize(
                 map.insert("scope".into(), Value::String(s));
             }
             Some(Value::String(s)) if separator != " " && s.contains(separator) => {
-                let s = s
-                    .split(separator)
-                    .map(str::trim)
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let s = s.split(separator).map(str::trim).collect::<Vec<_>>().join(" ");
                 map.insert("scope".into(), Value::String(s));
             }
             Some(Value::Null) => {
@@ -201,10 +176,7 @@ pub fn normalize(
             }
             Some(Value::String(_)) | None => {}
             Some(other) => {
-                return Err(Malformed(format!(
-                    "`scope` is {}, expected a string",
-                    kind(other)
-                )));
+                return Err(Malformed(format!("`scope` is {}, expected a string", kind(other))));
             }
         }
         if !map.contains_key("token_type") && map.contains_key("access_token") {
@@ -217,10 +189,7 @@ pub fn normalize(
                     map.remove(key);
                 }
                 Some(other) => {
-                    return Err(Malformed(format!(
-                        "`{key}` is {}, expected a string",
-                        kind(other)
-                    )));
+                    return Err(Malformed(format!("`{key}` is {}, expected a string", kind(other))));
                 }
             }
         }
@@ -243,84 +212,37 @@ mod tests {
         refresh_token_expires_in: None,
     };
 
-    fn run(
-        spec: &TokenResponseSpec,
-        sep: &str,
-        status: u16,
-        body: &str,
-    ) -> Result<Normalized, Malformed> {
+    fn run(spec: &TokenResponseSpec, sep: &str, status: u16, body: &str) -> Result<Normalized, Malformed> {
         normalize(spec, sep, status, None, body.as_bytes())
     }
 
     #[test]
     fn form_bodies_become_json() {
-        let spec = TokenResponseSpec {
-            format: ResponseFormat::Form,
-            ..JSON
-        };
-        let n = run(
-            &spec,
-            " ",
-            200,
-            "access_token=abc&token_type=bearer&scope=repo%2Cuser",
-        )
-        .unwrap();
+        let spec = TokenResponseSpec { format: ResponseFormat::Form, ..JSON };
+        let n = run(&spec, " ", 200, "access_token=abc&token_type=bearer&scope=repo%2Cuser").unwrap();
         assert_eq!(n.body["access_token"], "abc");
         assert_eq!(n.body["scope"], "repo,user");
-        let n = run(
-            &TokenResponseSpec {
-                format: ResponseFormat::Auto,
-                ..JSON
-            },
-            ",",
-            200,
-            "access_token=abc&scope=a%2Cb",
-        )
-        .unwrap();
+        let n =
+            run(&TokenResponseSpec { format: ResponseFormat::Auto, ..JSON }, ",", 200, "access_token=abc&scope=a%2Cb")
+                .unwrap();
         assert_eq!(n.body["scope"], "a b");
         assert_eq!(n.body["token_type"], "bearer");
     }
 
     #[test]
     fn string_and_millisecond_lifetimes() {
-        let n = run(
-            &JSON,
-            " ",
-            200,
-            r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#,
-        )
-        .unwrap();
+        let n = run(&JSON, " ", 200, r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#).unwrap();
         assert_eq!(n.body["expires_in"], 3600);
-        let ms = TokenResponseSpec {
-            expires_in_unit: TimeUnit::Milliseconds,
-            ..JSON
-        };
-        let n = run(
-            &ms,
-            " ",
-            200,
-            r#"{"access_token":"a","token_type":"Bearer","expires_in":7200000}"#,
-        )
-        .unwrap();
+        let ms = TokenResponseSpec { expires_in_unit: TimeUnit::Milliseconds, ..JSON };
+        let n = run(&ms, " ", 200, r#"{"access_token":"a","token_type":"Bearer","expires_in":7200000}"#).unwrap();
         assert_eq!(n.body["expires_in"], 7200);
-        assert!(
-            run(
-                &JSON,
-                " ",
-                200,
-                r#"{"access_token":"a","expires_in":"soon"}"#
-            )
-            .is_err()
-        );
+        assert!(run(&JSON, " ", 200, r#"{"access_token":"a","expires_in":"soon"}"#).is_err());
         assert!(run(&JSON, " ", 200, r#"{"access_token":"a","expires_in":-5}"#).is_err());
     }
 
     #[test]
     fn errors_inside_200() {
-        let slack = TokenResponseSpec {
-            error_in_200: true,
-            ..JSON
-        };
+        let slack = TokenResponseSpec { error_in_200: true, ..JSON };
         let n = run(&slack, ",", 200, r#"{"ok":false,"error":"invalid_code"}"#).unwrap();
         assert_eq!(n.status, 400);
         // Without the flag, a 200 with an error and no token is still an error.
@@ -330,10 +252,7 @@ mod tests {
 
     #[test]
     fn wrappers_arrays_and_html() {
-        let withings = TokenResponseSpec {
-            root: Some("body"),
-            ..JSON
-        };
+        let withings = TokenResponseSpec { root: Some("body"), ..JSON };
         let n = run(
             &withings,
             " ",

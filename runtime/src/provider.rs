@@ -33,10 +33,8 @@ pub trait Provider: Send + Sync {
     where
         Self: Sized,
     {
-        let parsed = Url::parse(url).map_err(|source| Error::InvalidUrl {
-            what: format!("{endpoint} endpoint override"),
-            source,
-        })?;
+        let parsed = Url::parse(url)
+            .map_err(|source| Error::InvalidUrl { what: format!("{endpoint} endpoint override"), source })?;
         self.config_mut().set_endpoint(endpoint, parsed);
         Ok(self)
     }

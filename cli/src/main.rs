@@ -1,0 +1,200 @@
+//! `oauthgen`: check provider specs, list providers, generate a client crate.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use oauthgen_codegen::{Diagnostics, Spec};
+
+mod generate;
+
+/// Typed OAuth 2.0 clients from declarative provider specs.
+#[derive(Debug, Parser)]
+#[command(name = "oauthgen", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate specs; print every diagnostic and exit 1 if any spec is invalid.
+    Check {
+        /// Spec files or directories of `*.yaml` specs [default: specs/]
+        paths: Vec<PathBuf>,
+    },
+    /// List providers with their endpoints and capabilities.
+    Providers {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Read specs from this directory instead of the bundled ones.
+        #[arg(long, value_name = "DIR")]
+        spec_dir: Option<PathBuf>,
+    },
+    /// Write a standalone crate with a typed client for each spec.
+    Generate {
+        /// Spec files.
+        #[arg(long = "spec", value_name = "FILE", required = true, num_args = 1..)]
+        specs: Vec<PathBuf>,
+        /// Directory of the crate to write (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Name of the crate [default: the directory's name]
+        #[arg(long, value_name = "NAME")]
+        crate_name: Option<String>,
+        /// Depend on `oauthgen-runtime` by path instead of by version.
+        #[arg(long, value_name = "PATH")]
+        runtime_path: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { paths } => check(&paths),
+        Command::Providers { json, spec_dir } => providers(json, spec_dir.as_deref()),
+        Command::Generate { specs, out, crate_name, runtime_path } => {
+            generate::run(&specs, &out, crate_name.as_deref(), runtime_path.as_deref())
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Expand directories to their spec files; keep files as given.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(oauthgen_codegen::spec_files(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn print_diagnostics(bad: &[Diagnostics]) {
+    let mut err = std::io::stderr().lock();
+    for d in bad {
+        let _ = writeln!(err, "{d}");
+    }
+}
+
+fn check(paths: &[PathBuf]) -> Result<ExitCode, String> {
+    let defaults = [PathBuf::from("specs")];
+    let paths = if paths.is_empty() { &defaults[..] } else { paths };
+    let files = expand(paths)?;
+    if files.is_empty() {
+        return Err(format!(
+            "no specs found in {}",
+            paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let (ok, bad) = oauthgen_codegen::load_all(&files);
+    print_diagnostics(&bad);
+    let errors: usize = bad.iter().map(|d| d.items().len()).sum();
+    if bad.is_empty() {
+        eprintln!("checked {} spec(s): all valid", ok.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: {} of {} spec(s) invalid, {errors} error(s)", bad.len(), files.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One provider as `oauthgen providers` shows it.
+#[derive(Debug, serde::Serialize)]
+struct Listing {
+    id: String,
+    name: String,
+    endpoints: std::collections::BTreeMap<&'static str, String>,
+    variables: Vec<String>,
+    pkce: String,
+    client_auth: Vec<String>,
+    capabilities: Vec<&'static str>,
+}
+
+fn listing(source: &str, spec: &Spec) -> Listing {
+    let ir = oauthgen_codegen::ir::lower(spec, source, None);
+    let e = &spec.endpoints;
+    let endpoints = [
+        ("authorization", &e.authorization),
+        ("token", &Some(e.token.clone())),
+        ("revocation", &e.revocation),
+        ("device_authorization", &e.device_authorization),
+        ("userinfo", &e.userinfo),
+        ("introspection", &e.introspection),
+        ("refresh", &e.refresh),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+    .collect();
+    Listing {
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        endpoints,
+        variables: spec.variables.keys().cloned().collect(),
+        pkce: yaml_name(&spec.pkce),
+        client_auth: spec.client_auth.iter().map(yaml_name).collect(),
+        capabilities: ir.capabilities.names(),
+    }
+}
+
+/// An enum of the spec as written in YAML (`public_only`).
+fn yaml_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn load_bundled() -> Result<Vec<(String, Spec)>, String> {
+    let mut out = Vec::new();
+    for (id, text) in oauthgen_providers::SPEC_SOURCES {
+        let path = format!("specs/{id}.yaml");
+        let spec = oauthgen_codegen::parse_str(&path, text).map_err(|d| format!("bundled spec is invalid:\n{d}"))?;
+        out.push((path, spec));
+    }
+    Ok(out)
+}
+
+fn providers(json: bool, spec_dir: Option<&Path>) -> Result<ExitCode, String> {
+    let specs: Vec<(String, Spec)> = match spec_dir {
+        None => load_bundled()?,
+        Some(dir) => {
+            let files = expand(&[dir.to_path_buf()])?;
+            let (ok, bad) = oauthgen_codegen::load_all(&files);
+            if !bad.is_empty() {
+                print_diagnostics(&bad);
+                return Ok(ExitCode::FAILURE);
+            }
+            ok.into_iter().map(|(p, s)| (p.display().to_string(), s)).collect()
+        }
+    };
+    let list: Vec<Listing> = specs.iter().map(|(p, s)| listing(p, s)).collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?;
+        let _ = writeln!(out, "{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = list.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
+    let _ = writeln!(out, "{:width$}  {:28}  {:11}  CAPABILITIES", "ID", "NAME", "PKCE");
+    for l in &list {
+        let mut name = l.name.clone();
+        if name.chars().count() > 28 {
+            name = name.chars().take(27).collect::<String>() + "…";
+        }
+        let _ = writeln!(out, "{:width$}  {:28}  {:11}  {}", l.id, name, l.pkce, l.capabilities.join(", "));
+        let _ = writeln!(out, "{:width$}  token: {}", "", l.endpoints.get("token").map_or("", String::as_str));
+    }
+    Ok(ExitCode::SUCCESS)
+}
