@@ -114,12 +114,16 @@ impl Checker<'_> {
         let Ok(names) = placeholders(template) else {
             return;
         };
-        let mut probe = template.to_owned();
-        for name in names {
-            probe = probe.replace(&format!("{{{name}}}"), "x");
-        }
+        // Probe with a value that fits a host label or path segment, then one that fits a port.
+        let probe = |fill: &str| {
+            let mut p = template.to_owned();
+            for name in &names {
+                p = p.replace(&format!("{{{name}}}"), fill);
+            }
+            url::Url::parse(&p)
+        };
         let what = crate::schema::dotted(pointer);
-        match url::Url::parse(&probe) {
+        match probe("x").or_else(|_| probe("1")) {
             Err(e) => self.err(self.value(pointer), format!("invalid URL in `{what}`: {e}")),
             Ok(u) => {
                 let loopback = u.host().is_some_and(|h| is_loopback(&h));

@@ -8,7 +8,7 @@ use oauth2::{ClientId, ClientSecret};
 use url::Url;
 
 use crate::error::{Endpoint, Error};
-use crate::spec::ProviderSpec;
+use crate::spec::{ClientAuth, ProviderSpec};
 
 /// What generated provider types hold: the spec, the client and any overrides.
 ///
@@ -21,6 +21,7 @@ pub struct ProviderConfig {
     variables: BTreeMap<&'static str, String>,
     overrides: BTreeMap<Endpoint, Url>,
     extra_variables: BTreeMap<String, String>,
+    client_auth: Option<ClientAuth>,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -60,6 +61,7 @@ impl ProviderConfig {
             variables: BTreeMap::new(),
             overrides: BTreeMap::new(),
             extra_variables: BTreeMap::new(),
+            client_auth: None,
         }
     }
 
@@ -81,6 +83,25 @@ impl ProviderConfig {
     /// Whether this is a public client (no secret).
     pub fn is_public(&self) -> bool {
         self.client_secret.is_none()
+    }
+
+    /// Choose one of the client authentication methods the spec lists (the first is used
+    /// otherwise): the method your client is registered with.
+    pub fn set_client_auth(&mut self, method: ClientAuth) -> Result<(), Error> {
+        if !self.spec.client_auth.contains(&method) {
+            return Err(Error::UnsupportedClientAuth { provider: self.spec.id, method });
+        }
+        self.client_auth = Some(method);
+        Ok(())
+    }
+
+    /// The client authentication method used at the token endpoint: none for public
+    /// clients (`client_id` in the body), else the chosen or the spec's preferred one.
+    pub fn client_auth(&self) -> ClientAuth {
+        if self.is_public() {
+            return ClientAuth::RequestBody;
+        }
+        self.client_auth.or_else(|| self.spec.client_auth.first().copied()).unwrap_or(ClientAuth::Basic)
     }
 
     /// Set a templated variable. Values are checked when a URL is built from them.

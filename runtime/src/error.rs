@@ -132,6 +132,17 @@ pub enum Error {
         /// Grant name.
         grant: &'static str,
     },
+    /// The spec does not list this client authentication method.
+    #[error("the `{provider}` spec does not accept client authentication `{method:?}`")]
+    UnsupportedClientAuth {
+        /// Provider id.
+        provider: &'static str,
+        /// The method asked for.
+        method: crate::spec::ClientAuth,
+    },
+    /// A parameter the protocol sets itself was given as an extra parameter.
+    #[error("parameter `{0}` is set by the flow and cannot be given as an extra parameter")]
+    ReservedParameter(String),
     /// The credentials hold no refresh token.
     #[error("the credentials hold no refresh token")]
     NoRefreshToken,

@@ -50,19 +50,12 @@ type BaseClient = oauth2::Client<
     BasicRevocationErrorResponse,
 >;
 
-fn client_auth(config: &ProviderConfig) -> ClientAuth {
-    if config.is_public() {
-        return ClientAuth::RequestBody;
-    }
-    config.spec().client_auth.first().copied().unwrap_or(ClientAuth::Basic)
-}
-
 fn base_client(config: &ProviderConfig) -> BaseClient {
     let mut client = oauth2::Client::new(ClientId::new(config.client_id().to_string()));
     if let Some(secret) = config.client_secret() {
         client = client.set_client_secret(secret.clone());
     }
-    client.set_auth_type(match client_auth(config) {
+    client.set_auth_type(match config.client_auth() {
         ClientAuth::Basic => AuthType::BasicAuth,
         ClientAuth::RequestBody => AuthType::RequestBody,
     })
@@ -192,6 +185,32 @@ pub fn authorize_url<P: AuthorizationCode, S: AsRef<str>>(
     redirect_uri: &str,
     scopes: &[S],
 ) -> Result<Authorization, Error> {
+    authorize_url_with(provider, redirect_uri, scopes, &[])
+}
+
+/// Parameters the flow sets itself; callers cannot override them.
+const RESERVED: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// [`authorize_url`] with extra parameters for this request only (`login_hint`, `prompt`,
+/// `nonce` ...). Parameters the flow sets itself (`state`, `redirect_uri` ...) are refused.
+pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
+    provider: &P,
+    redirect_uri: &str,
+    scopes: &[S],
+    params: &[(&str, &str)],
+) -> Result<Authorization, Error> {
+    if let Some((name, _)) = params.iter().find(|(n, _)| RESERVED.contains(n)) {
+        return Err(Error::ReservedParameter((*name).to_owned()));
+    }
     let config = provider.config();
     let spec = config.spec();
     let auth_url = config.endpoint(Endpoint::Authorization)?;
@@ -216,7 +235,7 @@ pub fn authorize_url<P: AuthorizationCode, S: AsRef<str>>(
         request = request.set_pkce_challenge(challenge);
         verifier = Some(v.secret().clone());
     }
-    for (name, value) in spec.authorize_params {
+    for (name, value) in spec.authorize_params.iter().chain(params) {
         request = request.add_extra_param(*name, *value);
     }
     let (url, _) = request.url();
@@ -432,7 +451,7 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
         .header(http::header::ACCEPT, "application/json");
     let id = config.client_id().as_str();
     let secret = config.client_secret().map(|s| s.secret().as_str());
-    match (client_auth(config), secret) {
+    match (config.client_auth(), secret) {
         (ClientAuth::Basic, Some(secret)) => {
             builder = builder.header(http::header::AUTHORIZATION, basic_auth(id, secret));
         }

@@ -56,7 +56,8 @@ pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
 pub use error::{Endpoint, Error};
 pub use flow::{
-    Authorization, Callback, PendingAuthorization, authorize_url, client_credentials, exchange, refresh, revoke,
+    Authorization, Callback, PendingAuthorization, authorize_url, authorize_url_with, client_credentials, exchange,
+    refresh, revoke,
 };
 pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};

@@ -1,0 +1,85 @@
+// A real OpenID Connect provider for oauthgen's end-to-end tests.
+//
+// Listens on 127.0.0.1, port 0 (or $PORT), and prints one JSON line `{"issuer": "..."}` once
+// ready. Interactions are answered by the server itself: every authorization request is
+// logged in as `user-1` and consented, except when `login_hint=deny`, which is refused with
+// `access_denied`. Errors are rendered as JSON. Stop it by closing its standard input.
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const host = '127.0.0.1';
+const accessTtl = Number(process.env.ACCESS_TOKEN_TTL || 3600);
+const redirectUris = ['http://127.0.0.1/callback'];
+const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'];
+
+const server = http.createServer();
+server.listen(Number(process.env.PORT || 0), host, () => {
+  const issuer = `http://${host}:${server.address().port}`;
+  const provider = new Provider(issuer, {
+    clients: [
+      { client_id: 'basic-client', client_secret: 'basic-secret', token_endpoint_auth_method: 'client_secret_basic',
+        application_type: 'native', redirect_uris: redirectUris, grant_types: grantTypes },
+      { client_id: 'post-client', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post',
+        application_type: 'native', redirect_uris: redirectUris, grant_types: grantTypes },
+      { client_id: 'public-client', token_endpoint_auth_method: 'none',
+        application_type: 'native', redirect_uris: redirectUris, grant_types: ['authorization_code', 'refresh_token'] },
+    ],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    findAccount: (ctx, id) => ({
+      accountId: id,
+      claims: () => ({ sub: id, email: `${id}@example.test`, email_verified: true, name: 'Test User' }),
+    }),
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      deviceFlow: { enabled: true },
+    },
+    pkce: { required: () => true },
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: () => true,
+    ttl: { AccessToken: accessTtl, ClientCredentials: accessTtl },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    renderError: (ctx, out) => {
+      ctx.type = 'application/json';
+      ctx.body = JSON.stringify(out);
+    },
+  });
+  provider.proxy = false;
+
+  provider.use(async (ctx, next) => {
+    const match = ctx.method === 'GET' && ctx.path.match(/^\/interaction\/([^/]+)$/);
+    if (!match) return next();
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const { prompt, params, grantId } = details;
+    let result;
+    if (params.login_hint === 'deny') {
+      result = { error: 'access_denied', error_description: 'the test user refused' };
+    } else {
+      const accountId = 'user-1';
+      const grant = grantId
+        ? await provider.Grant.find(grantId)
+        : new provider.Grant({ accountId, clientId: params.client_id });
+      if (prompt.details.missingOIDCScope) grant.addOIDCScope(prompt.details.missingOIDCScope.join(' '));
+      if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes || {})) {
+        grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      result = { login: { accountId }, consent: { grantId: await grant.save() } };
+    }
+    const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.set('Location', to);
+    ctx.body = '';
+  });
+
+  server.on('request', provider.callback());
+  process.stdout.write(JSON.stringify({ issuer }) + '\n');
+});
+
+// The test harness owns this process: when its end of stdin closes, stop.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
