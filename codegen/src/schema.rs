@@ -222,6 +222,17 @@ impl<'a> Validator<'a> {
                 let expected: Vec<String> = allowed.iter().filter(|t| **t != "null").map(|t| article(t)).collect();
                 let message = format!("expected {} for `{what}`, found {}", expected.join(" or "), type_name(value));
                 self.problem(at, message, None, Some(pointer));
+                // An empty value of the expected kind keeps the key, so later checks do not
+                // report its absence as well.
+                let empty = match allowed.first().copied() {
+                    Some("object") => Some(Value::Object(serde_json::Map::new())),
+                    Some("array") => Some(Value::Array(Vec::new())),
+                    Some("boolean") => Some(Value::Bool(false)),
+                    _ => None,
+                };
+                if let Some(last) = self.out.last_mut() {
+                    last.replacement = empty;
+                }
                 return;
             }
         }

@@ -1,0 +1,112 @@
+//! The generator on every spec: snapshots of the generated code and of the diagnostics of
+//! broken specs, determinism, and the committed JSON Schema being current.
+
+use std::path::Path;
+
+fn workspace() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Every bundled spec (and the test provider's) generates code; one snapshot each.
+#[test]
+fn generated_code_snapshots() {
+    insta::glob!("../../specs", "*.yaml", |path| {
+        let spec = oauthgen_codegen::load(path).unwrap_or_else(|d| panic!("{d}"));
+        let name = format!("specs/{}", path.file_name().unwrap().to_string_lossy());
+        let code = oauthgen_codegen::generate_file(&[(&name, &spec)]).unwrap();
+        insta::assert_snapshot!(code);
+    });
+}
+
+/// Each broken fixture's rendered diagnostics. Paths are shown relative to `tests/`.
+#[test]
+fn diagnostics_snapshots() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    insta::glob!("../fixtures/broken", "*.yaml", |path| {
+        let rel = path.strip_prefix(&dir).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let diags = oauthgen_codegen::parse_str(rel, &text).expect_err("a broken fixture must not pass");
+        assert!(!diags.items().is_empty());
+        insta::assert_snapshot!(diags.to_string());
+    });
+}
+
+/// Generating twice gives the same bytes, whatever the order of keys in the YAML.
+#[test]
+fn output_is_deterministic() {
+    let path = workspace().join("specs/google.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let a = oauthgen_codegen::parse_str("specs/google.yaml", &text).unwrap();
+    let b = oauthgen_codegen::parse_str("specs/google.yaml", &text).unwrap();
+    let first = oauthgen_codegen::generate_file(&[("specs/google.yaml", &a)]).unwrap();
+    let second = oauthgen_codegen::generate_file(&[("specs/google.yaml", &b)]).unwrap();
+    assert_eq!(first, second);
+
+    // Reverse the order of the scope entries and top-level keys: same output.
+    let mut lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.trim_start() == "values:").unwrap() + 1;
+    let end = start + lines[start..].iter().take_while(|l| l.starts_with("    ")).count();
+    lines[start..end].reverse();
+    let shuffled = lines.join("\n");
+    assert_ne!(shuffled, text);
+    let c = oauthgen_codegen::parse_str("specs/google.yaml", &shuffled).unwrap();
+    assert_eq!(first, oauthgen_codegen::generate_file(&[("specs/google.yaml", &c)]).unwrap());
+}
+
+/// `specs/schema.json` is what the model produces. `OAUTHGEN_BLESS=1` rewrites it.
+#[test]
+fn committed_schema_is_current() {
+    let path = workspace().join("specs/schema.json");
+    let fresh = oauthgen_codegen::schema::schema_text();
+    if std::env::var_os("OAUTHGEN_BLESS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "specs/schema.json is stale: run `OAUTHGEN_BLESS=1 cargo test -p oauthgen-tests --test codegen`"
+    );
+}
+
+/// The providers crate has one feature per spec, and `all` lists them all.
+#[test]
+fn providers_features_match_specs() {
+    let manifest = std::fs::read_to_string(workspace().join("providers/Cargo.toml")).unwrap();
+    let ids: Vec<String> = oauthgen_codegen::spec_files(&workspace().join("specs"))
+        .unwrap()
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(ids.len() >= 32, "{} specs", ids.len());
+    for id in &ids {
+        assert!(manifest.contains(&format!("\n{id} = []")), "providers/Cargo.toml has no feature `{id}`");
+        assert!(manifest.contains(&format!("\"{id}\"")), "feature `all` lacks `{id}`");
+    }
+}
+
+/// The schema features that real providers need are each used by at least one bundled spec.
+#[test]
+fn every_schema_feature_is_used_by_a_real_provider() {
+    use oauthgen_codegen::spec::{BodyFormat, ClientAuth, ResponseFormat};
+    let files = oauthgen_codegen::spec_files(&workspace().join("specs")).unwrap();
+    let (specs, bad) = oauthgen_codegen::load_all(&files);
+    assert!(bad.is_empty());
+    let any = |f: &dyn Fn(&oauthgen_codegen::Spec) -> bool| specs.iter().any(|(_, s)| f(s));
+    assert!(any(&|s| !s.variables.is_empty()), "templated tenant/domain");
+    assert!(any(&|s| s.scopes.separator == ","), "comma scope separator");
+    assert!(any(&|s| s.token_response.format != ResponseFormat::Json), "form-encoded token response");
+    assert!(any(&|s| s.client_auth == [ClientAuth::Basic]), "Basic-only client auth");
+    assert!(any(&|s| s.client_auth == [ClientAuth::RequestBody]), "body-only client auth");
+    assert!(any(&|s| s.refresh.rotates), "rotating refresh tokens");
+    assert!(any(&|s| s.grants.device_code.is_some()), "device flow");
+    assert!(any(&|s| s.grants.client_credentials.is_some()), "client credentials");
+    assert!(any(&|s| s.grants.jwt_bearer.is_some()), "JWT bearer");
+    assert!(any(&|s| s.token_request.body_format == BodyFormat::Json), "JSON token requests");
+    assert!(any(&|s| s.token_response.error_in_200), "errors in HTTP 200");
+    assert!(any(&|s| s.token_response.root.is_some()), "wrapped token responses");
+    assert!(any(&|s| !s.redirect.callback_params.is_empty()), "callback parameters");
+    assert!(any(&|s| s.endpoints.refresh.is_some()), "separate refresh endpoint");
+    for (_, s) in &specs {
+        assert!(!s.provenance.is_empty(), "{} has no provenance", s.id);
+    }
+}
