@@ -23,7 +23,7 @@ fn generated_code_snapshots() {
 fn diagnostics_snapshots() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     insta::glob!("../fixtures/broken", "*.yaml", |path| {
-        let rel = path.strip_prefix(&dir).unwrap();
+        let rel = path.strip_prefix(dir).unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         let diags = oauthgen_codegen::parse_str(rel, &text).expect_err("a broken fixture must not pass");
         assert!(!diags.items().is_empty());
