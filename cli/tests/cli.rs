@@ -22,7 +22,7 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
 
 #[test]
 fn check_accepts_the_bundled_specs_by_default() {
-    let (code, _, stderr) = run(&mut oauthgen().arg("check"));
+    let (code, _, stderr) = run(oauthgen().arg("check"));
     assert_eq!(code, 0, "{stderr}");
     let count = std::fs::read_dir(workspace().join("specs"))
         .unwrap()
