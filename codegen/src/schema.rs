@@ -44,16 +44,49 @@ pub struct Problem {
     pub diagnostic: Diagnostic,
 }
 
+/// The schema with its regular expressions compiled, built once per process: it depends only
+/// on the spec model, never on a spec.
+struct Compiled {
+    schema: Value,
+    patterns: std::collections::HashMap<String, regex_lite::Regex>,
+}
+
+fn compiled() -> &'static Compiled {
+    static COMPILED: std::sync::OnceLock<Compiled> = std::sync::OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let schema = schema();
+        let mut patterns = std::collections::HashMap::new();
+        collect_patterns(&schema, &mut patterns);
+        Compiled { schema, patterns }
+    })
+}
+
+fn collect_patterns(value: &Value, out: &mut std::collections::HashMap<String, regex_lite::Regex>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(p)) = map.get("pattern")
+                && let Ok(re) = regex_lite::Regex::new(p)
+            {
+                out.insert(p.clone(), re);
+            }
+            map.values().for_each(|v| collect_patterns(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_patterns(v, out)),
+        _ => {}
+    }
+}
+
 /// Validate `value` against the spec schema; one problem per mistake.
 pub fn validate(value: &Value, index: &Index) -> Vec<Problem> {
-    let root = schema();
-    let mut v = Validator { root: &root, index, out: Vec::new() };
-    v.check(&root, value, "");
+    let compiled = compiled();
+    let mut v = Validator { root: &compiled.schema, patterns: &compiled.patterns, index, out: Vec::new() };
+    v.check(&compiled.schema, value, "");
     v.out
 }
 
 struct Validator<'a> {
     root: &'a Value,
+    patterns: &'a std::collections::HashMap<String, regex_lite::Regex>,
     index: &'a Index,
     out: Vec<Problem>,
 }
@@ -193,7 +226,8 @@ impl<'a> Validator<'a> {
             if let Some(branches) = schema.get(key).and_then(Value::as_array) {
                 let mut best: Option<Vec<Problem>> = None;
                 for b in branches {
-                    let mut sub = Validator { root: self.root, index: self.index, out: Vec::new() };
+                    let mut sub =
+                        Validator { root: self.root, patterns: self.patterns, index: self.index, out: Vec::new() };
                     sub.check(b, value, pointer);
                     if sub.out.is_empty() {
                         best = None;
@@ -281,7 +315,7 @@ impl<'a> Validator<'a> {
             self.error(at, format!("`{what}` is longer than {max} characters"), None);
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-            && let Ok(re) = regex_lite::Regex::new(pattern)
+            && let Some(re) = self.patterns.get(pattern)
             && !re.is_match(s)
         {
             self.error(at, format!("invalid value `{s}` for `{what}`"), Some(format!("it must match `{pattern}`")));
