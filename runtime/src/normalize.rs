@@ -269,4 +269,47 @@ mod tests {
         assert!(run(&JSON, " ", 200, "[1,2]").is_err());
         assert!(run(&JSON, " ", 200, r#"{"access_token":5}"#).is_err());
     }
+
+    proptest::proptest! {
+        /// Arbitrary bodies give a result or an error, never a panic, whatever the spec says.
+        #[test]
+        fn never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), status in 100u16..600, auto in proptest::prelude::any::<bool>()) {
+            let spec = TokenResponseSpec { format: if auto { ResponseFormat::Auto } else { ResponseFormat::Json }, root: auto.then_some("body"), ..JSON };
+            let _ = normalize(&spec, ",", status, None, &body);
+        }
+
+        /// JSON objects with fields of any type are normalised or refused, never a panic; a
+        /// success keeps the token fields as strings.
+        #[test]
+        fn json_fields_of_any_type(value in arbitrary_json(), key in "(access_token|token_type|expires_in|scope|error|refresh_token|id_token)") {
+            let mut map = serde_json::Map::new();
+            map.insert("access_token".into(), Value::String("a".into()));
+            map.insert(key, value);
+            let body = serde_json::to_vec(&Value::Object(map)).unwrap();
+            if let Ok(n) = normalize(&JSON, " ", 200, None, &body) {
+                for k in ["access_token", "token_type", "refresh_token", "id_token", "scope"] {
+                    proptest::prop_assert!(n.body.get(k).is_none_or(Value::is_string), "{k}: {:?}", n.body.get(k));
+                }
+                proptest::prop_assert!(n.body.get("expires_in").is_none_or(Value::is_u64));
+            }
+        }
+    }
+
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
 }
