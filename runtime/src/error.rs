@@ -124,6 +124,26 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// The endpoint is unavailable for now (HTTP 5xx or 429); worth retrying, after
+    /// `retry_after` when the server gave one.
+    #[error("{endpoint} endpoint unavailable (HTTP {status})")]
+    Unavailable {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// HTTP status.
+        status: u16,
+        /// The server's `Retry-After`, in seconds.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The store failed.
+    #[error("token store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The store holds no credentials for this key: authorize first.
+    #[error("no credentials stored under `{0}`")]
+    NoCredentials(String),
+    /// The stored credentials were revoked (`invalid`): only a new authorization helps.
+    #[error("the credentials stored under `{0}` are invalid (revoked or expired grant): authorize again")]
+    InvalidCredentials(String),
     /// The provider's spec declares no such grant.
     #[error("the `{provider}` spec declares no `{grant}` grant")]
     NoGrant {
@@ -146,4 +166,17 @@ pub enum Error {
     /// The credentials hold no refresh token.
     #[error("the credentials hold no refresh token")]
     NoRefreshToken,
+}
+
+impl Error {
+    /// Whether trying again later may succeed: connection failures, timeouts, HTTP 5xx and
+    /// 429, and the OAuth errors `temporarily_unavailable` and `server_error`. Other 4xx
+    /// answers are final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http { .. } | Self::Unavailable { .. } => true,
+            Self::OAuth { error, .. } => error == "temporarily_unavailable" || error == "server_error",
+            _ => false,
+        }
+    }
 }

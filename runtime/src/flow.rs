@@ -22,8 +22,8 @@ use url::Url;
 use crate::config::ProviderConfig;
 use crate::credentials::{Credentials, IdToken};
 use crate::error::{Endpoint, Error};
-use crate::http::{TransportError, send};
-use crate::provider::{AuthorizationCode, ClientCredentials, Refresh, Revocation};
+use crate::http::{Transport, TransportError, send};
+use crate::provider::{AuthorizationCode, ClientCredentials, Introspection, Refresh, Revocation};
 use crate::spec::{ClientAuth, Pkce};
 
 /// Every field of a token response that RFC 6749 does not name, kept as it came.
@@ -347,7 +347,7 @@ pub async fn exchange<P: AuthorizationCode>(
     for (name, value) in spec.token_request.params {
         request = request.add_extra_param(*name, *value);
     }
-    let http = |req| send(config, Endpoint::Token, req);
+    let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(map_error)?;
     let mut credentials = credentials_from(&response, &pending.scopes);
     for name in spec.redirect.callback_params {
@@ -376,7 +376,7 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
     for (name, value) in spec.token_request.params {
         request = request.add_extra_param(*name, *value);
     }
-    let http = |req| send(config, Endpoint::Token, req);
+    let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     match request.request_async(&http).await.map_err(map_error) {
         Ok(response) => {
             let mut fresh = credentials_from(&response, &credentials.scopes);
@@ -429,21 +429,19 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
     for (name, template) in grant.params {
         request = request.add_extra_param(*name, config.render(template)?);
     }
-    let http = |req| send(config, Endpoint::Token, req);
+    let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(map_error)?;
     Ok(credentials_from(&response, &scopes))
 }
 
-/// Revoke the credentials at the provider (RFC 7009): the refresh token when there is one
-/// (which ends the whole grant), the access token otherwise, with `token_type_hint`.
-pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> Result<(), Error> {
-    let config = provider.config();
-    let url = config.endpoint(Endpoint::Revocation)?;
-    let (token, hint) = match &credentials.refresh_token {
-        Some(rt) => (rt.secret().as_str(), "refresh_token"),
-        None => (credentials.access_token.secret().as_str(), "access_token"),
-    };
-    let mut params: Vec<(&str, &str)> = vec![("token", token), ("token_type_hint", hint)];
+/// POST `params` to `endpoint` as a form, authenticated as the client (RFC 7009 and 7662
+/// share this shape).
+async fn post_authenticated(
+    config: &ProviderConfig,
+    endpoint: Endpoint,
+    mut params: Vec<(&str, &str)>,
+) -> Result<oauth2::HttpResponse, Error> {
+    let url = config.endpoint(endpoint)?;
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
         .uri(url.as_str())
@@ -463,21 +461,85 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
         }
     }
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish().into_bytes();
-    let request =
-        builder.body(body).map_err(|e| Error::Http { endpoint: Endpoint::Revocation, reason: e.to_string() })?;
-    let response = send(config, Endpoint::Revocation, request).await.map_err(|e| e.into_error(Endpoint::Revocation))?;
+    let request = builder.body(body).map_err(|e| Error::Http { endpoint, reason: e.to_string() })?;
+    send(config, endpoint, request).await.map_err(|e| e.into_error(endpoint))
+}
+
+fn endpoint_error(response: &oauth2::HttpResponse, what: &str) -> Error {
     let status = response.status().as_u16();
-    if (200..300).contains(&status) {
-        return Ok(());
-    }
-    let parsed: Option<BasicRevocationErrorResponse> = serde_json::from_slice(response.body()).ok();
-    Err(match parsed {
-        Some(e) => Error::OAuth {
+    match serde_json::from_slice::<BasicRevocationErrorResponse>(response.body()) {
+        Ok(e) => Error::OAuth {
             error: e.error().as_ref().to_owned(),
             description: e.error_description().cloned(),
             uri: e.error_uri().cloned(),
         },
-        None => Error::MalformedResponse { status, reason: "the revocation endpoint refused the request".into() },
+        Err(_) => Error::MalformedResponse { status, reason: format!("the {what} endpoint refused the request") },
+    }
+}
+
+/// Revoke the credentials at the provider (RFC 7009): the refresh token when there is one
+/// (which ends the whole grant), the access token otherwise, with `token_type_hint`.
+pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> Result<(), Error> {
+    let (token, hint) = match &credentials.refresh_token {
+        Some(rt) => (rt.secret().as_str(), "refresh_token"),
+        None => (credentials.access_token.secret().as_str(), "access_token"),
+    };
+    let params = vec![("token", token), ("token_type_hint", hint)];
+    let response = post_authenticated(provider.config(), Endpoint::Revocation, params).await?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    Err(endpoint_error(&response, "revocation"))
+}
+
+/// What an introspection endpoint says about a token (RFC 7662).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct TokenInfo {
+    /// Whether the token is currently active.
+    pub active: bool,
+    /// Its scopes, space-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client it was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The resource owner's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The token type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Every other field.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Ask the provider's introspection endpoint about a token (RFC 7662). `hint` is
+/// `access_token` or `refresh_token`.
+pub async fn introspect<P: Introspection>(provider: &P, token: &str, hint: Option<&str>) -> Result<TokenInfo, Error> {
+    let mut params = vec![("token", token)];
+    if let Some(h) = hint {
+        params.push(("token_type_hint", h));
+    }
+    let response = post_authenticated(provider.config(), Endpoint::Introspection, params).await?;
+    if !response.status().is_success() {
+        return Err(endpoint_error(&response, "introspection"));
+    }
+    serde_json::from_slice(response.body()).map_err(|e| Error::MalformedResponse {
+        status: response.status().as_u16(),
+        reason: format!("invalid introspection response: {e}"),
     })
 }
 

@@ -24,6 +24,8 @@ pub(crate) enum TransportError {
     Http(String),
     #[error("{reason}")]
     Malformed { status: u16, reason: String },
+    #[error("HTTP {status}")]
+    Unavailable { status: u16, retry_after: Option<Duration> },
 }
 
 impl TransportError {
@@ -31,6 +33,7 @@ impl TransportError {
         match self {
             Self::Http(reason) => Error::Http { endpoint, reason },
             Self::Malformed { status, reason } => Error::MalformedResponse { status, reason },
+            Self::Unavailable { status, retry_after } => Error::Unavailable { endpoint, status, retry_after },
         }
     }
 }
@@ -60,6 +63,26 @@ fn form_to_json(body: &[u8]) -> Result<Vec<u8>, TransportError> {
     serde_json::to_vec(&map).map_err(|e| TransportError::Http(e.to_string()))
 }
 
+/// The HTTP client handed to `oauth2`: a named type rather than a closure, so that the
+/// futures it returns are `Send` for every lifetime (closures returning borrowing futures are
+/// not, which would make every flow's future `!Send` for tower and axum).
+///
+/// It owns a copy of the configuration for the same reason: a borrowed one makes the
+/// higher-ranked `AsyncHttpClient<'c>` bound unprovable inside `Send` futures.
+pub(crate) struct Transport {
+    pub(crate) config: ProviderConfig,
+    pub(crate) endpoint: Endpoint,
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Transport {
+    type Error = TransportError;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(send(&self.config, self.endpoint, request))
+    }
+}
+
 /// Send one request for `config`'s provider. Token endpoint responses are cleaned up
 /// according to the spec before `oauth2` parses them.
 pub(crate) async fn send(
@@ -85,6 +108,16 @@ pub(crate) async fn send(
     let status = response.status();
     let content_type =
         response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
+        // Transient: the caller may retry, after `Retry-After` when the server says so.
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        return Err(TransportError::Unavailable { status: status.as_u16(), retry_after });
+    }
     let bytes = read_limited(response).await?;
     let mut builder = http::Response::builder().status(status);
     if endpoint == Endpoint::Token {

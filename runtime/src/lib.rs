@@ -43,23 +43,28 @@
 //! Client secrets, tokens, PKCE verifiers and `state` never appear in `Debug` output or in
 //! errors.
 
+mod authorized;
 mod config;
 mod credentials;
 mod error;
 mod flow;
 mod http;
+mod manager;
 pub mod normalize;
 mod provider;
 pub mod spec;
+pub mod store;
 
+pub use authorized::{BearerAuth, authorized_client, authorized_client_with};
 pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
 pub use error::{Endpoint, Error};
 pub use flow::{
-    Authorization, Callback, PendingAuthorization, authorize_url, authorize_url_with, client_credentials, exchange,
-    refresh, revoke,
+    Authorization, Callback, PendingAuthorization, TokenInfo, authorize_url, authorize_url_with, client_credentials,
+    exchange, introspect, refresh, revoke,
 };
 pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
+pub use manager::{ManagerOptions, TokenEvent, TokenManager};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 #[cfg(feature = "macros")]
 pub use oauthgen_macros::oauth_provider;
@@ -67,6 +72,9 @@ pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
     UserInfo, userinfo_url,
 };
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{FileStore, MemoryStore, StoreError, TokenStore};
 
 /// A scope string that is not one of a provider's declared scopes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

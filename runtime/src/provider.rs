@@ -95,9 +95,7 @@ pub trait ServiceAccount: Provider {}
 )]
 pub trait Revocation: Provider {}
 
-/// The spec declares an introspection endpoint (RFC 7662).
-///
-/// Unfinished: introspection lands with the token-lifecycle work (issue 3).
+/// The spec declares an introspection endpoint (RFC 7662): [`crate::introspect`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot do this: its spec declares no `endpoints.introspection`",
     label = "the spec of `{Self}` lacks `endpoints.introspection`",

@@ -1,0 +1,262 @@
+//! The token manager: one credential key, a lock-free cached fast path, and a refresh that
+//! happens once however many callers, threads or processes want it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use oauth2::AccessToken;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+
+use crate::store::TokenStore;
+use crate::{Credentials, Error, Refresh};
+
+/// What changed, as told to [`TokenManager::subscribe`]rs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenEvent {
+    /// This process refreshed the credentials and stored them.
+    Refreshed {
+        /// The store key.
+        key: String,
+        /// The new expiry.
+        expires_at: Option<OffsetDateTime>,
+    },
+    /// Fresh credentials were found in the store (saved by another process or an earlier run).
+    Loaded {
+        /// The store key.
+        key: String,
+        /// Their expiry.
+        expires_at: Option<OffsetDateTime>,
+    },
+    /// The provider refused the refresh token (`invalid_grant`); the credentials were marked
+    /// invalid in the store.
+    Invalidated {
+        /// The store key.
+        key: String,
+    },
+}
+
+/// Knobs of a [`TokenManager`].
+#[derive(Debug, Clone, Copy)]
+pub struct ManagerOptions {
+    /// Refresh this long before the access token expires. Default: the spec's
+    /// `refresh.margin_seconds` (60 s unless the spec says otherwise).
+    pub margin: Option<Duration>,
+    /// Attempts at a refresh that fails transiently (5xx, 429, timeouts, connection errors),
+    /// the first included. Default 4.
+    pub attempts: u32,
+    /// The first backoff; doubled after each failure, with jitter. Default 200 ms.
+    pub backoff: Duration,
+    /// The longest single wait, `Retry-After` included. Default 10 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        Self { margin: None, attempts: 4, backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(10) }
+    }
+}
+
+#[derive(Debug)]
+struct Cached {
+    token: AccessToken,
+    /// When to refresh: expiry less the margin. `None`: the token states no lifetime.
+    refresh_at: Option<Instant>,
+}
+
+impl Cached {
+    fn fresh(&self, now: Instant) -> bool {
+        self.refresh_at.is_none_or(|at| now < at)
+    }
+}
+
+struct Inner<P, S> {
+    provider: P,
+    store: S,
+    key: String,
+    cache: ArcSwapOption<Cached>,
+    flight: tokio::sync::Mutex<()>,
+    options: ManagerOptions,
+    margin: Duration,
+    events: broadcast::Sender<TokenEvent>,
+    token_requests: AtomicU64,
+}
+
+/// Access tokens for one credential key, refreshed ahead of expiry.
+///
+/// - [`token`](Self::token) takes no lock while the cached token is fresh;
+/// - a refresh is single-flight: one token request however many callers wait, and those
+///   callers get the new token as soon as it arrives;
+/// - across processes, the store's lock is taken and the credentials read again, so a
+///   refresh another process already made is used instead of repeated;
+/// - a rotated refresh token is saved before the new access token is handed out;
+/// - `invalid_grant` marks the stored credentials `invalid`;
+/// - transient failures are retried with bounded exponential backoff and jitter, other
+///   failures are not, and on any failure the store is left as it was.
+///
+/// Cloning is cheap and shares everything.
+pub struct TokenManager<P, S> {
+    inner: Arc<Inner<P, S>>,
+}
+
+impl<P, S> Clone for TokenManager<P, S> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<P, S> std::fmt::Debug for TokenManager<P, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager").field("key", &self.inner.key).finish_non_exhaustive()
+    }
+}
+
+fn refresh_at(credentials: &Credentials, margin: Duration) -> Option<Instant> {
+    let expires_at = credentials.expires_at?;
+    let left = expires_at - OffsetDateTime::now_utc();
+    let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+    let now = Instant::now();
+    Some(now + left.saturating_sub(margin))
+}
+
+impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
+    /// A manager for the credentials stored under `key`.
+    pub fn new(provider: P, store: S, key: impl Into<String>) -> Self {
+        Self::with_options(provider, store, key, ManagerOptions::default())
+    }
+
+    /// [`new`](Self::new) with options.
+    pub fn with_options(provider: P, store: S, key: impl Into<String>, options: ManagerOptions) -> Self {
+        let margin = options
+            .margin
+            .unwrap_or_else(|| Duration::from_secs(provider.config().spec().refresh.margin_seconds.into()));
+        let (events, _) = broadcast::channel(64);
+        Self {
+            inner: Arc::new(Inner {
+                provider,
+                store,
+                key: key.into(),
+                cache: ArcSwapOption::empty(),
+                flight: tokio::sync::Mutex::new(()),
+                options,
+                margin,
+                events,
+                token_requests: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The store key.
+    pub fn key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &P {
+        &self.inner.provider
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// Token events: refreshed, loaded from the store, invalidated.
+    pub fn subscribe(&self) -> broadcast::Receiver<TokenEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// How many refresh requests this manager has sent.
+    pub fn token_requests(&self) -> u64 {
+        self.inner.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// A valid access token: the cached one while it is fresh, else a refreshed one.
+    pub async fn token(&self) -> Result<AccessToken, Error> {
+        if let Some(cached) = self.inner.cache.load().as_deref()
+            && cached.fresh(Instant::now())
+        {
+            return Ok(cached.token.clone());
+        }
+        self.slow_path(None).await
+    }
+
+    /// The token was refused (HTTP 401): forget it and get another. When another caller has
+    /// already replaced it, that newer token is returned without a new request.
+    pub fn token_after_rejection(
+        &self,
+        rejected: &AccessToken,
+    ) -> impl Future<Output = Result<AccessToken, Error>> + Send + '_ {
+        // Owned before the future starts: a future holding `&AccessToken` would not be
+        // `Send` for every lifetime, which middleware needs.
+        let rejected = rejected.secret().clone();
+        self.slow_path(Some(rejected))
+    }
+
+    async fn slow_path(&self, rejected: Option<String>) -> Result<AccessToken, Error> {
+        let inner = &*self.inner;
+        let _flight = inner.flight.lock().await;
+        // Whoever held the flight before us may have refreshed already.
+        if let Some(cached) = inner.cache.load().as_deref()
+            && cached.fresh(Instant::now())
+            && rejected.as_deref() != Some(cached.token.secret().as_str())
+        {
+            return Ok(cached.token.clone());
+        }
+        let _lock = inner.store.lock(&inner.key).await?;
+        let stored = inner.store.load(&inner.key).await?.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
+        if stored.invalid {
+            inner.cache.store(None);
+            return Err(Error::InvalidCredentials(inner.key.clone()));
+        }
+        let stale = rejected.as_deref() == Some(stored.access_token.secret().as_str());
+        let at = refresh_at(&stored, inner.margin);
+        if !stale && at.is_none_or(|at| Instant::now() < at) {
+            // Fresh in the store: another process (or an earlier run) refreshed it.
+            inner.cache.store(Some(Arc::new(Cached { token: stored.access_token.clone(), refresh_at: at })));
+            let _ = inner.events.send(TokenEvent::Loaded { key: inner.key.clone(), expires_at: stored.expires_at });
+            return Ok(stored.access_token);
+        }
+        let credentials = self.refresh_with_retries(stored).await?;
+        // Saved before anyone sees the new access token: a rotated refresh token is never lost.
+        inner.store.save(&inner.key, &credentials).await?;
+        let at = refresh_at(&credentials, inner.margin);
+        inner.cache.store(Some(Arc::new(Cached { token: credentials.access_token.clone(), refresh_at: at })));
+        let _ = inner.events.send(TokenEvent::Refreshed { key: inner.key.clone(), expires_at: credentials.expires_at });
+        Ok(credentials.access_token)
+    }
+
+    async fn refresh_with_retries(&self, stored: Credentials) -> Result<Credentials, Error> {
+        let inner = &*self.inner;
+        let mut backoff = inner.options.backoff;
+        let mut attempt = 1;
+        loop {
+            let mut credentials = stored.clone();
+            inner.token_requests.fetch_add(1, Ordering::Relaxed);
+            match crate::refresh(&inner.provider, &mut credentials).await {
+                Ok(()) => return Ok(credentials),
+                Err(e) if credentials.invalid => {
+                    inner.store.save(&inner.key, &credentials).await?;
+                    inner.cache.store(None);
+                    let _ = inner.events.send(TokenEvent::Invalidated { key: inner.key.clone() });
+                    return Err(e);
+                }
+                Err(e) if e.is_transient() && attempt < inner.options.attempts.max(1) => {
+                    let server_wait = match &e {
+                        Error::Unavailable { retry_after: Some(d), .. } => *d,
+                        _ => Duration::ZERO,
+                    };
+                    // Full jitter on the exponential part; never less than the server asked.
+                    let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+                    tokio::time::sleep(jittered.max(server_wait).min(inner.options.max_backoff)).await;
+                    backoff = (backoff * 2).min(inner.options.max_backoff);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
