@@ -22,6 +22,7 @@ pub struct ProviderConfig {
     overrides: BTreeMap<Endpoint, Url>,
     extra_variables: BTreeMap<String, String>,
     client_auth: Option<ClientAuth>,
+    timeout: std::time::Duration,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -62,6 +63,7 @@ impl ProviderConfig {
             overrides: BTreeMap::new(),
             extra_variables: BTreeMap::new(),
             client_auth: None,
+            timeout: crate::REQUEST_TIMEOUT,
         }
     }
 
@@ -102,6 +104,17 @@ impl ProviderConfig {
             return ClientAuth::RequestBody;
         }
         self.client_auth.or_else(|| self.spec.client_auth.first().copied()).unwrap_or(ClientAuth::Basic)
+    }
+
+    /// The time limit of each request to the provider, connection included (default
+    /// [`crate::REQUEST_TIMEOUT`]).
+    pub fn set_timeout(&mut self, timeout: std::time::Duration) {
+        self.timeout = timeout;
+    }
+
+    /// The time limit of each request.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     /// Set a templated variable. Values are checked when a URL is built from them.

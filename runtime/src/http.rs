@@ -102,6 +102,7 @@ pub(crate) async fn send(
         .request(parts.method, url)
         .headers(headers)
         .body(body)
+        .timeout(config.timeout())
         .send()
         .await
         .map_err(|e| TransportError::Http(describe(e)))?;

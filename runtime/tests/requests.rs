@@ -1,58 +1,30 @@
 //! What the runtime sends and how it reads answers, against a capture server on 127.0.0.1
 //! that records each request and replies with a canned response.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
+
+use support::{MockServer, Reply, Seen};
 
 use oauthgen_runtime::spec::ClientAuth;
 use oauthgen_runtime::{Callback, Error, Provider, authorize_url, client_credentials, exchange, refresh, revoke};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[oauthgen_runtime::oauth_provider(spec = "tests/specs/capture.yaml")]
 struct Capture;
 
-#[derive(Debug, Clone)]
-struct Seen {
-    head: String,
-    body: String,
-}
-
-/// Serve `replies` in order, one per connection; record each request.
+/// Serve `replies` in order; record each request.
 async fn capture(replies: Vec<(u16, &'static str, String)>) -> (u16, Arc<Mutex<Vec<Seen>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        for (status, content_type, body) in replies {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head, body_start) = loop {
-                let n = socket.read(&mut chunk).await.unwrap();
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break (String::from_utf8_lossy(&buf[..i]).into_owned(), i + 4);
-                }
-                assert!(n > 0, "connection closed early");
-            };
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                .unwrap_or(0);
-            while buf.len() < body_start + len {
-                let n = socket.read(&mut chunk).await.unwrap();
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let request_body = String::from_utf8_lossy(&buf[body_start..body_start + len]).into_owned();
-            log.lock().unwrap().push(Seen { head, body: request_body });
-            let response = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            socket.write_all(response.as_bytes()).await.unwrap();
-        }
-    });
-    (port, seen)
+    let replies = replies
+        .into_iter()
+        .map(|(status, content_type, body)| Reply::Respond {
+            status,
+            headers: vec![("content-type", content_type.into())],
+            body,
+        })
+        .collect();
+    let server = MockServer::scripted(replies).await;
+    (server.port, server.seen)
 }
 
 fn ok_token(extra: &str) -> (u16, &'static str, String) {
@@ -163,7 +135,13 @@ async fn errors_are_typed_and_leave_credentials_alone() {
 
     for _ in 0..3 {
         let err = refresh(&provider, &mut credentials).await.unwrap_err();
-        assert!(matches!(err, Error::MalformedResponse { .. } | Error::OAuth { .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::MalformedResponse { .. } | Error::OAuth { .. } | Error::Unavailable { status: 500, .. }
+            ),
+            "{err:?}"
+        );
         assert!(!credentials.invalid);
         assert_eq!(serde_json::to_string(&credentials).unwrap(), before, "nothing changes on failure");
     }
