@@ -49,6 +49,23 @@ server.listen(Number(process.env.PORT || 0), host, () => {
   });
   provider.proxy = false;
 
+  // Token requests by grant type, for tests that count them: GET /test/counts.
+  const counts = {};
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/test/counts') {
+      ctx.type = 'application/json';
+      ctx.body = JSON.stringify(counts);
+      return;
+    }
+    if (ctx.method === 'POST' && ctx.path === '/token') {
+      await next();
+      const grant = (ctx.oidc && ctx.oidc.params && ctx.oidc.params.grant_type) || 'unknown';
+      counts[grant] = (counts[grant] || 0) + 1;
+      return;
+    }
+    return next();
+  });
+
   provider.use(async (ctx, next) => {
     const match = ctx.method === 'GET' && ctx.path.match(/^\/interaction\/([^/]+)$/);
     if (!match) return next();

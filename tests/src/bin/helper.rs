@@ -1,0 +1,64 @@
+//! A second process for the tests that need one.
+//!
+//! - `helper refresh-loop PORT STORE KEY N`: N times, get a token from a `TokenManager` on the
+//!   shared `FileStore` and then report it rejected, which refreshes unless another process
+//!   already has. Exits 0 after N rounds, 1 on the first error (printed).
+//! - `helper store-writer STORE KEY`: save credentials with an increasing counter in
+//!   `extra.n`, forever (the test kills it).
+
+use std::time::Duration;
+
+use oauthgen_runtime::{FileStore, ManagerOptions, Provider as _, TokenManager, TokenStore as _};
+use oauthgen_tests::TestOp;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("refresh-loop") if args.len() == 6 => refresh_loop(&args[2], &args[3], &args[4], &args[5]).await,
+        Some("store-writer") if args.len() == 4 => store_writer(&args[2], &args[3]).await,
+        _ => {
+            eprintln!("usage: helper refresh-loop PORT STORE KEY N | helper store-writer STORE KEY");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn refresh_loop(port: &str, store: &str, key: &str, rounds: &str) -> std::process::ExitCode {
+    let rounds: u32 = rounds.parse().unwrap_or(0);
+    let mut op = TestOp::new(port, "basic-client", "basic-secret");
+    op.config_mut().set_timeout(Duration::from_secs(10));
+    let manager = TokenManager::with_options(op, FileStore::new(store), key, ManagerOptions::default());
+    for round in 0..rounds {
+        let result = async {
+            let token = manager.token().await?;
+            manager.token_after_rejection(&token).await
+        }
+        .await;
+        if let Err(e) = result {
+            eprintln!("round {round}: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    println!("{} refresh requests", manager.token_requests());
+    std::process::ExitCode::SUCCESS
+}
+
+async fn store_writer(store: &str, key: &str) -> std::process::ExitCode {
+    let store = FileStore::new(store);
+    let Ok(Some(mut credentials)) = store.load(key).await else {
+        eprintln!("no credentials under {key}");
+        return std::process::ExitCode::FAILURE;
+    };
+    let mut n: u64 = credentials.extra.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    loop {
+        n += 1;
+        credentials.extra.insert("n".into(), n.into());
+        // A large value makes each write take long enough to be killed halfway.
+        credentials.extra.insert("padding".into(), "x".repeat(64 * 1024).into());
+        if let Err(e) = store.save(key, &credentials).await {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+}
