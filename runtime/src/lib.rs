@@ -49,6 +49,7 @@ mod credentials;
 mod error;
 mod flow;
 mod http;
+pub mod interop;
 mod manager;
 pub mod normalize;
 mod provider;

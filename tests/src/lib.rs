@@ -118,3 +118,43 @@ pub async fn follow_to_callback(authorize_url: &str, redirect_uri: &str) -> Stri
 pub fn fixture(path: impl AsRef<Path>) -> PathBuf {
     tests_dir().join(path)
 }
+
+/// A Python interpreter in a virtual environment with `tests/python/requirements.txt`
+/// installed (oauth2client, google-auth), created on first use under the target directory.
+///
+/// # Panics
+/// When the environment cannot be created (no `python3`, or the package index unreachable).
+pub fn python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let requirements = tests_dir().join("python/requirements.txt");
+            let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
+            let env = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv");
+            let python = env.join("bin/python");
+            let marker = env.join("installed-requirements.txt");
+            if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+                let ok = Command::new("python3").arg("-m").arg("venv").arg(&env).status().is_ok_and(|s| s.success());
+                assert!(ok, "cannot create a Python virtual environment with `python3 -m venv`");
+                let ok = Command::new(&python)
+                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+                    .arg(&requirements)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "cannot pip install tests/python/requirements.txt");
+                std::fs::write(&marker, &wanted).expect("write marker");
+            }
+            python
+        })
+        .clone()
+}
+
+/// Run a Python snippet with `args`; its standard output.
+///
+/// # Panics
+/// When the snippet fails.
+pub fn run_python(code: &str, args: &[&str]) -> String {
+    let out = Command::new(python()).arg("-c").arg(code).args(args).output().expect("run python");
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
