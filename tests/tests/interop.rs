@@ -113,12 +113,12 @@ fn authorized_user_files_with_google_auth_and_oauth2client() {
     };
     std::fs::write(&path, authorized_user::write(&user)).unwrap();
     let seen = run_python(
-        r#"
+        r"
 import json, sys
 from google.oauth2.credentials import Credentials
 c = Credentials.from_authorized_user_file(sys.argv[1])
 print(json.dumps([c.refresh_token, c.client_id, c.client_secret, c.quota_project_id]))
-"#,
+",
         &[path.to_str().unwrap()],
     );
     let seen: serde_json::Value = serde_json::from_str(&seen).unwrap();
