@@ -60,16 +60,30 @@ impl Default for ManagerOptions {
     }
 }
 
+/// The fast path reads the coarse monotonic clock (`CLOCK_MONOTONIC_COARSE` on Linux: a few
+/// nanoseconds instead of twenty-odd); deadlines are moved earlier by more than its
+/// resolution, so a token is never handed out past its refresh margin.
+const COARSE_SLACK: Duration = Duration::from_millis(20);
+
 #[derive(Debug)]
 struct Cached {
     token: AccessToken,
-    /// When to refresh: expiry less the margin. `None`: the token states no lifetime.
-    refresh_at: Option<Instant>,
+    /// When to refresh: expiry less the margin (and the coarse clock's slack). `None`: the
+    /// token states no lifetime.
+    refresh_at: Option<coarsetime::Instant>,
 }
 
 impl Cached {
-    fn fresh(&self, now: Instant) -> bool {
-        self.refresh_at.is_none_or(|at| now < at)
+    fn new(token: AccessToken, refresh_at: Option<Instant>) -> Self {
+        let refresh_at = refresh_at.map(|at| {
+            let left = at.saturating_duration_since(Instant::now()).saturating_sub(COARSE_SLACK);
+            coarsetime::Instant::now_without_cache_update() + coarsetime::Duration::from(left)
+        });
+        Self { token, refresh_at }
+    }
+
+    fn fresh(&self) -> bool {
+        self.refresh_at.is_none_or(|at| coarsetime::Instant::now_without_cache_update() < at)
     }
 }
 
@@ -177,7 +191,7 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
     /// A valid access token: the cached one while it is fresh, else a refreshed one.
     pub async fn token(&self) -> Result<AccessToken, Error> {
         if let Some(cached) = self.inner.cache.load().as_deref()
-            && cached.fresh(Instant::now())
+            && cached.fresh()
         {
             return Ok(cached.token.clone());
         }
@@ -201,7 +215,7 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
         let _flight = inner.flight.lock().await;
         // Whoever held the flight before us may have refreshed already.
         if let Some(cached) = inner.cache.load().as_deref()
-            && cached.fresh(Instant::now())
+            && cached.fresh()
             && rejected.as_deref() != Some(cached.token.secret().as_str())
         {
             return Ok(cached.token.clone());
@@ -216,7 +230,7 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
         let at = refresh_at(&stored, inner.margin);
         if !stale && at.is_none_or(|at| Instant::now() < at) {
             // Fresh in the store: another process (or an earlier run) refreshed it.
-            inner.cache.store(Some(Arc::new(Cached { token: stored.access_token.clone(), refresh_at: at })));
+            inner.cache.store(Some(Arc::new(Cached::new(stored.access_token.clone(), at))));
             let _ = inner.events.send(TokenEvent::Loaded { key: inner.key.clone(), expires_at: stored.expires_at });
             return Ok(stored.access_token);
         }
@@ -224,7 +238,7 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
         // Saved before anyone sees the new access token: a rotated refresh token is never lost.
         inner.store.save(&inner.key, &credentials).await?;
         let at = refresh_at(&credentials, inner.margin);
-        inner.cache.store(Some(Arc::new(Cached { token: credentials.access_token.clone(), refresh_at: at })));
+        inner.cache.store(Some(Arc::new(Cached::new(credentials.access_token.clone(), at))));
         let _ = inner.events.send(TokenEvent::Refreshed { key: inner.key.clone(), expires_at: credentials.expires_at });
         Ok(credentials.access_token)
     }
@@ -258,5 +272,20 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl<P: Refresh + crate::Revocation + 'static, S: TokenStore> TokenManager<P, S> {
+    /// Revoke the stored grant at the provider (RFC 7009) and delete it from the store. The
+    /// entry is deleted only once the provider has confirmed.
+    pub async fn revoke(&self) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let _flight = inner.flight.lock().await;
+        let _lock = inner.store.lock(&inner.key).await?;
+        let stored = inner.store.load(&inner.key).await?.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
+        crate::revoke(&inner.provider, &stored).await?;
+        inner.store.delete(&inner.key).await?;
+        inner.cache.store(None);
+        Ok(())
     }
 }

@@ -136,3 +136,28 @@ fn fastrand_ms(round: u64) -> u64 {
     // Spread kill times over 0-30 ms without a random-number dependency.
     (round * 7919) % 31
 }
+
+/// Introspection (RFC 7662) of live and revoked tokens, and revocation through the manager,
+/// which deletes the store entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn introspection_and_revocation_through_the_manager() {
+    let server = OidcServer::start(3600);
+    let op = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    let credentials = log_in(&op).await;
+    let info =
+        oauthgen_runtime::introspect(&op, credentials.access_token.secret(), Some("access_token")).await.unwrap();
+    assert!(info.active);
+    assert_eq!(info.client_id.as_deref(), Some("basic-client"));
+    assert_eq!(info.sub.as_deref(), Some("user-1"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("tokens.json"));
+    store.save("user", &credentials).await.unwrap();
+    let manager = TokenManager::new(op.clone(), store.clone(), "user");
+    manager.revoke().await.unwrap();
+    assert!(store.load("user").await.unwrap().is_none(), "the entry is deleted");
+    let refresh_token = credentials.refresh_token.as_ref().unwrap().secret();
+    let info = oauthgen_runtime::introspect(&op, refresh_token, Some("refresh_token")).await.unwrap();
+    assert!(!info.active, "the grant is revoked");
+    assert!(matches!(manager.token().await, Err(oauthgen_runtime::Error::NoCredentials(_))));
+}
