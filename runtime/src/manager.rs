@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use oauth2::AccessToken;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -74,6 +74,14 @@ struct Cached {
 }
 
 impl Cached {
+    /// The placeholder before the first load and after an invalidation: never fresh.
+    fn stale() -> Self {
+        Self {
+            token: AccessToken::new(String::new()),
+            refresh_at: Some(coarsetime::Instant::now_without_cache_update()),
+        }
+    }
+
     fn new(token: AccessToken, refresh_at: Option<Instant>) -> Self {
         let refresh_at = refresh_at.map(|at| {
             let left = at.saturating_duration_since(Instant::now()).saturating_sub(COARSE_SLACK);
@@ -87,11 +95,59 @@ impl Cached {
     }
 }
 
+/// An access token from a [`TokenManager`]: getting and cloning one copies no token string.
+/// It dereferences to [`AccessToken`]; `Debug` prints no secret.
+pub struct Token(TokenRef);
+
+enum TokenRef {
+    /// The fast path: a lease on the cache slot, with no shared reference count touched.
+    Cached(arc_swap::Guard<Arc<Cached>>),
+    Owned(Arc<Cached>),
+}
+
+impl Token {
+    /// The access token string.
+    pub fn secret(&self) -> &str {
+        self.access_token().secret()
+    }
+
+    /// The access token.
+    pub fn access_token(&self) -> &AccessToken {
+        match &self.0 {
+            TokenRef::Cached(guard) => &guard.token,
+            TokenRef::Owned(cached) => &cached.token,
+        }
+    }
+}
+
+impl std::ops::Deref for Token {
+    type Target = AccessToken;
+
+    fn deref(&self) -> &AccessToken {
+        self.access_token()
+    }
+}
+
+impl Clone for Token {
+    fn clone(&self) -> Self {
+        match &self.0 {
+            TokenRef::Cached(guard) => Self(TokenRef::Owned(Arc::clone(guard))),
+            TokenRef::Owned(cached) => Self(TokenRef::Owned(cached.clone())),
+        }
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token([redacted])")
+    }
+}
+
 struct Inner<P, S> {
     provider: P,
     store: S,
     key: String,
-    cache: ArcSwapOption<Cached>,
+    cache: ArcSwap<Cached>,
     flight: tokio::sync::Mutex<()>,
     options: ManagerOptions,
     margin: Duration,
@@ -153,7 +209,7 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
                 provider,
                 store,
                 key: key.into(),
-                cache: ArcSwapOption::empty(),
+                cache: ArcSwap::from_pointee(Cached::stale()),
                 flight: tokio::sync::Mutex::new(()),
                 options,
                 margin,
@@ -189,12 +245,12 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
     }
 
     /// A valid access token: the cached one while it is fresh, else a refreshed one.
-    pub async fn token(&self) -> Result<AccessToken, Error> {
-        if let Some(cached) = self.inner.cache.load().as_deref()
-            && cached.fresh()
-        {
-            return Ok(cached.token.clone());
+    pub async fn token(&self) -> Result<Token, Error> {
+        let cached = self.inner.cache.load();
+        if cached.fresh() {
+            return Ok(Token(TokenRef::Cached(cached)));
         }
+        drop(cached);
         self.slow_path(None).await
     }
 
@@ -203,44 +259,44 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
     pub fn token_after_rejection(
         &self,
         rejected: &AccessToken,
-    ) -> impl Future<Output = Result<AccessToken, Error>> + Send + '_ {
+    ) -> impl Future<Output = Result<Token, Error>> + Send + '_ {
         // Owned before the future starts: a future holding `&AccessToken` would not be
         // `Send` for every lifetime, which middleware needs.
         let rejected = rejected.secret().clone();
         self.slow_path(Some(rejected))
     }
 
-    async fn slow_path(&self, rejected: Option<String>) -> Result<AccessToken, Error> {
+    async fn slow_path(&self, rejected: Option<String>) -> Result<Token, Error> {
         let inner = &*self.inner;
         let _flight = inner.flight.lock().await;
         // Whoever held the flight before us may have refreshed already.
-        if let Some(cached) = inner.cache.load().as_deref()
-            && cached.fresh()
-            && rejected.as_deref() != Some(cached.token.secret().as_str())
-        {
-            return Ok(cached.token.clone());
+        let cached = inner.cache.load_full();
+        if cached.fresh() && rejected.as_deref() != Some(cached.token.secret().as_str()) {
+            return Ok(Token(TokenRef::Owned(cached)));
         }
         let _lock = inner.store.lock(&inner.key).await?;
         let stored = inner.store.load(&inner.key).await?.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
         if stored.invalid {
-            inner.cache.store(None);
+            inner.cache.store(Arc::new(Cached::stale()));
             return Err(Error::InvalidCredentials(inner.key.clone()));
         }
         let stale = rejected.as_deref() == Some(stored.access_token.secret().as_str());
         let at = refresh_at(&stored, inner.margin);
         if !stale && at.is_none_or(|at| Instant::now() < at) {
             // Fresh in the store: another process (or an earlier run) refreshed it.
-            inner.cache.store(Some(Arc::new(Cached::new(stored.access_token.clone(), at))));
+            let cached = Arc::new(Cached::new(stored.access_token, at));
+            inner.cache.store(cached.clone());
             let _ = inner.events.send(TokenEvent::Loaded { key: inner.key.clone(), expires_at: stored.expires_at });
-            return Ok(stored.access_token);
+            return Ok(Token(TokenRef::Owned(cached)));
         }
         let credentials = self.refresh_with_retries(stored).await?;
         // Saved before anyone sees the new access token: a rotated refresh token is never lost.
         inner.store.save(&inner.key, &credentials).await?;
         let at = refresh_at(&credentials, inner.margin);
-        inner.cache.store(Some(Arc::new(Cached::new(credentials.access_token.clone(), at))));
+        let cached = Arc::new(Cached::new(credentials.access_token, at));
+        inner.cache.store(cached.clone());
         let _ = inner.events.send(TokenEvent::Refreshed { key: inner.key.clone(), expires_at: credentials.expires_at });
-        Ok(credentials.access_token)
+        Ok(Token(TokenRef::Owned(cached)))
     }
 
     async fn refresh_with_retries(&self, stored: Credentials) -> Result<Credentials, Error> {
@@ -254,7 +310,7 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
                 Ok(()) => return Ok(credentials),
                 Err(e) if credentials.invalid => {
                     inner.store.save(&inner.key, &credentials).await?;
-                    inner.cache.store(None);
+                    inner.cache.store(Arc::new(Cached::stale()));
                     let _ = inner.events.send(TokenEvent::Invalidated { key: inner.key.clone() });
                     return Err(e);
                 }
@@ -285,7 +341,7 @@ impl<P: Refresh + crate::Revocation + 'static, S: TokenStore> TokenManager<P, S>
         let stored = inner.store.load(&inner.key).await?.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
         crate::revoke(&inner.provider, &stored).await?;
         inner.store.delete(&inner.key).await?;
-        inner.cache.store(None);
+        inner.cache.store(Arc::new(Cached::stale()));
         Ok(())
     }
 }

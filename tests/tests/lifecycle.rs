@@ -38,7 +38,7 @@ async fn a_thousand_callers_one_refresh_at_the_server() {
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let m = manager.clone();
-            tokio::spawn(async move { m.token().await.map(|t| t.secret().clone()) })
+            tokio::spawn(async move { m.token().await.map(|t| t.secret().to_owned()) })
         })
         .collect();
     let mut tokens = std::collections::BTreeSet::new();
