@@ -28,7 +28,7 @@ use crate::spec::{ClientAuth, Pkce};
 
 /// Every field of a token response that RFC 6749 does not name, kept as it came.
 #[derive(Clone, Serialize, Deserialize, Default)]
-struct ExtraFields {
+pub(crate) struct ExtraFields {
     #[serde(flatten)]
     fields: BTreeMap<String, Value>,
 }
@@ -41,7 +41,7 @@ impl fmt::Debug for ExtraFields {
 
 impl ExtraTokenFields for ExtraFields {}
 
-type TokenResp = StandardTokenResponse<ExtraFields, BasicTokenType>;
+pub(crate) type TokenResp = StandardTokenResponse<ExtraFields, BasicTokenType>;
 type BaseClient = oauth2::Client<
     BasicErrorResponse,
     TokenResp,
@@ -61,7 +61,7 @@ fn base_client(config: &ProviderConfig) -> BaseClient {
     })
 }
 
-fn join_scopes<S: AsRef<str>>(config: &ProviderConfig, scopes: &[S]) -> Vec<String> {
+pub(crate) fn join_scopes<S: AsRef<str>>(config: &ProviderConfig, scopes: &[S]) -> Vec<String> {
     if scopes.is_empty() {
         config.spec().default_scopes.iter().map(|s| (*s).to_owned()).collect()
     } else {
@@ -83,7 +83,7 @@ fn map_error(e: RequestTokenError<TransportError, BasicErrorResponse>) -> Error 
     }
 }
 
-fn credentials_from(response: &TokenResp, requested: &[String]) -> Credentials {
+pub(crate) fn credentials_from(response: &TokenResp, requested: &[String]) -> Credentials {
     let mut extra = response.extra_fields().fields.clone();
     let id_token = match extra.remove("id_token") {
         Some(Value::String(s)) => Some(IdToken::new(s)),
@@ -436,7 +436,7 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
 
 /// POST `params` to `endpoint` as a form, authenticated as the client (RFC 7009 and 7662
 /// share this shape).
-async fn post_authenticated(
+pub(crate) async fn post_authenticated(
     config: &ProviderConfig,
     endpoint: Endpoint,
     mut params: Vec<(&str, &str)>,

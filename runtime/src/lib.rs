@@ -46,6 +46,7 @@
 mod authorized;
 mod config;
 mod credentials;
+mod device;
 mod error;
 mod flow;
 mod http;
@@ -59,6 +60,7 @@ pub mod store;
 pub use authorized::{BearerAuth, authorized_client, authorized_client_with};
 pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
+pub use device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
 pub use error::{Endpoint, Error};
 pub use flow::{
     Authorization, Callback, PendingAuthorization, TokenInfo, authorize_url, authorize_url_with, client_credentials,

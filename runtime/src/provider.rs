@@ -57,10 +57,8 @@ pub trait AuthorizationCode: Provider {}
 )]
 pub trait Refresh: Provider {}
 
-/// The spec declares the `device_code` grant (RFC 8628).
-///
-/// Unfinished: the polling flow lands with the CLI work (issue 4); today this trait only
-/// gates which providers may use it.
+/// The spec declares the `device_code` grant (RFC 8628): [`crate::device_authorization`]
+/// and [`crate::device_poll`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot do this: its spec declares no `grants.device_code`",
     label = "the spec of `{Self}` lacks `grants.device_code`",

@@ -10,7 +10,8 @@ import Provider from 'oidc-provider';
 const host = '127.0.0.1';
 const accessTtl = Number(process.env.ACCESS_TOKEN_TTL || 3600);
 const redirectUris = ['http://127.0.0.1/callback'];
-const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'];
+const deviceCode = 'urn:ietf:params:oauth:grant-type:device_code';
+const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', deviceCode];
 
 const server = http.createServer();
 server.listen(Number(process.env.PORT || 0), host, () => {
@@ -22,7 +23,7 @@ server.listen(Number(process.env.PORT || 0), host, () => {
       { client_id: 'post-client', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post',
         application_type: 'native', redirect_uris: redirectUris, grant_types: grantTypes },
       { client_id: 'public-client', token_endpoint_auth_method: 'none',
-        application_type: 'native', redirect_uris: redirectUris, grant_types: ['authorization_code', 'refresh_token'] },
+        application_type: 'native', redirect_uris: redirectUris, grant_types: ['authorization_code', 'refresh_token', deviceCode] },
     ],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     scopes: ['openid', 'email', 'profile', 'offline_access'],

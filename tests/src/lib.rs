@@ -158,3 +158,28 @@ pub fn run_python(code: &str, args: &[&str]) -> String {
     assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
+
+/// Play the user at the device verification page of the test server: enter `user_code`, then
+/// confirm (or abort). The server logs in and consents by itself.
+///
+/// # Panics
+/// When a page does not look as expected.
+pub async fn approve_device(verification_uri: &str, user_code: &str, approve: bool) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let xsrf = |page: &str| -> String {
+        let start = page.find("name=\"xsrf\" value=\"").expect("an xsrf field") + "name=\"xsrf\" value=\"".len();
+        page[start..].split('"').next().unwrap_or_default().to_owned()
+    };
+    let page = client.get(verification_uri).send().await.expect("GET /device").text().await.expect("page");
+    let form = [("xsrf", xsrf(&page)), ("user_code", user_code.to_owned())];
+    let page = client.post(verification_uri).form(&form).send().await.expect("POST code").text().await.expect("page");
+    let answer = if approve { ("confirm", "yes") } else { ("abort", "yes") };
+    let form = [("xsrf", xsrf(&page)), ("user_code", user_code.to_owned()), (answer.0, answer.1.to_owned())];
+    let response = client.post(verification_uri).form(&form).send().await.expect("POST confirm");
+    assert!(response.status().is_success(), "device confirmation ended with {}", response.status());
+}

@@ -6,7 +6,7 @@ use oauthgen_runtime::{
     Callback, Credentials, Error, Provider, authorize_url, authorize_url_with, client_credentials, exchange, refresh,
     revoke,
 };
-use oauthgen_tests::{OidcServer, TestOp, TestOpScope, follow_to_callback};
+use oauthgen_tests::{OidcServer, TestOp, TestOpScope, approve_device, follow_to_callback};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
@@ -155,4 +155,24 @@ async fn client_credentials_and_bad_secret() {
     assert!(matches!(&err, Error::OAuth { error, .. } if error == "invalid_client"), "{err:?}");
     // Nothing secret leaks into the error or the provider's Debug output.
     assert!(!format!("{err:?}{wrong:?}").contains("wrong-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_flow_approved_and_refused() {
+    let server = OidcServer::start(3600);
+    let op = TestOp::public(server.port.to_string(), "public-client");
+    let mut device = oauthgen_runtime::device_authorization(&op, &["openid", "email"]).await.unwrap();
+    assert!(device.verification_uri_complete.as_deref().is_some_and(|u| u.contains(&device.user_code)));
+    let (uri, code) = (device.verification_uri.clone(), device.user_code.clone());
+    let user = tokio::spawn(async move { approve_device(&uri, &code, true).await });
+    let credentials = oauthgen_runtime::device_poll(&op, &mut device).await.unwrap();
+    user.await.unwrap();
+    assert_eq!(userinfo_email(&server, &credentials).await, "user-1@example.test");
+
+    let mut device = oauthgen_runtime::device_authorization(&op, &["openid"]).await.unwrap();
+    let (uri, code) = (device.verification_uri.clone(), device.user_code.clone());
+    let user = tokio::spawn(async move { approve_device(&uri, &code, false).await });
+    let err = oauthgen_runtime::device_poll(&op, &mut device).await.unwrap_err();
+    user.await.unwrap();
+    assert!(matches!(&err, Error::Authorization { error, .. } if error == "access_denied"), "{err:?}");
 }

@@ -1,0 +1,180 @@
+//! The device authorization grant (RFC 8628): for devices and terminals without a browser.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::Credentials;
+use crate::error::{Endpoint, Error};
+use crate::flow::{TokenResp, credentials_from, join_scopes, post_authenticated};
+use crate::provider::DeviceFlow;
+
+/// The grant type of device-code token requests.
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// A started device authorization: show [`user_code`](Self::user_code) and
+/// [`verification_uri`](Self::verification_uri) to the user, then [`poll`].
+#[derive(Clone)]
+pub struct DeviceAuthorization {
+    device_code: String,
+    /// The code the user types at the verification page.
+    pub user_code: String,
+    /// Where the user goes.
+    pub verification_uri: String,
+    /// The verification page with the code filled in, when the provider gives one.
+    pub verification_uri_complete: Option<String>,
+    /// How long the codes stay valid.
+    pub expires_in: Duration,
+    /// The polling interval the provider asked for (or the spec's default).
+    pub interval: Duration,
+    /// The scopes requested.
+    pub scopes: Vec<String>,
+    started: Instant,
+}
+
+impl fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("device_code", &"[redacted]")
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("verification_uri_complete", &self.verification_uri_complete)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Response {
+    device_code: String,
+    user_code: String,
+    // Google says `verification_url`.
+    #[serde(alias = "verification_url")]
+    verification_uri: String,
+    #[serde(default)]
+    verification_uri_complete: Option<String>,
+    expires_in: u64,
+    #[serde(default)]
+    interval: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_uri: Option<String>,
+}
+
+/// Start a device authorization (RFC 8628 section 3.1). An empty `scopes` asks for the spec's
+/// default scopes.
+pub async fn device_authorization<P: DeviceFlow, S: AsRef<str>>(
+    provider: &P,
+    scopes: &[S],
+) -> Result<DeviceAuthorization, Error> {
+    let config = provider.config();
+    let spec = config.spec();
+    let scopes = join_scopes(config, scopes);
+    let joined = scopes.join(spec.scope_separator);
+    let mut params = Vec::new();
+    if !scopes.is_empty() {
+        params.push(("scope", joined.as_str()));
+    }
+    let response = post_authenticated(config, Endpoint::DeviceAuthorization, params).await?;
+    let status = response.status().as_u16();
+    if !response.status().is_success() {
+        return Err(oauth_error(response.body()).unwrap_or(Error::MalformedResponse {
+            status,
+            reason: "the device authorization endpoint refused the request".into(),
+        }));
+    }
+    let r: Response = serde_json::from_slice(response.body()).map_err(|e| Error::MalformedResponse {
+        status,
+        reason: format!("invalid device authorization response: {e}"),
+    })?;
+    let default_interval = spec.grants.device_code.map_or(5, |d| d.default_interval);
+    Ok(DeviceAuthorization {
+        device_code: r.device_code,
+        user_code: r.user_code,
+        verification_uri: r.verification_uri,
+        verification_uri_complete: r.verification_uri_complete,
+        expires_in: Duration::from_secs(r.expires_in),
+        interval: Duration::from_secs(r.interval.unwrap_or(default_interval.into()).max(1)),
+        scopes,
+        started: Instant::now(),
+    })
+}
+
+fn oauth_error(body: &[u8]) -> Option<Error> {
+    let e: ErrorBody = serde_json::from_slice(body).ok()?;
+    Some(Error::OAuth { error: e.error, description: e.error_description, uri: e.error_uri })
+}
+
+/// One poll's outcome.
+#[derive(Debug)]
+pub enum DevicePoll {
+    /// The user has not finished yet: poll again after the interval.
+    Pending,
+    /// Too fast: the interval grew by 5 seconds (RFC 8628 section 3.5).
+    SlowDown,
+    /// Authorized.
+    Done(Box<Credentials>),
+}
+
+/// Ask the token endpoint once whether the user has finished (RFC 8628 section 3.4).
+/// `authorization_pending` counts as pending whatever its HTTP status (Auth0 sends 403);
+/// `slow_down` adds 5 s to `device.interval`; `expired_token` and `access_denied` are errors.
+pub async fn device_poll_once<P: DeviceFlow>(
+    provider: &P,
+    device: &mut DeviceAuthorization,
+) -> Result<DevicePoll, Error> {
+    let config = provider.config();
+    let mut params = vec![("grant_type", GRANT_TYPE), ("device_code", device.device_code.as_str())];
+    for (name, value) in config.spec().token_request.params {
+        params.push((*name, *value));
+    }
+    let response = post_authenticated(config, Endpoint::Token, params).await?;
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        let token: TokenResp = serde_json::from_slice(response.body())
+            .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
+        return Ok(DevicePoll::Done(Box::new(credentials_from(&token, &device.scopes))));
+    }
+    match oauth_error(response.body()) {
+        Some(Error::OAuth { error, .. }) if error == "authorization_pending" => Ok(DevicePoll::Pending),
+        Some(Error::OAuth { error, .. }) if error == "slow_down" => {
+            device.interval += Duration::from_secs(5);
+            Ok(DevicePoll::SlowDown)
+        }
+        Some(Error::OAuth { error, description, uri }) if error == "access_denied" => {
+            Err(Error::Authorization { error, description, uri })
+        }
+        Some(e) => Err(e),
+        None => Err(Error::MalformedResponse { status, reason: "the token endpoint refused the device code".into() }),
+    }
+}
+
+/// Poll until the user finishes, the codes expire (`Error::OAuth` with `expired_token`, also
+/// when the deadline passes without an answer) or the user refuses.
+pub async fn device_poll<P: DeviceFlow>(provider: &P, device: &mut DeviceAuthorization) -> Result<Credentials, Error> {
+    loop {
+        if device.started.elapsed() >= device.expires_in {
+            return Err(Error::OAuth {
+                error: "expired_token".into(),
+                description: Some("the device code expired before the user finished".into()),
+                uri: None,
+            });
+        }
+        tokio::time::sleep(device.interval).await;
+        match device_poll_once(provider, device).await {
+            Ok(DevicePoll::Done(credentials)) => return Ok(*credentials),
+            Ok(DevicePoll::Pending | DevicePoll::SlowDown) => {}
+            // A transient failure is not the end: try again at the next interval.
+            Err(e) if e.is_transient() => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
