@@ -135,6 +135,9 @@ pub enum Error {
         /// The server's `Retry-After`, in seconds.
         retry_after: Option<std::time::Duration>,
     },
+    /// A JWT assertion could not be built or signed.
+    #[error("cannot sign the assertion: {0}")]
+    Signing(String),
     /// The store failed.
     #[error("token store: {0}")]
     Store(#[from] crate::store::StoreError),

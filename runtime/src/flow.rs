@@ -465,7 +465,25 @@ pub(crate) async fn post_authenticated(
     send(config, endpoint, request).await.map_err(|e| e.into_error(endpoint))
 }
 
-fn endpoint_error(response: &oauth2::HttpResponse, what: &str) -> Error {
+/// POST a form to `url` (a token endpoint) without client authentication: the body carries
+/// its own proof (a JWT assertion).
+pub(crate) async fn post_unauthenticated(
+    config: &ProviderConfig,
+    url: &url::Url,
+    params: &[(&str, &str)],
+) -> Result<oauth2::HttpResponse, Error> {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish().into_bytes();
+    let request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(url.as_str())
+        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(http::header::ACCEPT, "application/json")
+        .body(body)
+        .map_err(|e| Error::Http { endpoint: Endpoint::Token, reason: e.to_string() })?;
+    send(config, Endpoint::Token, request).await.map_err(|e| e.into_error(Endpoint::Token))
+}
+
+pub(crate) fn endpoint_error(response: &oauth2::HttpResponse, what: &str) -> Error {
     let status = response.status().as_u16();
     match serde_json::from_slice::<BasicRevocationErrorResponse>(response.body()) {
         Ok(e) => Error::OAuth {

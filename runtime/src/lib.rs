@@ -54,6 +54,7 @@ pub mod interop;
 mod manager;
 pub mod normalize;
 mod provider;
+pub mod service_account;
 pub mod spec;
 pub mod store;
 
@@ -75,6 +76,7 @@ pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
     UserInfo, userinfo_url,
 };
+pub use service_account::{ServiceAccountKey, assertion, service_account_token};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{FileStore, MemoryStore, StoreError, TokenStore};

@@ -74,10 +74,8 @@ pub trait DeviceFlow: Provider {}
 )]
 pub trait ClientCredentials: Provider {}
 
-/// The spec declares the `jwt_bearer` grant (service accounts, RFC 7523).
-///
-/// Unfinished: assertion signing lands with the service-account work (issue 4); today
-/// this trait only gates which providers may use it.
+/// The spec declares the `jwt_bearer` grant (service accounts, RFC 7523):
+/// [`crate::service_account_token`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot do this: its spec declares no `grants.jwt_bearer`",
     label = "the spec of `{Self}` lacks `grants.jwt_bearer`",

@@ -1,0 +1,82 @@
+//! Service-account assertions: byte for byte what Python google-auth builds for the same key,
+//! scopes, subject and time; typed errors for bad keys and subjects.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use oauthgen_providers::google::{Google, GoogleScope};
+use oauthgen_providers::salesforce::Salesforce;
+use oauthgen_runtime::{Error, ServiceAccountKey, assertion};
+use oauthgen_tests::run_python;
+
+/// A fresh RSA key in a Google service-account key file, made by Python `cryptography`.
+fn google_key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("sa.json");
+    run_python(
+        r#"
+import json, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+json.dump({"type": "service_account", "project_id": "p", "private_key_id": "kid-0123abc", "private_key": pem,
+           "client_email": "robot@p.iam.gserviceaccount.com", "client_id": "1234",
+           "token_uri": "https://oauth2.googleapis.com/token"}, open(sys.argv[1], "w"))
+"#,
+        &[path.to_str().unwrap()],
+    );
+    path
+}
+
+const GOOGLE_AUTH: &str = r#"
+import datetime, sys
+from unittest import mock
+from google.auth import _helpers
+from google.oauth2 import service_account
+path, scopes, subject, iat = sys.argv[1], sys.argv[2].split(), sys.argv[3] or None, int(sys.argv[4])
+now = datetime.datetime.fromtimestamp(iat, datetime.timezone.utc).replace(tzinfo=None)
+with mock.patch.object(_helpers, "utcnow", return_value=now):
+    creds = service_account.Credentials.from_service_account_file(path, scopes=scopes, subject=subject)
+    jwt = creds._make_authorization_grant_assertion()
+    print(jwt.decode() if isinstance(jwt, bytes) else jwt, end="")
+"#;
+
+#[test]
+fn google_assertions_are_byte_identical_to_google_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = google_key_file(dir.path());
+    let key = ServiceAccountKey::from_google_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(!format!("{key:?}").contains("PRIVATE"), "Debug shows no key material");
+    let google = Google::new("unused", "unused");
+    let iat = time::macros::datetime!(2026-11-25 12:00 UTC).unix_timestamp();
+    let scopes = [GoogleScope::CloudPlatform, GoogleScope::DriveReadonly];
+    let scope_arg = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+    for subject in [None, Some("alice@example.com")] {
+        let ours = assertion(&google, &key, &scopes, subject, iat).unwrap();
+        let theirs =
+            run_python(GOOGLE_AUTH, &[path.to_str().unwrap(), &scope_arg, subject.unwrap_or(""), &iat.to_string()]);
+        assert_eq!(ours, theirs, "subject {subject:?}");
+    }
+}
+
+#[test]
+fn subjects_and_keys_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = google_key_file(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let key = ServiceAccountKey::from_google_json(&text).unwrap();
+    // Salesforce's spec requires a subject (the user to act as).
+    let salesforce = Salesforce::new("client", "secret");
+    let err = assertion(&salesforce, &key, &[] as &[&str], None, 0).unwrap_err();
+    assert!(matches!(&err, Error::Signing(m) if m.contains("requires a subject")), "{err:?}");
+    let jwt = assertion(&salesforce, &key, &[] as &[&str], Some("user@acme.test"), 0).unwrap();
+    let claims = jwt.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    assert_eq!(claims["aud"], "https://login.salesforce.com", "the audience the spec names");
+    assert_eq!(claims["sub"], "user@acme.test");
+
+    let mut broken: serde_json::Value = serde_json::from_str(&text).unwrap();
+    broken["private_key"] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into();
+    assert!(ServiceAccountKey::from_google_json(&broken.to_string()).is_err());
+    broken["type"] = "authorized_user".into();
+    assert!(ServiceAccountKey::from_google_json(&broken.to_string()).is_err());
+}
