@@ -76,7 +76,7 @@ pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
     UserInfo, userinfo_url,
 };
-pub use service_account::{ServiceAccountKey, assertion, service_account_token};
+pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{FileStore, MemoryStore, StoreError, TokenStore};

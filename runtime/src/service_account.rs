@@ -206,14 +206,26 @@ pub async fn service_account_token<P: ServiceAccount, S: AsRef<str>>(
     scopes: &[S],
     subject: Option<&str>,
 ) -> Result<Credentials, Error> {
-    let config = provider.config();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let jwt = assertion(provider, key, scopes, subject, now)?;
-    let url = match key.token_uri() {
+    exchange_assertion(provider, key.token_uri(), &jwt, &join_scopes(provider.config(), scopes)).await
+}
+
+/// Exchange an assertion built elsewhere (see [`assertion`]) for an access token, at
+/// `token_uri` or (when `None`, or when the token endpoint is overridden) the provider's
+/// token endpoint. `scopes` are recorded in the credentials when the response names none.
+pub async fn exchange_assertion<P: ServiceAccount>(
+    provider: &P,
+    token_uri: Option<&str>,
+    jwt: &str,
+    scopes: &[String],
+) -> Result<Credentials, Error> {
+    let config = provider.config();
+    let url = match token_uri {
         Some(u) if !config.has_override(Endpoint::Token) => config.parse_url(u, "service-account token_uri")?,
         _ => config.endpoint(Endpoint::Token)?,
     };
-    let params = [("grant_type", GRANT_TYPE), ("assertion", jwt.as_str())];
+    let params = [("grant_type", GRANT_TYPE), ("assertion", jwt)];
     let response = post_unauthenticated(config, &url, &params).await?;
     let status = response.status().as_u16();
     if !response.status().is_success() {
@@ -221,7 +233,7 @@ pub async fn service_account_token<P: ServiceAccount, S: AsRef<str>>(
     }
     let token: TokenResp = serde_json::from_slice(response.body())
         .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-    Ok(credentials_from(&token, &join_scopes(config, scopes)))
+    Ok(credentials_from(&token, scopes))
 }
 
 #[cfg(test)]

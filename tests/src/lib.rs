@@ -12,6 +12,10 @@ use std::time::Duration;
 #[oauthgen_runtime::oauth_provider(spec = "fixtures/ok/testop.yaml")]
 pub struct TestOp;
 
+/// A generic RFC 7523 provider: the JWT-bearer test server (`tests/python/jwt_bearer_server.py`).
+#[oauthgen_runtime::oauth_provider(spec = "fixtures/ok/jwtop.yaml")]
+pub struct JwtOp;
+
 /// The workspace's `tests/` directory.
 pub fn tests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -182,4 +186,55 @@ pub async fn approve_device(verification_uri: &str, user_code: &str, approve: bo
     let form = [("xsrf", xsrf(&page)), ("user_code", user_code.to_owned()), (answer.0, answer.1.to_owned())];
     let response = client.post(verification_uri).form(&form).send().await.expect("POST confirm");
     assert!(response.status().is_success(), "device confirmation ended with {}", response.status());
+}
+
+/// A Python test server (`tests/python/NAME`) on 127.0.0.1 that prints `{"port": N}` once
+/// ready; stopped when dropped.
+#[derive(Debug)]
+pub struct PythonServer {
+    child: Child,
+    _stdin: ChildStdin,
+    /// Its port.
+    pub port: u16,
+}
+
+impl PythonServer {
+    /// Start `tests/python/<script>` with `args`.
+    ///
+    /// # Panics
+    /// When it does not print its port within 30 seconds.
+    pub fn start(script: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(python())
+            .arg(tests_dir().join("python").join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the python test server");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("{script} did not start within 30 s");
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad start line {line:?}: {e}"));
+        let port = v["port"].as_u64().and_then(|p| u16::try_from(p).ok()).expect("port");
+        Self { child, _stdin: stdin, port }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

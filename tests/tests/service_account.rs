@@ -5,8 +5,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauthgen_providers::google::{Google, GoogleScope};
 use oauthgen_providers::salesforce::Salesforce;
-use oauthgen_runtime::{Error, ServiceAccountKey, assertion};
-use oauthgen_tests::run_python;
+use oauthgen_runtime::{Error, ServiceAccountKey, assertion, exchange_assertion, service_account_token};
+use oauthgen_tests::{JwtOp, JwtOpScope, PythonServer, run_python};
 
 /// A fresh RSA key in a Google service-account key file, made by Python `cryptography`.
 fn google_key_file(dir: &std::path::Path) -> std::path::PathBuf {
@@ -79,4 +79,59 @@ fn subjects_and_keys_are_checked() {
     assert!(ServiceAccountKey::from_google_json(&broken.to_string()).is_err());
     broken["type"] = "authorized_user".into();
     assert!(ServiceAccountKey::from_google_json(&broken.to_string()).is_err());
+}
+
+/// An RSA key pair as PEM files (PKCS#8 private, SPKI public), made by Python `cryptography`.
+fn pem_pair(dir: &std::path::Path, name: &str) -> (String, std::path::PathBuf) {
+    let (private, public) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.pub.pem")));
+    run_python(
+        r"
+import sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+open(sys.argv[1], 'wb').write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+open(sys.argv[2], 'wb').write(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+",
+        &[private.to_str().unwrap(), public.to_str().unwrap()],
+    );
+    (std::fs::read_to_string(private).unwrap(), public)
+}
+
+/// A real server that verifies assertions (authlib): a good assertion gets a token; a wrong
+/// audience, an expired assertion and a key the server does not know get `invalid_grant`.
+#[tokio::test(flavor = "multi_thread")]
+async fn jwt_bearer_against_a_verifying_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = pem_pair(dir.path(), "sa");
+    let (other_private, _) = pem_pair(dir.path(), "other");
+    let issuer = "svc-client-id";
+    let server =
+        PythonServer::start("jwt_bearer_server.py", &[public.to_str().unwrap(), issuer, "https://jwt.test/token"]);
+    let op = JwtOp::new(server.port.to_string(), "unused", "unused");
+    let key = ServiceAccountKey::from_pem(issuer, &private, Some("k1".into())).unwrap();
+
+    let credentials = service_account_token(&op, &key, &[JwtOpScope::Read], Some("user@acme.test")).await.unwrap();
+    assert_eq!(credentials.access_token.secret(), "sa-user@acme.test");
+    assert_eq!(credentials.scopes, ["api.read"]);
+
+    let invalid_grant = |e: &Error| matches!(e, Error::OAuth { error, .. } if error == "invalid_grant");
+    // Signed by a key the server does not know.
+    let stranger = ServiceAccountKey::from_pem(issuer, &other_private, None).unwrap();
+    let err = service_account_token(&op, &stranger, &[JwtOpScope::Read], None).await.unwrap_err();
+    assert!(invalid_grant(&err), "{err:?}");
+    // Expired: issued two hours ago.
+    let old = time::OffsetDateTime::now_utc().unix_timestamp() - 7200;
+    let jwt = assertion(&op, &key, &[JwtOpScope::Read], None, old).unwrap();
+    let err = exchange_assertion(&op, None, &jwt, &[]).await.unwrap_err();
+    assert!(invalid_grant(&err), "{err:?}");
+    // A server expecting another audience refuses ours.
+    let elsewhere =
+        PythonServer::start("jwt_bearer_server.py", &[public.to_str().unwrap(), issuer, "https://other.test/token"]);
+    let op = JwtOp::new(elsewhere.port.to_string(), "unused", "unused");
+    let err = service_account_token(&op, &key, &[JwtOpScope::Read], None).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::OAuth { error, description, .. } if error == "invalid_grant" && description.as_deref().is_some_and(|d| d.contains("aud"))),
+        "{err:?}"
+    );
 }
