@@ -4,7 +4,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
 use crate::store::TokenStore;
-use crate::{Error, Refresh, TokenManager};
+use crate::{Error, Renew, TokenManager};
 
 /// A `reqwest-middleware` middleware that adds `Authorization: Bearer <token>` from a
 /// [`TokenManager`] (which refreshes ahead of expiry), and on a `401` gets a new token and
@@ -32,7 +32,7 @@ fn bearer(token: &oauth2::AccessToken) -> Result<HeaderValue, reqwest_middleware
 }
 
 #[async_trait::async_trait]
-impl<P: Refresh + 'static, S: TokenStore> Middleware for BearerAuth<P, S> {
+impl<P: Renew, S: TokenStore> Middleware for BearerAuth<P, S> {
     async fn handle(
         &self,
         mut request: reqwest::Request,
@@ -59,17 +59,17 @@ impl<P: Refresh + 'static, S: TokenStore> Middleware for BearerAuth<P, S> {
 /// An HTTP client whose requests carry the manager's access token (see [`BearerAuth`]).
 ///
 /// ```no_run
-/// # async fn f<P: oauthgen_runtime::Refresh + 'static>(manager: oauthgen_runtime::TokenManager<P, oauthgen_runtime::FileStore>) -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn f<P: oauthgen_runtime::Renew>(manager: oauthgen_runtime::TokenManager<P, oauthgen_runtime::FileStore>) -> Result<(), Box<dyn std::error::Error>> {
 /// let http = oauthgen_runtime::authorized_client(manager);
 /// let me = http.get("https://api.example/me").send().await?.text().await?;
 /// # Ok(()) }
 /// ```
-pub fn authorized_client<P: Refresh + 'static, S: TokenStore>(manager: TokenManager<P, S>) -> ClientWithMiddleware {
+pub fn authorized_client<P: Renew, S: TokenStore>(manager: TokenManager<P, S>) -> ClientWithMiddleware {
     authorized_client_with(reqwest::Client::new(), manager)
 }
 
 /// [`authorized_client`] over a client you configured.
-pub fn authorized_client_with<P: Refresh + 'static, S: TokenStore>(
+pub fn authorized_client_with<P: Renew, S: TokenStore>(
     client: reqwest::Client,
     manager: TokenManager<P, S>,
 ) -> ClientWithMiddleware {

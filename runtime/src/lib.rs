@@ -68,7 +68,7 @@ pub use flow::{
     exchange, introspect, refresh, revoke,
 };
 pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
-pub use manager::{ManagerOptions, Token, TokenEvent, TokenManager};
+pub use manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 #[cfg(feature = "macros")]
 pub use oauthgen_macros::oauth_provider;

@@ -65,6 +65,63 @@ impl Default for ManagerOptions {
 /// resolution, so a token is never handed out past its refresh margin.
 const COARSE_SLACK: Duration = Duration::from_millis(20);
 
+/// How a [`TokenManager`] gets new credentials when the stored ones are due.
+///
+/// Every provider whose spec declares `refresh_token` renews with its refresh token (a
+/// blanket implementation); [`ServiceAccountAuth`] renews by signing a new assertion.
+pub trait Renew: Send + Sync + 'static {
+    /// New credentials, given the stored ones (`None` when the store holds none).
+    fn renew(&self, current: Option<&Credentials>) -> impl Future<Output = Result<Credentials, Error>> + Send;
+
+    /// The provider's default refresh margin.
+    fn default_margin(&self) -> Duration;
+}
+
+impl<P: Refresh + 'static> Renew for P {
+    async fn renew(&self, current: Option<&Credentials>) -> Result<Credentials, Error> {
+        let Some(current) = current else { return Err(Error::NoRefreshToken) };
+        let mut credentials = current.clone();
+        crate::refresh(self, &mut credentials).await.map(|()| credentials)
+    }
+
+    fn default_margin(&self) -> Duration {
+        Duration::from_secs(self.config().spec().refresh.margin_seconds.into())
+    }
+}
+
+/// Service-account credentials for a [`TokenManager`]: each renewal signs a new assertion
+/// (RFC 7523), so nothing needs to be stored first.
+#[derive(Debug)]
+pub struct ServiceAccountAuth<P> {
+    provider: P,
+    key: crate::ServiceAccountKey,
+    scopes: Vec<String>,
+    subject: Option<String>,
+}
+
+impl<P: crate::ServiceAccount> ServiceAccountAuth<P> {
+    /// Tokens for `scopes` (the spec's defaults when empty), acting for `subject` when given.
+    pub fn new<S: AsRef<str>>(provider: P, key: crate::ServiceAccountKey, scopes: &[S], subject: Option<&str>) -> Self {
+        let scopes = scopes.iter().map(|s| s.as_ref().to_owned()).collect();
+        Self { provider, key, scopes, subject: subject.map(str::to_owned) }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &P {
+        &self.provider
+    }
+}
+
+impl<P: crate::ServiceAccount + 'static> Renew for ServiceAccountAuth<P> {
+    async fn renew(&self, _current: Option<&Credentials>) -> Result<Credentials, Error> {
+        crate::service_account_token(&self.provider, &self.key, &self.scopes, self.subject.as_deref()).await
+    }
+
+    fn default_margin(&self) -> Duration {
+        Duration::from_secs(self.provider.config().spec().refresh.margin_seconds.into())
+    }
+}
+
 #[derive(Debug)]
 struct Cached {
     token: AccessToken,
@@ -192,17 +249,16 @@ fn refresh_at(credentials: &Credentials, margin: Duration) -> Option<Instant> {
     Some(now + left.saturating_sub(margin))
 }
 
-impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
-    /// A manager for the credentials stored under `key`.
+impl<P: Renew, S: TokenStore> TokenManager<P, S> {
+    /// A manager for the credentials stored under `key`, renewed by `provider` (a provider
+    /// with refresh tokens, or a [`ServiceAccountAuth`]).
     pub fn new(provider: P, store: S, key: impl Into<String>) -> Self {
         Self::with_options(provider, store, key, ManagerOptions::default())
     }
 
     /// [`new`](Self::new) with options.
     pub fn with_options(provider: P, store: S, key: impl Into<String>, options: ManagerOptions) -> Self {
-        let margin = options
-            .margin
-            .unwrap_or_else(|| Duration::from_secs(provider.config().spec().refresh.margin_seconds.into()));
+        let margin = options.margin.unwrap_or_else(|| provider.default_margin());
         let (events, _) = broadcast::channel(64);
         Self {
             inner: Arc::new(Inner {
@@ -239,7 +295,7 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
         self.inner.events.subscribe()
     }
 
-    /// How many refresh requests this manager has sent.
+    /// How many renewals (token requests) this manager has attempted.
     pub fn token_requests(&self) -> u64 {
         self.inner.token_requests.load(Ordering::Relaxed)
     }
@@ -275,21 +331,23 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
             return Ok(Token(TokenRef::Owned(cached)));
         }
         let _lock = inner.store.lock(&inner.key).await?;
-        let stored = inner.store.load(&inner.key).await?.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
-        if stored.invalid {
-            inner.cache.store(Arc::new(Cached::stale()));
-            return Err(Error::InvalidCredentials(inner.key.clone()));
+        let stored = inner.store.load(&inner.key).await?;
+        if let Some(stored) = &stored {
+            if stored.invalid {
+                inner.cache.store(Arc::new(Cached::stale()));
+                return Err(Error::InvalidCredentials(inner.key.clone()));
+            }
+            let stale = rejected.as_deref() == Some(stored.access_token.secret().as_str());
+            let at = refresh_at(stored, inner.margin);
+            if !stale && at.is_none_or(|at| Instant::now() < at) {
+                // Fresh in the store: another process (or an earlier run) refreshed it.
+                let cached = Arc::new(Cached::new(stored.access_token.clone(), at));
+                inner.cache.store(cached.clone());
+                let _ = inner.events.send(TokenEvent::Loaded { key: inner.key.clone(), expires_at: stored.expires_at });
+                return Ok(Token(TokenRef::Owned(cached)));
+            }
         }
-        let stale = rejected.as_deref() == Some(stored.access_token.secret().as_str());
-        let at = refresh_at(&stored, inner.margin);
-        if !stale && at.is_none_or(|at| Instant::now() < at) {
-            // Fresh in the store: another process (or an earlier run) refreshed it.
-            let cached = Arc::new(Cached::new(stored.access_token, at));
-            inner.cache.store(cached.clone());
-            let _ = inner.events.send(TokenEvent::Loaded { key: inner.key.clone(), expires_at: stored.expires_at });
-            return Ok(Token(TokenRef::Owned(cached)));
-        }
-        let credentials = self.refresh_with_retries(stored).await?;
+        let credentials = self.renew_with_retries(stored).await?;
         // Saved before anyone sees the new access token: a rotated refresh token is never lost.
         inner.store.save(&inner.key, &credentials).await?;
         let at = refresh_at(&credentials, inner.margin);
@@ -299,17 +357,22 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
         Ok(Token(TokenRef::Owned(cached)))
     }
 
-    async fn refresh_with_retries(&self, stored: Credentials) -> Result<Credentials, Error> {
+    async fn renew_with_retries(&self, stored: Option<Credentials>) -> Result<Credentials, Error> {
         let inner = &*self.inner;
         let mut backoff = inner.options.backoff;
         let mut attempt = 1;
         loop {
-            let mut credentials = stored.clone();
             inner.token_requests.fetch_add(1, Ordering::Relaxed);
-            match crate::refresh(&inner.provider, &mut credentials).await {
-                Ok(()) => return Ok(credentials),
-                Err(e) if credentials.invalid => {
-                    inner.store.save(&inner.key, &credentials).await?;
+            match inner.provider.renew(stored.as_ref()).await {
+                Ok(credentials) => return Ok(credentials),
+                // Nothing stored and nothing to renew from: authorize first.
+                Err(Error::NoRefreshToken) if stored.is_none() => return Err(Error::NoCredentials(inner.key.clone())),
+                Err(e) if is_invalid_grant(&e) && stored.as_ref().is_some_and(|s| s.refresh_token.is_some()) => {
+                    // The grant is gone: say so in the store, once and for all.
+                    if let Some(mut credentials) = stored {
+                        credentials.invalid = true;
+                        inner.store.save(&inner.key, &credentials).await?;
+                    }
                     inner.cache.store(Arc::new(Cached::stale()));
                     let _ = inner.events.send(TokenEvent::Invalidated { key: inner.key.clone() });
                     return Err(e);
@@ -329,6 +392,10 @@ impl<P: Refresh + 'static, S: TokenStore> TokenManager<P, S> {
             }
         }
     }
+}
+
+fn is_invalid_grant(e: &Error) -> bool {
+    matches!(e, Error::OAuth { error, .. } if error == "invalid_grant")
 }
 
 impl<P: Refresh + crate::Revocation + 'static, S: TokenStore> TokenManager<P, S> {

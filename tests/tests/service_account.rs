@@ -5,7 +5,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauthgen_providers::google::{Google, GoogleScope};
 use oauthgen_providers::salesforce::Salesforce;
-use oauthgen_runtime::{Error, ServiceAccountKey, assertion, exchange_assertion, service_account_token};
+use oauthgen_runtime::{
+    Error, MemoryStore, ServiceAccountAuth, ServiceAccountKey, TokenManager, TokenStore as _, assertion,
+    exchange_assertion, service_account_token,
+};
 use oauthgen_tests::{JwtOp, JwtOpScope, PythonServer, run_python};
 
 /// A fresh RSA key in a Google service-account key file, made by Python `cryptography`.
@@ -114,6 +117,17 @@ async fn jwt_bearer_against_a_verifying_server() {
     let credentials = service_account_token(&op, &key, &[JwtOpScope::Read], Some("user@acme.test")).await.unwrap();
     assert_eq!(credentials.access_token.secret(), "sa-user@acme.test");
     assert_eq!(credentials.scopes, ["api.read"]);
+
+    // Through the token manager: minted once, then served from the cache and the store.
+    let pem = ServiceAccountKey::from_pem(issuer, &private, Some("k1".into())).unwrap();
+    let auth = ServiceAccountAuth::new(op.clone(), pem, &[JwtOpScope::Read], Some("svc@acme.test"));
+    let store = MemoryStore::new();
+    let manager = TokenManager::new(auth, store.clone(), "robot");
+    for _ in 0..5 {
+        assert_eq!(manager.token().await.unwrap().secret(), "sa-svc@acme.test");
+    }
+    assert_eq!(manager.token_requests(), 1);
+    assert!(store.load("robot").await.unwrap().is_some(), "the minted token is stored");
 
     let invalid_grant = |e: &Error| matches!(e, Error::OAuth { error, .. } if error == "invalid_grant");
     // Signed by a key the server does not know.
