@@ -43,6 +43,7 @@
 //! Client secrets, tokens, PKCE verifiers and `state` never appear in `Debug` output or in
 //! errors.
 
+pub mod adc;
 mod authorized;
 mod config;
 mod credentials;

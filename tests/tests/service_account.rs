@@ -149,3 +149,51 @@ async fn jwt_bearer_against_a_verifying_server() {
         "{err:?}"
     );
 }
+
+/// Application Default Credentials: the variable first, then gcloud's file; both credential
+/// types; clear errors for other types and for a variable that points nowhere.
+#[test]
+fn application_default_credentials() {
+    use oauthgen_runtime::adc::{AdcError, GoogleCredentials, application_default_credentials_in};
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = google_key_file(dir.path());
+    let gcloud = dir.path().join("home/.config/gcloud");
+    std::fs::create_dir_all(&gcloud).unwrap();
+    std::fs::write(
+        gcloud.join("application_default_credentials.json"),
+        r#"{"type":"authorized_user","client_id":"cid","client_secret":"cs","refresh_token":"rt"}"#,
+    )
+    .unwrap();
+    let home = dir.path().join("home").display().to_string();
+    let key = key_file.display().to_string();
+
+    let env = |vars: Vec<(&'static str, String)>| {
+        move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    };
+    let (path, found) = application_default_credentials_in(&env(vec![
+        ("GOOGLE_APPLICATION_CREDENTIALS", key.clone()),
+        ("HOME", home.clone()),
+    ]))
+    .unwrap();
+    assert_eq!(path, key_file);
+    assert!(matches!(found, GoogleCredentials::ServiceAccount(k) if k.issuer() == "robot@p.iam.gserviceaccount.com"));
+
+    let (_, found) = application_default_credentials_in(&env(vec![("HOME", home.clone())])).unwrap();
+    assert!(matches!(found, GoogleCredentials::AuthorizedUser(u) if u.client.client_id == "cid"));
+
+    let missing = dir.path().join("nope.json").display().to_string();
+    let err =
+        application_default_credentials_in(&env(vec![("GOOGLE_APPLICATION_CREDENTIALS", missing), ("HOME", home)]))
+            .unwrap_err();
+    assert!(matches!(err, AdcError::Unreadable { .. }), "an explicit setting is not silently skipped: {err:?}");
+    assert_eq!(application_default_credentials_in(&env(vec![])).unwrap_err(), AdcError::NotFound);
+
+    let external = dir.path().join("external.json");
+    std::fs::write(&external, r#"{"type":"external_account","audience":"x"}"#).unwrap();
+    let err = application_default_credentials_in(&env(vec![(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        external.display().to_string(),
+    )]))
+    .unwrap_err();
+    assert!(err.to_string().contains("`external_account` is not supported"), "{err}");
+}
