@@ -135,6 +135,9 @@ pub enum Error {
         /// The server's `Retry-After`, in seconds.
         retry_after: Option<std::time::Duration>,
     },
+    /// The installed-app (loopback) flow failed: no port, no sign-in in time.
+    #[error("loopback sign-in: {0}")]
+    Loopback(String),
     /// A JWT assertion could not be built or signed.
     #[error("cannot sign the assertion: {0}")]
     Signing(String),

@@ -51,6 +51,7 @@ mod device;
 mod error;
 mod flow;
 mod http;
+pub mod installed;
 pub mod interop;
 mod manager;
 pub mod normalize;
@@ -69,6 +70,7 @@ pub use flow::{
     exchange, introspect, refresh, revoke,
 };
 pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
+pub use installed::{LoopbackLogin, LoopbackOptions, loopback_login, open_browser};
 pub use manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 #[cfg(feature = "macros")]

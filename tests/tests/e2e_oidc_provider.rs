@@ -176,3 +176,37 @@ async fn device_flow_approved_and_refused() {
     user.await.unwrap();
     assert!(matches!(&err, Error::Authorization { error, .. } if error == "access_denied"), "{err:?}");
 }
+
+/// The installed-app flow on a real loopback listener: a stray `/favicon.ico` and a forged
+/// callback are refused while it waits, then the browser's redirect completes the sign-in.
+#[tokio::test(flavor = "multi_thread")]
+async fn loopback_login_on_127_0_0_1() {
+    let server = OidcServer::start(3600);
+    let op = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    let options = oauthgen_runtime::LoopbackOptions {
+        open_browser: false,
+        timeout: std::time::Duration::from_secs(20),
+        ..Default::default()
+    };
+    let login = oauthgen_runtime::LoopbackLogin::start(&op, TestOpScope::DEFAULT, options).await.unwrap();
+    let url = login.url().clone();
+    let redirect: String = url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"), "{redirect}");
+    let browser = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let base = redirect.trim_end_matches("/callback").to_owned();
+        let favicon = client.get(format!("{base}/favicon.ico")).send().await.unwrap();
+        assert_eq!(favicon.status(), 404);
+        let forged = client.get(format!("{redirect}?code=x&state=forged")).send().await.unwrap();
+        assert_eq!(forged.status(), 400);
+        // The real browser: follow the redirects to the loopback listener.
+        let callback = follow_to_callback(url.as_str(), &redirect).await;
+        let page = client.get(&callback).send().await.unwrap();
+        (page.status().as_u16(), page.text().await.unwrap())
+    });
+    let credentials = login.finish().await.unwrap();
+    let (status, page) = browser.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("Signed in"));
+    assert_eq!(userinfo_email(&server, &credentials).await, "user-1@example.test");
+}
