@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use oauthgen_codegen::{Diagnostics, Spec};
 
+mod auth;
+mod dynamic;
 mod generate;
 
 /// Typed OAuth 2.0 clients from declarative provider specs.
@@ -48,6 +50,16 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         runtime_path: Option<PathBuf>,
     },
+    /// Sign in (browser on a loopback redirect, or --device) and store the credentials.
+    Login(auth::Login),
+    /// Print a valid access token, refreshing it when needed.
+    Token(auth::TokenCmd),
+    /// Revoke the stored grant at the provider and forget it.
+    Revoke(auth::TokenCmd),
+    /// Print an access token for the client itself (client credentials grant).
+    ClientCredentials(auth::ClientCredentialsCmd),
+    /// Print an access token for a service account (JWT bearer grant).
+    ServiceAccount(auth::ServiceAccountCmd),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +70,11 @@ fn main() -> ExitCode {
         Command::Generate { specs, out, crate_name, runtime_path } => {
             generate::run(&specs, &out, crate_name.as_deref(), runtime_path.as_deref())
         }
+        Command::Login(args) => auth::login(&args).map(|()| ExitCode::SUCCESS),
+        Command::Token(args) => auth::token(&args).map(|()| ExitCode::SUCCESS),
+        Command::Revoke(args) => auth::revoke(&args).map(|()| ExitCode::SUCCESS),
+        Command::ClientCredentials(args) => auth::client_credentials(&args).map(|()| ExitCode::SUCCESS),
+        Command::ServiceAccount(args) => auth::service_account(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -78,7 +78,8 @@ fn providers_from_a_spec_dir() {
     let (code, stdout, _) = run(oauthgen().args(["providers", "--json", "--spec-dir", "tests/fixtures/ok"]));
     assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(list[0]["id"], "testop");
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["jwtop", "testop"]);
     let (code, _, stderr) = run(oauthgen().args(["providers", "--spec-dir", "tests/fixtures/broken"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("error:"));

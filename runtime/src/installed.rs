@@ -100,6 +100,12 @@ impl<'p, P: AuthorizationCode> LoopbackLogin<'p, P> {
         &self.auth.url
     }
 
+    /// The pending authorization, to finish with [`crate::exchange`] from a redirected URL
+    /// the user pastes instead (for a browser on another machine).
+    pub fn pending(&self) -> &crate::PendingAuthorization {
+        &self.auth.pending
+    }
+
     /// Wait for the callback (until the timeout) and exchange its code.
     pub async fn finish(self) -> Result<Credentials, Error> {
         let timeout = self.options.timeout;

@@ -10,6 +10,10 @@ valid, and a lifetime of at most one hour (as Google requires).
 import json
 import sys
 import threading
+import warnings
+
+# authlib announces its move to joserfc on import; the tests read nothing from stderr anyway.
+warnings.simplefilter("ignore")
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 

@@ -209,6 +209,7 @@ impl PythonServer {
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start the python test server");
         let stdin = child.stdin.take().expect("stdin");

@@ -1,0 +1,416 @@
+//! `login`, `token`, `revoke`, `client-credentials`, `service-account`: the classic
+//! `tools.run(flow, storage)` as commands.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use oauthgen_codegen::Spec;
+use oauthgen_runtime::{
+    Credentials, Error, FileStore, LoopbackOptions, Provider as _, ServiceAccountKey, TokenManager, TokenStore as _,
+};
+
+use crate::dynamic::{DynProvider, runtime_spec};
+
+/// Which provider, from which spec, with which variables.
+#[derive(Debug, Args)]
+pub(crate) struct ProviderArgs {
+    /// The provider id (`google`, `github` ...).
+    provider: String,
+    /// Read the provider's spec from this file instead of the bundled specs.
+    #[arg(long = "spec", value_name = "FILE", conflicts_with = "spec_dir")]
+    spec: Option<PathBuf>,
+    /// Read the provider's spec from `DIR/<provider>.yaml`.
+    #[arg(long = "spec-dir", value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// A value for a templated variable, `name=value` (e.g. `--var tenant=contoso`).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+}
+
+/// Where credentials are kept.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// The credentials file [default: `$XDG_CONFIG_HOME/oauthgen/tokens.json`, mode 0600]
+    #[arg(long, value_name = "PATH", env = "OAUTHGEN_STORE")]
+    store: Option<PathBuf>,
+    /// The entry in the store, for several accounts at one provider [default: the provider id]
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+}
+
+/// The client registered with the provider.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// The client id.
+    #[arg(long, env = "OAUTHGEN_CLIENT_ID", value_name = "ID")]
+    client_id: String,
+    /// The client secret (omit for public clients). Prefer the environment variable: flags
+    /// show up in process lists.
+    #[arg(long, env = "OAUTHGEN_CLIENT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got `{text}`"))?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// The key under which oauthgen keeps, inside the stored credentials, what it needs to renew
+/// them: the client and the variables (the file is 0600, like oauth2client's).
+const META: &str = "oauthgen";
+
+fn default_store() -> Result<PathBuf, String> {
+    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").ok_or("neither XDG_CONFIG_HOME nor HOME is set: pass --store")?)
+            .join(".config"),
+    };
+    let dir = base.join("oauthgen");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(dir.join("tokens.json"))
+}
+
+impl StoreArgs {
+    fn open(&self, provider: &str) -> Result<(FileStore, String), String> {
+        let path = match &self.store {
+            Some(p) => p.clone(),
+            None => default_store()?,
+        };
+        Ok((FileStore::new(path), self.account.clone().unwrap_or_else(|| provider.to_owned())))
+    }
+}
+
+impl ProviderArgs {
+    fn spec(&self) -> Result<Spec, String> {
+        let id = &self.provider;
+        let (path, text) = match (&self.spec, &self.spec_dir) {
+            (Some(file), _) => (file.clone(), read(file)?),
+            (None, Some(dir)) => {
+                let file = dir.join(format!("{id}.yaml"));
+                (file.clone(), read(&file)?)
+            }
+            (None, None) => {
+                let text = oauthgen_providers::SPEC_SOURCES
+                    .iter()
+                    .find(|(bundled, _)| bundled == id)
+                    .map(|(_, text)| (*text).to_owned())
+                    .ok_or_else(|| {
+                        format!("no bundled provider `{id}` (see `oauthgen providers`, or pass --spec FILE)")
+                    })?;
+                (PathBuf::from(format!("specs/{id}.yaml")), text)
+            }
+        };
+        let spec = oauthgen_codegen::parse_str(&path, &text).map_err(|d| format!("invalid spec:\n{d}"))?;
+        if &spec.id != id {
+            return Err(format!("`{}` holds provider `{}`, not `{id}`", path.display(), spec.id));
+        }
+        Ok(spec)
+    }
+
+    fn provider(
+        &self,
+        spec: &Spec,
+        client_id: String,
+        client_secret: Option<String>,
+        stored_vars: &BTreeMap<String, String>,
+    ) -> DynProvider {
+        let mut provider = DynProvider::new(runtime_spec(spec), client_id, client_secret);
+        for (name, value) in stored_vars.iter().chain(self.vars.iter().map(|(k, v)| (k, v))) {
+            provider.config_mut().set_variable(name, value.clone());
+        }
+        provider
+    }
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
+}
+
+fn need(spec: &Spec, present: bool, grant: &str) -> Result<(), String> {
+    if present { Ok(()) } else { Err(format!("the `{}` spec declares no `{grant}` grant", spec.id)) }
+}
+
+fn scopes_of(spec: &Spec, names: &[String]) -> Vec<String> {
+    // A declared scope name means its value; anything else is passed as written.
+    names.iter().map(|n| spec.scopes.values.get(n).map_or_else(|| n.clone(), |v| v.value.clone())).collect()
+}
+
+/// `oauthgen login`.
+#[derive(Debug, Args)]
+pub(crate) struct Login {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// A scope to request (a name from the spec or a raw scope); repeat for several
+    /// [default: the spec's default scopes]
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// The loopback port for the redirect [default: a free one]
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Do not open a browser: print the URL, then accept the redirected URL pasted back.
+    #[arg(long, conflicts_with = "device")]
+    no_browser: bool,
+    /// Use the device flow (a code to enter on another device).
+    #[arg(long)]
+    device: bool,
+    /// Seconds to wait for the sign-in.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub(crate) fn login(args: &Login) -> Result<(), String> {
+    let spec = args.provider.spec()?;
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    vars.extend(args.provider.vars.iter().cloned());
+    let provider = args.provider.provider(
+        &spec,
+        args.client.client_id.clone(),
+        args.client.client_secret.clone(),
+        &BTreeMap::new(),
+    );
+    let scopes = scopes_of(&spec, &args.scopes);
+    let (store, key) = args.store.open(&spec.id)?;
+    let rt = runtime()?;
+    let mut credentials = rt.block_on(async {
+        if args.device {
+            need(&spec, spec.grants.device_code.is_some(), "device_code")?;
+            device_login(&provider, &scopes, args.timeout).await
+        } else {
+            need(&spec, spec.grants.authorization_code.is_some(), "authorization_code")?;
+            let options = LoopbackOptions {
+                port: args.port,
+                timeout: Duration::from_secs(args.timeout),
+                open_browser: !args.no_browser,
+                ..LoopbackOptions::default()
+            };
+            if args.no_browser {
+                pasted_login(&provider, &scopes, options).await
+            } else {
+                oauthgen_runtime::loopback_login(&provider, &scopes, options).await.map_err(|e| e.to_string())
+            }
+        }
+    })?;
+    let meta = serde_json::json!({
+        "client_id": args.client.client_id,
+        "client_secret": args.client.client_secret,
+        "variables": vars,
+    });
+    credentials.extra.insert(META.into(), meta);
+    rt.block_on(store.save(&key, &credentials)).map_err(|e| e.to_string())?;
+    eprintln!("Signed in to {}; credentials stored in {} as `{key}`", spec.name, store.path().display());
+    Ok(())
+}
+
+async fn pasted_login(
+    provider: &DynProvider,
+    scopes: &[String],
+    options: LoopbackOptions,
+) -> Result<Credentials, String> {
+    let login = oauthgen_runtime::LoopbackLogin::start(provider, scopes, options).await.map_err(|e| e.to_string())?;
+    let pending = login.pending().clone();
+    eprintln!(
+        "Open this URL in a browser:\n\n    {}\n\nThen paste the address the browser was sent back to (it may fail to load):",
+        login.url()
+    );
+    let pasted = async {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut line = String::new();
+        tokio::io::BufReader::new(tokio::io::stdin()).read_line(&mut line).await.map_err(|e| e.to_string())?;
+        let callback = oauthgen_runtime::Callback::from_url(line.trim()).map_err(|e| e.to_string())?;
+        oauthgen_runtime::exchange(provider, &pending, &callback).await.map_err(|e| e.to_string())
+    };
+    tokio::select! {
+        done = login.finish() => done.map_err(|e| e.to_string()),
+        done = pasted => done,
+    }
+}
+
+async fn device_login(provider: &DynProvider, scopes: &[String], timeout: u64) -> Result<Credentials, String> {
+    let mut device = oauthgen_runtime::device_authorization(provider, scopes).await.map_err(|e| e.to_string())?;
+    eprintln!("To sign in, visit {} and enter the code {}", device.verification_uri, device.user_code);
+    if let Some(complete) = &device.verification_uri_complete {
+        eprintln!("(or open {complete})");
+    }
+    let spinner = tokio::spawn(async {
+        let terminal = std::io::stderr().is_terminal();
+        let frames = ['|', '/', '-', '\\'];
+        for i in 0.. {
+            if terminal {
+                eprint!("\r{} waiting for you to finish ...", frames[i % frames.len()]);
+                let _ = std::io::stderr().flush();
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    });
+    let result =
+        tokio::time::timeout(Duration::from_secs(timeout), oauthgen_runtime::device_poll(provider, &mut device)).await;
+    spinner.abort();
+    if std::io::stderr().is_terminal() {
+        eprintln!("\r                               \r");
+    }
+    match result {
+        Ok(done) => done.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no sign-in within {timeout} s")),
+    }
+}
+
+/// `oauthgen token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenCmd {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// What `login` stored beside the tokens to renew them.
+struct StoredClient {
+    client_id: String,
+    client_secret: Option<String>,
+    variables: BTreeMap<String, String>,
+}
+
+fn stored_client(credentials: &Credentials) -> Result<StoredClient, String> {
+    let meta = credentials.extra.get(META).ok_or("the stored credentials were not written by `oauthgen login`")?;
+    let client_id = meta["client_id"].as_str().ok_or("the stored credentials name no client")?.to_owned();
+    let secret = meta["client_secret"].as_str().map(str::to_owned);
+    let variables = meta["variables"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
+        .unwrap_or_default();
+    Ok(StoredClient { client_id, client_secret: secret, variables })
+}
+
+fn explain(e: &Error, provider: &str) -> String {
+    match e {
+        Error::NoCredentials(_) => format!("no credentials for `{provider}`: run `oauthgen login {provider}` first"),
+        Error::InvalidCredentials(_) => {
+            format!(
+                "the credentials for `{provider}` were revoked or have expired: run `oauthgen login {provider}` again"
+            )
+        }
+        Error::OAuth { error, .. } if error == "invalid_grant" => {
+            format!("the provider refused the stored grant (invalid_grant): run `oauthgen login {provider}` again")
+        }
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
+    let spec = args.provider.spec()?;
+    let (store, key) = args.store.open(&spec.id)?;
+    let rt = runtime()?;
+    let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
+    let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
+    let client = stored_client(&stored)?;
+    let provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
+    let manager = TokenManager::new(provider, store, key);
+    let token = rt.block_on(manager.token()).map_err(|e| explain(&e, &spec.id))?;
+    println!("{}", token.secret());
+    Ok(())
+}
+
+pub(crate) fn revoke(args: &TokenCmd) -> Result<(), String> {
+    let spec = args.provider.spec()?;
+    let (store, key) = args.store.open(&spec.id)?;
+    let rt = runtime()?;
+    let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
+    let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
+    let client = stored_client(&stored)?;
+    let provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
+    if spec.endpoints.revocation.is_some() {
+        let manager = TokenManager::new(provider, store.clone(), key.clone());
+        rt.block_on(manager.revoke()).map_err(|e| explain(&e, &spec.id))?;
+        eprintln!("Revoked at {} and removed `{key}` from {}", spec.name, store.path().display());
+    } else {
+        rt.block_on(store.delete(&key)).map_err(|e| e.to_string())?;
+        eprintln!("{} has no revocation endpoint: removed `{key}` from {} only", spec.name, store.path().display());
+    }
+    Ok(())
+}
+
+/// `oauthgen client-credentials`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientCredentialsCmd {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// A scope to request; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+}
+
+pub(crate) fn client_credentials(args: &ClientCredentialsCmd) -> Result<(), String> {
+    let spec = args.provider.spec()?;
+    need(&spec, spec.grants.client_credentials.is_some(), "client_credentials")?;
+    let provider = args.provider.provider(
+        &spec,
+        args.client.client_id.clone(),
+        args.client.client_secret.clone(),
+        &BTreeMap::new(),
+    );
+    let scopes = scopes_of(&spec, &args.scopes);
+    let credentials =
+        runtime()?.block_on(oauthgen_runtime::client_credentials(&provider, &scopes)).map_err(|e| e.to_string())?;
+    println!("{}", credentials.access_token.secret());
+    Ok(())
+}
+
+/// `oauthgen service-account`.
+#[derive(Debug, Args)]
+pub(crate) struct ServiceAccountCmd {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    /// The key: a Google service-account JSON file, or a PEM private key (with --issuer).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The assertion's issuer for PEM keys (client id, consumer key ...).
+    #[arg(long, value_name = "ISS")]
+    issuer: Option<String>,
+    /// The key id for the `kid` header of PEM keys.
+    #[arg(long, value_name = "KID")]
+    key_id: Option<String>,
+    /// A scope to request; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// The user to act for (domain-wide delegation, `sub`).
+    #[arg(long, value_name = "USER")]
+    subject: Option<String>,
+}
+
+pub(crate) fn service_account(args: &ServiceAccountCmd) -> Result<(), String> {
+    let spec = args.provider.spec()?;
+    need(&spec, spec.grants.jwt_bearer.is_some(), "jwt_bearer")?;
+    let text = read(&args.key)?;
+    let key = if text.trim_start().starts_with('{') {
+        ServiceAccountKey::from_google_json(&text)
+    } else {
+        let issuer = args.issuer.as_deref().ok_or("a PEM key needs --issuer")?;
+        ServiceAccountKey::from_pem(issuer, &text, args.key_id.clone())
+    }
+    .map_err(|e| format!("{}: {e}", args.key.display()))?;
+    let provider = args.provider.provider(&spec, key.issuer().to_owned(), None, &BTreeMap::new());
+    let scopes = scopes_of(&spec, &args.scopes);
+    let credentials = runtime()?
+        .block_on(oauthgen_runtime::service_account_token(&provider, &key, &scopes, args.subject.as_deref()))
+        .map_err(|e| e.to_string())?;
+    println!("{}", credentials.access_token.secret());
+    Ok(())
+}

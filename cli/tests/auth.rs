@@ -1,0 +1,189 @@
+//! `oauthgen login`, `token`, `revoke`, `client-credentials` and `service-account` end to end:
+//! the real binary against npm `oidc-provider` (and an authlib JWT-bearer server) on
+//! 127.0.0.1, with `$BROWSER` set to a script that follows the redirect chain.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt as _;
+use oauthgen_tests::{OidcServer, PythonServer, approve_device, run_python};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn oauthgen(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("oauthgen").unwrap();
+    cmd.current_dir(workspace()).args(args).env_remove("OAUTHGEN_CLIENT_SECRET").env_remove("OAUTHGEN_STORE");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+struct Setup {
+    server: OidcServer,
+    dir: tempfile::TempDir,
+    port: String,
+}
+
+impl Setup {
+    fn new(ttl: u32) -> Self {
+        let server = OidcServer::start(ttl);
+        let port = format!("port={}", server.port);
+        Self { server, dir: tempfile::tempdir().unwrap(), port }
+    }
+
+    fn store(&self) -> String {
+        self.dir.path().join("tokens.json").display().to_string()
+    }
+
+    /// `oauthgen <command> testop --spec ... --var port=N --store ...`
+    fn cmd(&self, command: &str, extra: &[&str]) -> Command {
+        let store = self.store();
+        self.cmd_without_store(command, &[&["--store", &store], extra].concat())
+    }
+
+    /// `oauthgen <command> testop --spec ... --var port=N ...`
+    fn cmd_without_store(&self, command: &str, extra: &[&str]) -> Command {
+        let mut args = vec![command, "testop", "--spec", "tests/fixtures/ok/testop.yaml", "--var", &self.port];
+        args.extend_from_slice(extra);
+        oauthgen(&args)
+    }
+}
+
+#[test]
+fn login_then_token_before_and_after_expiry_then_revoke() {
+    let setup = Setup::new(3);
+    let browser = format!("python3 {}", workspace().join("tests/browser.py").display());
+    let (code, _, stderr) = run(setup
+        .cmd("login", &["--client-id", "basic-client", "--timeout", "30"])
+        .env("OAUTHGEN_CLIENT_SECRET", "basic-secret")
+        .env("BROWSER", &browser));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Signed in to Test OpenID Provider"), "{stderr}");
+    assert!(!stderr.contains("basic-secret"), "no secret on screen");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(setup.store()).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    let (code, first, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let first = first.trim().to_owned();
+    assert!(!first.is_empty());
+    let (_, again, _) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(again.trim(), first, "still fresh: the stored token");
+
+    std::thread::sleep(Duration::from_millis(2600));
+    let (code, later, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_ne!(later.trim(), first, "expired: refreshed");
+    let me: serde_json::Value = reqwest::blocking_get_json(&setup.server.url("/me"), later.trim());
+    assert_eq!(me["email"], "user-1@example.test");
+
+    let (code, _, stderr) = run(&mut setup.cmd("revoke", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("run `oauthgen login testop` first"), "{stderr}");
+}
+
+#[test]
+fn device_login_approved_by_the_user() {
+    let setup = Setup::new(3600);
+    let mut child = setup
+        .cmd("login", &["--device", "--client-id", "public-client", "--timeout", "30"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let prompt = lines.by_ref().map_while(Result::ok).find(|l| l.contains("enter the code")).expect("a device prompt");
+    let words: Vec<&str> = prompt.split_whitespace().collect();
+    let uri = words.iter().find(|w| w.starts_with("http")).expect("a verification URI").to_string();
+    let code = words.last().unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(approve_device(&uri, &code, true));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    let (code, token, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!token.trim().is_empty());
+}
+
+#[test]
+fn client_credentials_and_a_wrong_secret() {
+    let setup = Setup::new(3600);
+    let (code, token, stderr) = run(setup
+        .cmd_without_store("client-credentials", &["--client-id", "basic-client"])
+        .env("OAUTHGEN_CLIENT_SECRET", "basic-secret"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!token.trim().is_empty());
+    let (code, _, stderr) = run(&mut setup.cmd_without_store(
+        "client-credentials",
+        &["--client-id", "basic-client", "--client-secret", "not-the-secret"],
+    ));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    assert!(!stderr.contains("not-the-secret"));
+}
+
+#[test]
+fn service_account_against_a_verifying_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = (dir.path().join("sa.pem"), dir.path().join("sa.pub.pem"));
+    run_python(
+        r"
+import sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+open(sys.argv[1], 'wb').write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+open(sys.argv[2], 'wb').write(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+",
+        &[private.to_str().unwrap(), public.to_str().unwrap()],
+    );
+    let server =
+        PythonServer::start("jwt_bearer_server.py", &[public.to_str().unwrap(), "svc", "https://jwt.test/token"]);
+    let port = format!("port={}", server.port);
+    let key = private.display().to_string();
+    let base = ["service-account", "jwtop", "--spec", "tests/fixtures/ok/jwtop.yaml", "--var", &port, "--key", &key];
+    let (code, token, stderr) =
+        run(&mut oauthgen(&[&base[..], &["--issuer", "svc", "--subject", "u@acme.test", "--scope", "read"]].concat()));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(token.trim(), "sa-u@acme.test");
+    let (code, _, stderr) = run(&mut oauthgen(&[&base[..], &["--issuer", "someone-else"]].concat()));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+}
+
+#[test]
+fn token_without_login_and_unknown_providers_fail_clearly() {
+    let setup = Setup::new(3600);
+    let (code, _, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no credentials for `testop`"), "{stderr}");
+    let (code, _, stderr) = run(&mut oauthgen(&["token", "no-such-provider", "--store", &setup.store()]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no bundled provider `no-such-provider`"), "{stderr}");
+    let (code, _, stderr) =
+        run(&mut oauthgen(&["login", "dailymotion", "--device", "--client-id", "x", "--store", &setup.store()]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("declares no `device_code` grant"), "{stderr}");
+}
+
+mod reqwest {
+    /// GET `url` with a bearer token; the JSON body.
+    pub(crate) fn blocking_get_json(url: &str, token: &str) -> serde_json::Value {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            ::reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+        })
+    }
+}
