@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt as _;
-use oauthgen_tests::{OidcServer, PythonServer, approve_device, run_python};
+use oauthgen_tests::{OidcServer, PythonServer, approve_device, follow_to_callback, run_python};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -186,4 +186,36 @@ mod reqwest {
             ::reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
         })
     }
+}
+
+/// `--no-browser`: the URL is printed, the user signs in elsewhere and pastes the address the
+/// browser was sent back to.
+#[test]
+fn no_browser_login_with_a_pasted_redirect() {
+    use std::io::Write as _;
+    let setup = Setup::new(3600);
+    let mut child = setup
+        .cmd("login", &["--no-browser", "--client-id", "basic-client", "--timeout", "30"])
+        .env("OAUTHGEN_CLIENT_SECRET", "basic-secret")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.trim().starts_with("http://127.0.0.1").then(|| l.trim().to_owned()))
+        .expect("the authorization URL");
+    let parsed = url::Url::parse(&url).unwrap();
+    let redirect = parsed.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Sign in "elsewhere": follow the chain but stop before the loopback address.
+    let callback = rt.block_on(follow_to_callback(&url, &redirect));
+    child.stdin.take().unwrap().write_all(format!("{callback}\n").as_bytes()).unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    let (code, token, _) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 0);
+    assert!(!token.trim().is_empty());
 }
