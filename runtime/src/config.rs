@@ -164,13 +164,20 @@ impl ProviderConfig {
             value: value.to_owned(),
             reason,
         };
-        if let Some(why) = default_value_problem(value) {
-            return Err(invalid(why.to_owned()));
-        }
-        if let Some(pattern) = var.pattern {
-            let re = regex_lite::Regex::new(pattern).map_err(|e| invalid(format!("invalid pattern in spec: {e}")))?;
-            if !re.is_match(value) {
-                return Err(invalid(format!("it must match `{pattern}`")));
+        match var.pattern {
+            // The spec's pattern decides (a host with a port needs `:`); it must still be
+            // non-empty.
+            Some(pattern) => {
+                let re =
+                    regex_lite::Regex::new(pattern).map_err(|e| invalid(format!("invalid pattern in spec: {e}")))?;
+                if value.is_empty() || !re.is_match(value) {
+                    return Err(invalid(format!("it must match `{pattern}`")));
+                }
+            }
+            None => {
+                if let Some(why) = default_value_problem(value) {
+                    return Err(invalid(why.to_owned()));
+                }
             }
         }
         Ok(value)

@@ -188,3 +188,29 @@ fn scopes_parse_display_and_serde() {
     assert_eq!(CaptureScope::ALL.len(), 2);
     assert_eq!(CaptureScope::DEFAULT, &[CaptureScope::Read]);
 }
+
+#[test]
+fn variable_patterns_decide_and_the_default_rule_is_strict() {
+    use oauthgen_providers_free::*;
+    // A pattern that allows a port.
+    let ghe = GheLike::new("github.example.com:8443", "id", "secret");
+    let url = ghe.config().endpoint(oauthgen_runtime::Endpoint::Token).unwrap();
+    assert_eq!(url.as_str(), "https://github.example.com:8443/token");
+    assert!(GheLike::new("evil.test/x", "id", "secret").config().endpoint(oauthgen_runtime::Endpoint::Token).is_err());
+    // No pattern: only unreserved characters.
+    assert!(Loose::new("a.b-c", "id", "secret").config().endpoint(oauthgen_runtime::Endpoint::Token).is_ok());
+    for bad in ["a/b", "a@b", "..", "", "a?b", "a#b", "a:b"] {
+        assert!(
+            Loose::new(bad, "id", "secret").config().endpoint(oauthgen_runtime::Endpoint::Token).is_err(),
+            "{bad:?}"
+        );
+    }
+}
+
+mod oauthgen_providers_free {
+    #[oauthgen_runtime::oauth_provider(spec = "tests/specs/ghelike.yaml")]
+    pub(crate) struct GheLike;
+
+    #[oauthgen_runtime::oauth_provider(spec = "tests/specs/loose.yaml")]
+    pub(crate) struct Loose;
+}
