@@ -14,7 +14,7 @@ use crate::provider::DeviceFlow;
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A started device authorization: show [`user_code`](Self::user_code) and
-/// [`verification_uri`](Self::verification_uri) to the user, then [`poll`].
+/// [`verification_uri`](Self::verification_uri) to the user, then [`device_poll`].
 #[derive(Clone)]
 pub struct DeviceAuthorization {
     device_code: String,
