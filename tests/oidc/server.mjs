@@ -9,7 +9,7 @@ import Provider from 'oidc-provider';
 
 const host = '127.0.0.1';
 const accessTtl = Number(process.env.ACCESS_TOKEN_TTL || 3600);
-const redirectUris = ['http://127.0.0.1/callback'];
+const redirectUris = ['http://127.0.0.1/callback', 'http://127.0.0.1/oauth2callback'];
 const deviceCode = 'urn:ietf:params:oauth:grant-type:device_code';
 const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', deviceCode];
 
