@@ -1,6 +1,6 @@
 // A real OpenID Connect provider for oauthgen's end-to-end tests.
 //
-// Listens on 127.0.0.1, port 0 (or $PORT), and prints one JSON line `{"issuer": "..."}` once
+// Listens on 127.0.0.1, port 0, and prints one JSON line `{"issuer": "..."}` once
 // ready. Interactions are answered by the server itself: every authorization request is
 // logged in as `user-1` and consented, except when `login_hint=deny`, which is refused with
 // `access_denied`. Errors are rendered as JSON. Stop it by closing its standard input.
@@ -14,7 +14,7 @@ const deviceCode = 'urn:ietf:params:oauth:grant-type:device_code';
 const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', deviceCode];
 
 const server = http.createServer();
-server.listen(Number(process.env.PORT || 0), host, () => {
+server.listen(0, host, () => {
   const issuer = `http://${host}:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: [
