@@ -11,7 +11,8 @@
 //!
 //! Pending authorizations (state, PKCE verifier, return path) are kept server-side. Credentials
 //! are kept per user in any [`TokenStore`] (SQLite for servers). The user is identified by a
-//! random id in their `tower-sessions` session. Several providers can live in one
+//! random id in their `tower-sessions` session ([`SessionUser`]), or comes from the
+//! application's own extractor ([`UserId`]; `Required<P, S, MyUser>`). Several providers can live in one
 //! application: one [`OAuth`] each, each with its own callback path.
 //!
 //! ```no_run
@@ -120,7 +121,7 @@ fn problem(status: StatusCode, message: &str) -> Response {
 
 impl<P, S> OAuth<P, S>
 where
-    P: AuthorizationCode + Refresh + Clone + 'static,
+    P: AuthorizationCode + Clone + 'static,
     S: TokenStore + Clone,
 {
     /// The integration for `provider`, keeping credentials in `store`.
@@ -133,13 +134,24 @@ where
         &self.inner.store
     }
 
-    /// The callback route, to merge into the application's router.
+    /// The callback route, to merge into the application's router; users come from their
+    /// `tower-sessions` session.
     pub fn callback_router<St>(&self) -> Router<St>
     where
         St: Clone + Send + Sync + 'static,
         Self: FromRef<St>,
     {
-        Router::new().route(&self.inner.config.callback_path, get(callback::<P, S, St>))
+        self.callback_router_for::<SessionUser, St>()
+    }
+
+    /// The callback route for users identified by the application's own extractor `U`.
+    pub fn callback_router_for<U, St>(&self) -> Router<St>
+    where
+        U: UserId<St> + Send + 'static,
+        St: Clone + Send + Sync + 'static,
+        Self: FromRef<St>,
+    {
+        Router::new().route(&self.inner.config.callback_path, get(callback::<P, S, U, St>))
     }
 
     fn redirect_uri(&self) -> Result<String, Error> {
@@ -170,13 +182,46 @@ where
         Ok(auth.url)
     }
 
+    async fn has_credentials(&self, user: &str) -> bool {
+        matches!(self.inner.store.load(&format!("user:{user}")).await, Ok(Some(c)) if !c.invalid)
+    }
+}
+
+impl<P, S> OAuth<P, S>
+where
+    P: AuthorizationCode + Refresh + Clone + 'static,
+    S: TokenStore + Clone,
+{
     /// The user's token manager: their stored credentials, refreshed as needed.
     fn manager(&self, user: &str) -> TokenManager<P, S> {
         TokenManager::new(self.inner.provider.clone(), self.inner.store.clone(), format!("user:{user}"))
     }
+}
 
-    async fn has_credentials(&self, user: &str) -> bool {
-        matches!(self.inner.store.load(&format!("user:{user}")).await, Ok(Some(c)) if !c.invalid)
+/// Who the user is: an extractor giving a stable id per user. [`SessionUser`] (a random id
+/// in the `tower-sessions` session) is the default; an application with its own accounts
+/// supplies its own extractor.
+pub trait UserId<St>: FromRequestParts<St> {
+    /// The user's id: credentials are stored under it.
+    fn user_id(&self) -> &str;
+}
+
+/// The default user: a random id kept in the user's `tower-sessions` session.
+#[derive(Debug, Clone)]
+pub struct SessionUser(String);
+
+impl<St: Send + Sync> FromRequestParts<St> for SessionUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        user_id(&session).await.map(Self)
+    }
+}
+
+impl<St: Send + Sync> UserId<St> for SessionUser {
+    fn user_id(&self) -> &str {
+        &self.0
     }
 }
 
@@ -190,14 +235,15 @@ async fn user_id(session: &Session) -> Result<String, Response> {
     Ok(id)
 }
 
-async fn callback<P, S, St>(
+async fn callback<P, S, U, St>(
     State(oauth): State<OAuth<P, S>>,
-    session: Session,
+    user: U,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response
 where
-    P: AuthorizationCode + Refresh + Clone + 'static,
+    P: AuthorizationCode + Clone + 'static,
     S: TokenStore + Clone,
+    U: UserId<St>,
     OAuth<P, S>: FromRef<St>,
 {
     let callback = match Callback::from_pairs(params) {
@@ -214,10 +260,10 @@ where
     if pending.created.elapsed() >= oauth.inner.config.pending_ttl {
         return problem(StatusCode::BAD_REQUEST, "the authorization took too long: please start again");
     }
-    let user = match session.get::<String>(USER_KEY).await {
-        Ok(Some(user)) if user == pending.user => user,
-        _ => return problem(StatusCode::BAD_REQUEST, "this sign-in was started in another session"),
-    };
+    if user.user_id() != pending.user {
+        return problem(StatusCode::BAD_REQUEST, "this sign-in was started by another user or session");
+    }
+    let user = pending.user.clone();
     let credentials = match exchange(&oauth.inner.provider, &pending.authorization, &callback).await {
         Ok(c) => c,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -230,20 +276,22 @@ where
 
 /// A handler that needs the user's credentials: without them the user is redirected to the
 /// provider, and comes back to the same URL.
-pub struct Required<P, S> {
+pub struct Required<P, S, U = SessionUser> {
     oauth: OAuth<P, S>,
     user: String,
+    who: std::marker::PhantomData<fn() -> U>,
 }
 
 /// A handler that runs either way and can ask whether the user has credentials.
-pub struct Aware<P, S> {
+pub struct Aware<P, S, U = SessionUser> {
     oauth: OAuth<P, S>,
     user: String,
     here: String,
     has: bool,
+    who: std::marker::PhantomData<fn() -> U>,
 }
 
-impl<P, S> Required<P, S>
+impl<P, S, U> Required<P, S, U>
 where
     P: AuthorizationCode + Refresh + Clone + 'static,
     S: TokenStore + Clone,
@@ -259,9 +307,9 @@ where
     }
 }
 
-impl<P, S> Aware<P, S>
+impl<P, S, U> Aware<P, S, U>
 where
-    P: AuthorizationCode + Refresh + Clone + 'static,
+    P: AuthorizationCode + Clone + 'static,
     S: TokenStore + Clone,
 {
     /// Whether the user has usable credentials (the classic `has_credentials()`).
@@ -279,7 +327,13 @@ where
     pub fn authorize_url_returning_to(&self, return_to: &str) -> Result<Url, Error> {
         self.oauth.start(&self.user, return_to)
     }
+}
 
+impl<P, S, U> Aware<P, S, U>
+where
+    P: AuthorizationCode + Refresh + Clone + 'static,
+    S: TokenStore + Clone,
+{
     /// The user's authorized HTTP client, when they have credentials.
     pub fn http(&self) -> Option<reqwest_middleware::ClientWithMiddleware> {
         self.has.then(|| oauthgen_runtime::authorized_client(self.oauth.manager(&self.user)))
@@ -290,10 +344,11 @@ fn path_and_query(parts: &Parts) -> String {
     parts.uri.path_and_query().map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
 }
 
-impl<P, S, St> FromRequestParts<St> for Required<P, S>
+impl<P, S, U, St> FromRequestParts<St> for Required<P, S, U>
 where
-    P: AuthorizationCode + Refresh + Clone + 'static,
+    P: AuthorizationCode + Clone + 'static,
     S: TokenStore + Clone,
+    U: UserId<St>,
     OAuth<P, S>: FromRef<St>,
     St: Send + Sync,
 {
@@ -301,10 +356,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Response> {
         let oauth = OAuth::<P, S>::from_ref(state);
-        let session = Session::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
-        let user = user_id(&session).await?;
+        let user = U::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?.user_id().to_owned();
         if oauth.has_credentials(&user).await {
-            return Ok(Self { oauth, user });
+            return Ok(Self { oauth, user, who: std::marker::PhantomData });
         }
         match oauth.start(&user, &path_and_query(parts)) {
             Ok(url) => Err(Redirect::to(url.as_str()).into_response()),
@@ -313,10 +367,11 @@ where
     }
 }
 
-impl<P, S, St> FromRequestParts<St> for Aware<P, S>
+impl<P, S, U, St> FromRequestParts<St> for Aware<P, S, U>
 where
-    P: AuthorizationCode + Refresh + Clone + 'static,
+    P: AuthorizationCode + Clone + 'static,
     S: TokenStore + Clone,
+    U: UserId<St>,
     OAuth<P, S>: FromRef<St>,
     St: Send + Sync,
 {
@@ -324,9 +379,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Response> {
         let oauth = OAuth::<P, S>::from_ref(state);
-        let session = Session::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
-        let user = user_id(&session).await?;
+        let user = U::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?.user_id().to_owned();
         let has = oauth.has_credentials(&user).await;
-        Ok(Self { oauth, user, here: path_and_query(parts), has })
+        Ok(Self { oauth, user, here: path_and_query(parts), has, who: std::marker::PhantomData })
     }
 }

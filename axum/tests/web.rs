@@ -72,3 +72,73 @@ async fn tampered_replayed_expired_and_offsite_are_refused() {
     assert_eq!(status, 303);
     assert_eq!(location.as_deref(), Some("/"));
 }
+
+/// Users from the application's own extractor (here a header set by a front proxy) instead
+/// of a session: the round trip works, and another user cannot finish someone's sign-in.
+#[tokio::test(flavor = "multi_thread")]
+async fn users_from_an_application_extractor() {
+    use axum::extract::FromRequestParts;
+    use axum::http::StatusCode;
+    use axum::http::request::Parts;
+    use oauthgen_axum::{OAuth, OAuthConfig, Required, UserId};
+    use oauthgen_runtime::MemoryStore;
+    use oauthgen_tests::{OidcServer, TestOp};
+
+    struct HeaderUser(String);
+
+    impl<St: Send + Sync> FromRequestParts<St> for HeaderUser {
+        type Rejection = StatusCode;
+
+        async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, StatusCode> {
+            let user = parts.headers.get("x-user").and_then(|v| v.to_str().ok()).ok_or(StatusCode::UNAUTHORIZED)?;
+            Ok(Self(user.to_owned()))
+        }
+    }
+
+    impl<St: Send + Sync> UserId<St> for HeaderUser {
+        fn user_id(&self) -> &str {
+            &self.0
+        }
+    }
+
+    async fn me(auth: Required<TestOp, MemoryStore, HeaderUser>) -> String {
+        use oauthgen_runtime::Provider as _;
+        let url = auth.manager().provider().config().endpoint(oauthgen_runtime::Endpoint::Userinfo).unwrap();
+        auth.http().get(url).send().await.unwrap().text().await.unwrap()
+    }
+
+    let server = OidcServer::start(3600);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let oauth = OAuth::new(
+        TestOp::new(server.port.to_string(), "basic-client", "basic-secret"),
+        MemoryStore::new(),
+        OAuthConfig::new(base.parse().unwrap()),
+    );
+    let router: axum::Router = axum::Router::new()
+        .route("/me", axum::routing::get(me))
+        .merge(oauth.callback_router_for::<HeaderUser, _>())
+        .with_state(oauth);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let as_user = |name: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-user", name.parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    let (alice, bob) = (as_user("alice"), as_user("bob"));
+    let callback = follow(&alice, &format!("{base}/me"), &format!("{base}/oauth2callback")).await;
+    assert_eq!(fetch(&bob, &callback).await.0, 400, "bob cannot finish alice's sign-in");
+    let callback = follow(&alice, &format!("{base}/me"), &format!("{base}/oauth2callback")).await;
+    assert_eq!(fetch(&alice, &callback).await.0, 303);
+    let (status, _, body) = fetch(&alice, &format!("{base}/me")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("user-1@example.test"), "{body}");
+    assert_eq!(fetch(&bob, &format!("{base}/me")).await.0, 303, "bob has no credentials");
+    assert_eq!(reqwest::get(format!("{base}/me")).await.unwrap().status(), 401, "no user at all");
+}
