@@ -312,14 +312,23 @@ fn explain(e: &Error, provider: &str) -> String {
     }
 }
 
-pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
+/// The spec, store, entry and provider of what `login` stored.
+fn stored_login(
+    args: &TokenCmd,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(Spec, FileStore, String, DynProvider), String> {
     let spec = args.provider.spec()?;
     let (store, key) = args.store.open(&spec.id)?;
-    let rt = runtime()?;
     let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
     let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
     let client = stored_client(&stored)?;
     let provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
+    Ok((spec, store, key, provider))
+}
+
+pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
+    let rt = runtime()?;
+    let (spec, store, key, provider) = stored_login(args, &rt)?;
     let manager = TokenManager::new(provider, store, key);
     let token = rt.block_on(manager.token()).map_err(|e| explain(&e, &spec.id))?;
     println!("{}", token.secret());
@@ -327,13 +336,8 @@ pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
 }
 
 pub(crate) fn revoke(args: &TokenCmd) -> Result<(), String> {
-    let spec = args.provider.spec()?;
-    let (store, key) = args.store.open(&spec.id)?;
     let rt = runtime()?;
-    let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
-    let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
-    let client = stored_client(&stored)?;
-    let provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
+    let (spec, store, key, provider) = stored_login(args, &rt)?;
     if spec.endpoints.revocation.is_some() {
         let manager = TokenManager::new(provider, store.clone(), key.clone());
         rt.block_on(manager.revoke()).map_err(|e| explain(&e, &spec.id))?;

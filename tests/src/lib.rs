@@ -21,6 +21,37 @@ pub fn tests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Spawn a server that prints one JSON line once it is ready; its process, its standard
+/// input (closing it stops the server) and that line, parsed.
+///
+/// # Panics
+/// When it cannot start, or prints no valid line within 30 seconds.
+fn spawn_server(mut command: Command, what: &str) -> (Child, ChildStdin, serde_json::Value) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep draining: the server must never write into a closed pipe.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+        let _ = child.kill();
+        panic!("{what} did not start within 30 s");
+    };
+    let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad start line from {what} {line:?}: {e}"));
+    (child, stdin, ready)
+}
+
 /// A running `oidc-provider` (npm) on 127.0.0.1, port 0; stopped when dropped.
 #[derive(Debug)]
 pub struct OidcServer {
@@ -44,32 +75,9 @@ impl OidcServer {
             dir.join("node_modules/oidc-provider").is_dir(),
             "the test OpenID provider is not installed: run `npm ci --prefix tests/oidc` (the README's test command does)"
         );
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(&dir)
-            .env("ACCESS_TOKEN_TTL", access_token_ttl.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start `node`: is Node.js installed?");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining: the server must never write into a closed pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            panic!("the test OpenID provider did not start within 30 s");
-        };
-        let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad start line {line:?}: {e}"));
+        let mut command = Command::new("node");
+        command.arg("server.mjs").current_dir(&dir).env("ACCESS_TOKEN_TTL", access_token_ttl.to_string());
+        let (child, stdin, v) = spawn_server(command, "the test OpenID provider (node)");
         let issuer = v["issuer"].as_str().expect("issuer").to_owned();
         let port = issuer.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in issuer");
         Self { child, _stdin: stdin, issuer, port }
@@ -204,30 +212,9 @@ impl PythonServer {
     /// # Panics
     /// When it does not print its port within 30 seconds.
     pub fn start(script: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(python())
-            .arg(tests_dir().join("python").join(script))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the python test server");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            panic!("{script} did not start within 30 s");
-        };
-        let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad start line {line:?}: {e}"));
+        let mut command = Command::new(python());
+        command.arg(tests_dir().join("python").join(script)).args(args);
+        let (child, stdin, v) = spawn_server(command, script);
         let port = v["port"].as_u64().and_then(|p| u16::try_from(p).ok()).expect("port");
         Self { child, _stdin: stdin, port }
     }
