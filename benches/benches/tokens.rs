@@ -22,6 +22,7 @@ fn credentials(expires_in: i64) -> Credentials {
         token_type: "Bearer".into(),
         refresh_token: Some(RefreshToken::new("rt-0".into())),
         expires_at: Some(OffsetDateTime::now_utc() + time::Duration::seconds(expires_in)),
+        issued_at: Some(OffsetDateTime::now_utc()),
         scopes: vec![],
         id_token: None,
         extra: std::collections::BTreeMap::new(),

@@ -47,6 +47,10 @@ pub struct Credentials {
     /// When the access token expires; `None` when the provider stated no lifetime.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// When the access token was received; with `expires_at` it gives the token's lifetime,
+    /// which bounds how early a refresh may start. `None` for credentials from elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub issued_at: Option<OffsetDateTime>,
     /// The scopes granted (the response's `scope`, or those requested when it has none).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -68,6 +72,7 @@ impl fmt::Debug for Credentials {
             .field("token_type", &self.token_type)
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
             .field("expires_at", &self.expires_at)
+            .field("issued_at", &self.issued_at)
             .field("scopes", &self.scopes)
             .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .field("extra", &self.extra.keys().collect::<Vec<_>>())

@@ -10,6 +10,10 @@ use crate::error::{Endpoint, Error};
 use crate::flow::{TokenResp, credentials_from, join_scopes, post_authenticated};
 use crate::provider::DeviceFlow;
 
+/// The longest polling interval honoured, whatever the provider asks (`interval`, or
+/// `slow_down` after `slow_down`): five minutes.
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(300);
+
 /// The grant type of device-code token requests.
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -102,7 +106,8 @@ pub async fn device_authorization<P: DeviceFlow, S: AsRef<str>>(
         verification_uri: r.verification_uri,
         verification_uri_complete: r.verification_uri_complete,
         expires_in: Duration::from_secs(r.expires_in),
-        interval: Duration::from_secs(r.interval.unwrap_or(default_interval.into()).max(1)),
+        // A provider's interval is untrusted: at least 1 s, at most MAX_INTERVAL.
+        interval: Duration::from_secs(r.interval.unwrap_or(default_interval.into()).clamp(1, MAX_INTERVAL.as_secs())),
         scopes,
         started: Instant::now(),
     })
@@ -146,7 +151,7 @@ pub async fn device_poll_once<P: DeviceFlow>(
     match oauth_error(response.body()) {
         Some(Error::OAuth { error, .. }) if error == "authorization_pending" => Ok(DevicePoll::Pending),
         Some(Error::OAuth { error, .. }) if error == "slow_down" => {
-            device.interval += Duration::from_secs(5);
+            device.interval = (device.interval.saturating_add(Duration::from_secs(5))).min(MAX_INTERVAL);
             Ok(DevicePoll::SlowDown)
         }
         Some(Error::OAuth { error, description, uri }) if error == "access_denied" => {

@@ -34,7 +34,7 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// Everything that can go wrong in the runtime. No variant holds a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The provider's spec has no URL for this endpoint.
@@ -123,6 +123,9 @@ pub enum Error {
         endpoint: Endpoint,
         /// What failed.
         reason: String,
+        /// The request may have reached the server before it failed (a timeout or reset
+        /// while waiting for the answer), so its effect is unknown.
+        maybe_sent: bool,
     },
     /// The endpoint is unavailable for now (HTTP 5xx or 429); worth retrying, after
     /// `retry_after` when the server gave one.
@@ -172,6 +175,22 @@ pub enum Error {
     /// The credentials hold no refresh token.
     #[error("the credentials hold no refresh token")]
     NoRefreshToken,
+    /// A refresh request failed after it was sent (a timeout, a reset connection), so the
+    /// provider may have rotated the refresh token without our hearing of it; the retry
+    /// was then refused with `invalid_grant`. The grant is lost: authorize again.
+    #[error(
+        "refreshing `{key}` failed: an earlier attempt ({earlier}) may have rotated the refresh token at the provider, \
+         and the retry was refused with invalid_grant; authorize again"
+    )]
+    RefreshOutcomeUnknown {
+        /// The store key.
+        key: String,
+        /// How the earlier attempt failed.
+        earlier: String,
+    },
+    /// The refresh ended without an answer (its task was cancelled or panicked).
+    #[error("the refresh of `{0}` ended without a result")]
+    RefreshAborted(String),
 }
 
 impl Error {

@@ -89,15 +89,17 @@ pub(crate) fn credentials_from(response: &TokenResp, requested: &[String]) -> Cr
         Some(Value::String(s)) => Some(IdToken::new(s)),
         _ => None,
     };
+    let now = OffsetDateTime::now_utc();
     let expires_at = response.expires_in().and_then(|d| {
         let d = time::Duration::try_from(d).ok()?;
-        OffsetDateTime::now_utc().checked_add(d)
+        now.checked_add(d)
     });
     Credentials {
         access_token: response.access_token().clone(),
         token_type: response.token_type().as_ref().to_owned(),
         refresh_token: response.refresh_token().cloned(),
         expires_at,
+        issued_at: Some(now),
         scopes: response.scopes().map_or_else(|| requested.to_vec(), |s| s.iter().map(|s| s.to_string()).collect()),
         id_token,
         extra,
@@ -461,7 +463,7 @@ pub(crate) async fn post_authenticated(
         }
     }
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish().into_bytes();
-    let request = builder.body(body).map_err(|e| Error::Http { endpoint, reason: e.to_string() })?;
+    let request = builder.body(body).map_err(|e| Error::Http { endpoint, reason: e.to_string(), maybe_sent: false })?;
     send(config, endpoint, request).await.map_err(|e| e.into_error(endpoint))
 }
 
@@ -479,7 +481,7 @@ pub(crate) async fn post_unauthenticated(
         .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(http::header::ACCEPT, "application/json")
         .body(body)
-        .map_err(|e| Error::Http { endpoint: Endpoint::Token, reason: e.to_string() })?;
+        .map_err(|e| Error::Http { endpoint: Endpoint::Token, reason: e.to_string(), maybe_sent: false })?;
     send(config, Endpoint::Token, request).await.map_err(|e| e.into_error(Endpoint::Token))
 }
 

@@ -22,6 +22,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) enum TransportError {
     #[error("{0}")]
     Http(String),
+    /// Failed once the request may have reached the server (a timeout or a reset while
+    /// waiting for the answer): its effect is unknown.
+    #[error("{0}")]
+    AfterSend(String),
     #[error("{reason}")]
     Malformed { status: u16, reason: String },
     #[error("HTTP {status}")]
@@ -31,7 +35,8 @@ pub(crate) enum TransportError {
 impl TransportError {
     pub(crate) fn into_error(self, endpoint: Endpoint) -> Error {
         match self {
-            Self::Http(reason) => Error::Http { endpoint, reason },
+            Self::Http(reason) => Error::Http { endpoint, reason, maybe_sent: false },
+            Self::AfterSend(reason) => Error::Http { endpoint, reason, maybe_sent: true },
             Self::Malformed { status, reason } => Error::MalformedResponse { status, reason },
             Self::Unavailable { status, retry_after } => Error::Unavailable { endpoint, status, retry_after },
         }
@@ -105,7 +110,9 @@ pub(crate) async fn send(
         .timeout(config.timeout())
         .send()
         .await
-        .map_err(|e| TransportError::Http(describe(e)))?;
+        .map_err(|e| {
+            if e.is_connect() { TransportError::Http(describe(e)) } else { TransportError::AfterSend(describe(e)) }
+        })?;
     let status = response.status();
     let content_type =
         response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -139,7 +146,7 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Transp
         return Err(TransportError::Http(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
     }
     let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| TransportError::Http(describe(e)))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| TransportError::AfterSend(describe(e)))? {
         if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(TransportError::Http(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
         }

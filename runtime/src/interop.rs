@@ -154,6 +154,7 @@ pub mod oauth2client {
             token_type,
             refresh_token: string(FORMAT, &map, "refresh_token", true)?.map(RefreshToken::new),
             expires_at,
+            issued_at: None,
             scopes,
             id_token: string(FORMAT, &map, "id_token_jwt", false)?.map(IdToken::new),
             extra: extra.into_iter().collect(),

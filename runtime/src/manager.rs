@@ -1,16 +1,16 @@
 //! The token manager: one credential key, a lock-free cached fast path, and a refresh that
 //! happens once however many callers, threads or processes want it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use oauth2::AccessToken;
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, watch};
 
-use crate::store::TokenStore;
+use crate::store::{StoreError, Stored, TokenStore, Version};
 use crate::{Credentials, Error, Refresh};
 
 /// What changed, as told to [`TokenManager::subscribe`]rs.
@@ -37,13 +37,34 @@ pub enum TokenEvent {
         /// The store key.
         key: String,
     },
+    /// Saving refreshed credentials failed. They are kept in memory and handed out, and the
+    /// save is tried again on the next call; nothing received is thrown away.
+    SaveFailed {
+        /// The store key.
+        key: String,
+        /// Why the save failed.
+        reason: String,
+    },
+    /// Credentials whose save had failed were saved after all.
+    SaveRecovered {
+        /// The store key.
+        key: String,
+    },
+    /// Another holder stored newer credentials while this process was refreshing (its lease
+    /// ran out, or someone signed in again): theirs were kept, ours were not written.
+    Superseded {
+        /// The store key.
+        key: String,
+    },
 }
 
 /// Knobs of a [`TokenManager`].
 #[derive(Debug, Clone, Copy)]
 pub struct ManagerOptions {
-    /// Refresh this long before the access token expires. Default: the spec's
-    /// `refresh.margin_seconds` (60 s unless the spec says otherwise).
+    /// Refresh this long before the access token expires, but never earlier than half-way
+    /// through its lifetime (so a token living 60 s or less is not due the moment it
+    /// arrives). Default: the spec's `refresh.margin_seconds` (60 s unless the spec says
+    /// otherwise).
     pub margin: Option<Duration>,
     /// Attempts at a refresh that fails transiently (5xx, 429, timeouts, connection errors),
     /// the first included. Default 4.
@@ -52,11 +73,48 @@ pub struct ManagerOptions {
     pub backoff: Duration,
     /// The longest single wait, `Retry-After` included. Default 10 s.
     pub max_backoff: Duration,
+    /// Proactive refresh: a background task renews the token at a random moment within
+    /// this window before it falls due, so no caller waits on a refresh; servers of a fleet
+    /// sharing a store spread their attempts over the window, and the first one's refresh is
+    /// loaded by the others. The window is capped at a quarter of the token's lifetime.
+    /// Default `None` (off). The task ends when the last clone of the manager is dropped.
+    pub proactive: Option<Duration>,
 }
 
 impl Default for ManagerOptions {
     fn default() -> Self {
-        Self { margin: None, attempts: 4, backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(10) }
+        Self {
+            margin: None,
+            attempts: 4,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            proactive: None,
+        }
+    }
+}
+
+impl ManagerOptions {
+    /// The defaults with a refresh margin.
+    #[must_use]
+    pub fn margin(mut self, margin: Duration) -> Self {
+        self.margin = Some(margin);
+        self
+    }
+
+    /// The defaults with `attempts` tries at a transiently failing refresh.
+    #[must_use]
+    pub fn attempts(mut self, attempts: u32, backoff: Duration, max_backoff: Duration) -> Self {
+        self.attempts = attempts;
+        self.backoff = backoff;
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// Renew in the background within `window` before the token falls due.
+    #[must_use]
+    pub fn proactive(mut self, window: Duration) -> Self {
+        self.proactive = Some(window);
+        self
     }
 }
 
@@ -122,12 +180,20 @@ impl<P: crate::ServiceAccount + 'static> Renew for ServiceAccountAuth<P> {
     }
 }
 
+/// A stored expiry is untrusted (oauth2client files carry `9999-12-31`): a token is never
+/// taken to stay fresh longer than this, which keeps the clock arithmetic far from overflow.
+const MAX_FRESH: Duration = Duration::from_secs(366 * 24 * 3600);
+
 #[derive(Debug)]
 struct Cached {
     token: AccessToken,
     /// When to refresh: expiry less the margin (and the coarse clock's slack). `None`: the
     /// token states no lifetime.
     refresh_at: Option<coarsetime::Instant>,
+    /// A quarter of the token's lifetime: how far ahead a proactive refresh may start.
+    ahead_cap: Duration,
+    /// The placeholder that holds no token.
+    placeholder: bool,
 }
 
 impl Cached {
@@ -136,19 +202,29 @@ impl Cached {
         Self {
             token: AccessToken::new(String::new()),
             refresh_at: Some(coarsetime::Instant::now_without_cache_update()),
+            ahead_cap: Duration::ZERO,
+            placeholder: true,
         }
     }
 
-    fn new(token: AccessToken, refresh_at: Option<Instant>) -> Self {
-        let refresh_at = refresh_at.map(|at| {
+    fn new(credentials: &Credentials, margin: Duration) -> Self {
+        let refresh_at = refresh_at(credentials, margin).map(|at| {
             let left = at.saturating_duration_since(Instant::now()).saturating_sub(COARSE_SLACK);
             coarsetime::Instant::now_without_cache_update() + coarsetime::Duration::from(left)
         });
-        Self { token, refresh_at }
+        let ahead_cap = lifetime(credentials).map_or(Duration::ZERO, |l| l / 4);
+        Self { token: credentials.access_token.clone(), refresh_at, ahead_cap, placeholder: false }
     }
 
     fn fresh(&self) -> bool {
         self.refresh_at.is_none_or(|at| coarsetime::Instant::now_without_cache_update() < at)
+    }
+
+    /// How long until it falls due; `None` when it never does.
+    fn due_in(&self) -> Option<Duration> {
+        let at = self.refresh_at?;
+        let now = coarsetime::Instant::now_without_cache_update();
+        Some(if at > now { Duration::from(at - now) } else { Duration::ZERO })
     }
 }
 
@@ -200,29 +276,53 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// The result of one refresh, shared by everyone who waits for it.
+type Outcome = Option<Result<Arc<Cached>, Error>>;
+
+/// Credentials received but not yet stored (the save failed), and the version they replace.
+struct Unsaved {
+    credentials: Credentials,
+    base: Option<Version>,
+}
+
 struct Inner<P, S> {
     provider: P,
     store: S,
     key: String,
     cache: ArcSwap<Cached>,
-    flight: tokio::sync::Mutex<()>,
+    /// The refresh in progress, if any: it runs in its own task, to completion, whether or
+    /// not anyone still waits for it.
+    flight: Mutex<Option<watch::Receiver<Outcome>>>,
+    /// Newest credentials that could not be saved; tried again on the next call.
+    unsaved: Mutex<Option<Unsaved>>,
+    has_unsaved: AtomicBool,
     options: ManagerOptions,
     margin: Duration,
     events: broadcast::Sender<TokenEvent>,
     token_requests: AtomicU64,
+    /// Woken whenever the cache changes (for the proactive task).
+    changed: Arc<Notify>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Access tokens for one credential key, refreshed ahead of expiry.
 ///
 /// - [`token`](Self::token) takes no lock while the cached token is fresh;
-/// - a refresh is single-flight: one token request however many callers wait, and those
-///   callers get the new token as soon as it arrives;
+/// - a refresh is single-flight: one token request however many callers wait, and every
+///   caller that waited gets the token it produced;
+/// - a refresh runs in a task of its own: a caller that gives up (a timeout, a client that
+///   disconnects) does not cancel it, so a rotated refresh token is always stored;
 /// - across processes, the store's lock is taken and the credentials read again, so a
-///   refresh another process already made is used instead of repeated;
-/// - a rotated refresh token is saved before the new access token is handed out;
+///   refresh another process already made is used instead of repeated, and the new
+///   credentials are saved only if the entry is still the one read (fenced by version);
+/// - a rotated refresh token is saved before the new access token is handed out; if the
+///   save fails, the credentials are kept in memory, handed out, and saved on a later call;
 /// - `invalid_grant` marks the stored credentials `invalid`;
-/// - transient failures are retried with bounded exponential backoff and jitter, other
-///   failures are not, and on any failure the store is left as it was.
+/// - transient failures are retried with bounded exponential backoff and jitter; after a
+///   failure that may have reached the provider, the store is read again before retrying.
 ///
 /// Cloning is cheap and shares everything.
 pub struct TokenManager<P, S> {
@@ -241,12 +341,34 @@ impl<P, S> std::fmt::Debug for TokenManager<P, S> {
     }
 }
 
+/// The access token's lifetime, when the credentials say when it was issued.
+fn lifetime(credentials: &Credentials) -> Option<Duration> {
+    let (issued, expires) = (credentials.issued_at?, credentials.expires_at?);
+    Some(Duration::try_from(expires - issued).unwrap_or(Duration::ZERO).min(MAX_FRESH))
+}
+
+/// When credentials fall due: `margin` before expiry, but not before half their lifetime.
 fn refresh_at(credentials: &Credentials, margin: Duration) -> Option<Instant> {
     let expires_at = credentials.expires_at?;
-    let left = expires_at - OffsetDateTime::now_utc();
-    let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
-    let now = Instant::now();
-    Some(now + left.saturating_sub(margin))
+    let left = Duration::try_from(expires_at - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO).min(MAX_FRESH);
+    let margin = lifetime(credentials).map_or(margin, |l| margin.min(l / 2));
+    Some(Instant::now() + left.saturating_sub(margin))
+}
+
+fn same_refresh_token(a: &Credentials, b: &Credentials) -> bool {
+    match (&a.refresh_token, &b.refresh_token) {
+        (Some(a), Some(b)) => a.secret() == b.secret(),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// What a renewal ended with.
+enum Renewed {
+    /// New credentials from the provider.
+    New(Credentials),
+    /// Another process stored fresh credentials meanwhile.
+    Found(Stored),
 }
 
 impl<P: Renew, S: TokenStore> TokenManager<P, S> {
@@ -256,23 +378,35 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
         Self::with_options(provider, store, key, ManagerOptions::default())
     }
 
-    /// [`new`](Self::new) with options.
+    /// [`new`](Self::new) with options. With [`ManagerOptions::proactive`], call it inside a
+    /// Tokio runtime: the background task is spawned on it.
     pub fn with_options(provider: P, store: S, key: impl Into<String>, options: ManagerOptions) -> Self {
         let margin = options.margin.unwrap_or_else(|| provider.default_margin());
         let (events, _) = broadcast::channel(64);
-        Self {
+        let manager = Self {
             inner: Arc::new(Inner {
                 provider,
                 store,
                 key: key.into(),
                 cache: ArcSwap::from_pointee(Cached::stale()),
-                flight: tokio::sync::Mutex::new(()),
+                flight: Mutex::new(None),
+                unsaved: Mutex::new(None),
+                has_unsaved: AtomicBool::new(false),
                 options,
                 margin,
                 events,
                 token_requests: AtomicU64::new(0),
+                changed: Arc::new(Notify::new()),
             }),
+        };
+        if let Some(window) = options.proactive {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(proactive(Arc::downgrade(&manager.inner), manager.inner.changed.clone(), window));
+            } else {
+                tracing::warn!("proactive refresh needs a Tokio runtime; it is off");
+            }
         }
+        manager
     }
 
     /// The store key.
@@ -290,7 +424,7 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
         &self.inner.store
     }
 
-    /// Token events: refreshed, loaded from the store, invalidated.
+    /// Token events: refreshed, loaded from the store, invalidated, save failures.
     pub fn subscribe(&self) -> broadcast::Receiver<TokenEvent> {
         self.inner.events.subscribe()
     }
@@ -300,10 +434,22 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
         self.inner.token_requests.load(Ordering::Relaxed)
     }
 
+    /// Whether credentials received from the provider are waiting to be saved (a save
+    /// failed; it is tried again on the next call).
+    pub fn has_unsaved(&self) -> bool {
+        self.inner.has_unsaved.load(Ordering::Acquire)
+    }
+
     /// A valid access token: the cached one while it is fresh, else a refreshed one.
+    ///
+    /// Dropping the returned future does not cancel a refresh it started.
     pub async fn token(&self) -> Result<Token, Error> {
         let cached = self.inner.cache.load();
         if cached.fresh() {
+            if self.inner.has_unsaved.load(Ordering::Relaxed) {
+                // A save failed earlier: try it again in the background.
+                drop(join_or_start(&self.inner, None, Duration::ZERO, true));
+            }
             return Ok(Token(TokenRef::Cached(cached)));
         }
         drop(cached);
@@ -323,73 +469,243 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
     }
 
     async fn slow_path(&self, rejected: Option<String>) -> Result<Token, Error> {
-        let inner = &*self.inner;
-        let _flight = inner.flight.lock().await;
-        // Whoever held the flight before us may have refreshed already.
-        let cached = inner.cache.load_full();
-        if cached.fresh() && rejected.as_deref() != Some(cached.token.secret().as_str()) {
-            return Ok(Token(TokenRef::Owned(cached)));
+        let Some(mut flight) = join_or_start(&self.inner, rejected, Duration::ZERO, false) else {
+            // Fresh after all (another caller refreshed meanwhile).
+            return Ok(Token(TokenRef::Owned(self.inner.cache.load_full())));
+        };
+        let outcome = flight.wait_for(Option::is_some).await;
+        match outcome.as_deref() {
+            Ok(Some(result)) => result.clone().map(|cached| Token(TokenRef::Owned(cached))),
+            _ => Err(Error::RefreshAborted(self.inner.key.clone())),
         }
-        let _lock = inner.store.lock(&inner.key).await?;
-        let stored = inner.store.load(&inner.key).await?;
-        if let Some(stored) = &stored {
-            if stored.invalid {
-                inner.cache.store(Arc::new(Cached::stale()));
-                return Err(Error::InvalidCredentials(inner.key.clone()));
-            }
-            let stale = rejected.as_deref() == Some(stored.access_token.secret().as_str());
-            let at = refresh_at(stored, inner.margin);
-            if !stale && at.is_none_or(|at| Instant::now() < at) {
-                // Fresh in the store: another process (or an earlier run) refreshed it.
-                let cached = Arc::new(Cached::new(stored.access_token.clone(), at));
-                inner.cache.store(cached.clone());
-                let _ = inner.events.send(TokenEvent::Loaded { key: inner.key.clone(), expires_at: stored.expires_at });
-                return Ok(Token(TokenRef::Owned(cached)));
-            }
-        }
-        let credentials = self.renew_with_retries(stored).await?;
-        // Saved before anyone sees the new access token: a rotated refresh token is never lost.
-        inner.store.save(&inner.key, &credentials).await?;
-        let at = refresh_at(&credentials, inner.margin);
-        let cached = Arc::new(Cached::new(credentials.access_token, at));
-        inner.cache.store(cached.clone());
-        let _ = inner.events.send(TokenEvent::Refreshed { key: inner.key.clone(), expires_at: credentials.expires_at });
-        Ok(Token(TokenRef::Owned(cached)))
     }
+}
 
-    async fn renew_with_retries(&self, stored: Option<Credentials>) -> Result<Credentials, Error> {
-        let inner = &*self.inner;
-        let mut backoff = inner.options.backoff;
-        let mut attempt = 1;
-        loop {
-            inner.token_requests.fetch_add(1, Ordering::Relaxed);
-            match inner.provider.renew(stored.as_ref()).await {
-                Ok(credentials) => return Ok(credentials),
-                // Nothing stored and nothing to renew from: authorize first.
-                Err(Error::NoRefreshToken) if stored.is_none() => return Err(Error::NoCredentials(inner.key.clone())),
-                Err(e) if is_invalid_grant(&e) && stored.as_ref().is_some_and(|s| s.refresh_token.is_some()) => {
-                    // The grant is gone: say so in the store, once and for all.
-                    if let Some(mut credentials) = stored {
-                        credentials.invalid = true;
-                        inner.store.save(&inner.key, &credentials).await?;
+/// Join the refresh in progress, or start one (unless the cache turns out fresh and the
+/// caller is not after a replacement for `rejected`; `force` starts one anyway).
+fn join_or_start<P: Renew, S: TokenStore>(
+    inner: &Arc<Inner<P, S>>,
+    rejected: Option<String>,
+    ahead: Duration,
+    force: bool,
+) -> Option<watch::Receiver<Outcome>> {
+    let mut flight = locked(&inner.flight);
+    if let Some(running) = &*flight {
+        return Some(running.clone());
+    }
+    if !force {
+        let cached = inner.cache.load();
+        let replaced = rejected.as_deref() != Some(cached.token.secret().as_str());
+        if cached.fresh() && replaced && ahead.is_zero() {
+            return None;
+        }
+    }
+    let (tx, rx) = watch::channel(None);
+    *flight = Some(rx.clone());
+    drop(flight);
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let result = refresh(&inner, rejected, ahead).await;
+        if let Err(e) = &result {
+            tracing::debug!(key = %inner.key, error = %e, "refresh failed");
+        }
+        // Cleared before the result is published: a caller that then finds no flight sees
+        // the updated cache.
+        *locked(&inner.flight) = None;
+        tx.send_replace(Some(result));
+        inner.changed.notify_waiters();
+    });
+    Some(rx)
+}
+
+/// The stored credentials, or newer ones whose save failed (when the store still holds what
+/// they replace), with the version a save must find and whether they are unsaved.
+async fn current<P: Renew, S: TokenStore>(
+    inner: &Inner<P, S>,
+) -> Result<(Option<Credentials>, Option<Version>, bool), Error> {
+    let stored = inner.store.load_versioned(&inner.key).await?;
+    let base = stored.as_ref().map(|s| s.version);
+    let unsaved = locked(&inner.unsaved).take();
+    inner.has_unsaved.store(false, Ordering::Release);
+    match unsaved {
+        Some(u) if u.base == base => Ok((Some(u.credentials), base, true)),
+        Some(_) => {
+            tracing::warn!(key = %inner.key, "the store changed since a save failed; the stored credentials win");
+            Ok((stored.map(|s| s.credentials), base, false))
+        }
+        None => Ok((stored.map(|s| s.credentials), base, false)),
+    }
+}
+
+fn keep_unsaved<P, S>(inner: &Inner<P, S>, credentials: Credentials, base: Option<Version>, e: &StoreError) {
+    tracing::error!(key = %inner.key, error = %e, "saving refreshed credentials failed; keeping them in memory");
+    *locked(&inner.unsaved) = Some(Unsaved { credentials, base });
+    inner.has_unsaved.store(true, Ordering::Release);
+    let _ = inner.events.send(TokenEvent::SaveFailed { key: inner.key.clone(), reason: e.to_string() });
+}
+
+fn publish<P, S>(inner: &Inner<P, S>, credentials: &Credentials) -> Arc<Cached> {
+    let cached = Arc::new(Cached::new(credentials, inner.margin));
+    inner.cache.store(cached.clone());
+    cached
+}
+
+/// One refresh, run to completion in its own task.
+async fn refresh<P: Renew, S: TokenStore>(
+    inner: &Inner<P, S>,
+    rejected: Option<String>,
+    ahead: Duration,
+) -> Result<Arc<Cached>, Error> {
+    let key = &inner.key;
+    let _lock = inner.store.lock(key).await?;
+    let (current, base, unsaved) = match current(inner).await {
+        Ok(c) => c,
+        Err(e) => return Err(e),
+    };
+    if let Some(c) = &current {
+        if c.invalid {
+            inner.cache.store(Arc::new(Cached::stale()));
+            return Err(Error::InvalidCredentials(key.clone()));
+        }
+        let stale = rejected.as_deref() == Some(c.access_token.secret().as_str());
+        let ahead = lifetime(c).map_or(Duration::ZERO, |l| ahead.min(l / 4));
+        let due = refresh_at(c, inner.margin).is_some_and(|at| Instant::now() + ahead >= at);
+        if !stale && !due {
+            if unsaved {
+                // Fresh, but never stored: store it now.
+                match inner.store.save_if(key, base, c).await {
+                    Ok(_) => {
+                        let _ = inner.events.send(TokenEvent::SaveRecovered { key: key.clone() });
                     }
-                    inner.cache.store(Arc::new(Cached::stale()));
-                    let _ = inner.events.send(TokenEvent::Invalidated { key: inner.key.clone() });
-                    return Err(e);
+                    Err(e) => keep_unsaved(inner, c.clone(), base, &e),
                 }
-                Err(e) if e.is_transient() && attempt < inner.options.attempts.max(1) => {
-                    let server_wait = match &e {
-                        Error::Unavailable { retry_after: Some(d), .. } => *d,
-                        _ => Duration::ZERO,
-                    };
-                    // Full jitter on the exponential part; never less than the server asked.
-                    let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
-                    tokio::time::sleep(jittered.max(server_wait).min(inner.options.max_backoff)).await;
-                    backoff = (backoff * 2).min(inner.options.max_backoff);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
+            } else {
+                let _ = inner.events.send(TokenEvent::Loaded { key: key.clone(), expires_at: c.expires_at });
             }
+            return Ok(publish(inner, c));
+        }
+    }
+    let fresh = match renew_with_retries(inner, current.as_ref(), base).await {
+        Ok(Renewed::New(fresh)) => fresh,
+        Ok(Renewed::Found(stored)) => {
+            let _ =
+                inner.events.send(TokenEvent::Loaded { key: key.clone(), expires_at: stored.credentials.expires_at });
+            return Ok(publish(inner, &stored.credentials));
+        }
+        Err(e) => {
+            if unsaved && let Some(c) = current {
+                // Still the newest we have: keep it for the next attempt.
+                *locked(&inner.unsaved) = Some(Unsaved { credentials: c, base });
+                inner.has_unsaved.store(true, Ordering::Release);
+            }
+            return Err(e);
+        }
+    };
+    // Saved (fenced by the version read under the lock) before anyone sees the new token.
+    save_fresh(inner, current.as_ref(), base, &fresh).await;
+    let cached = publish(inner, &fresh);
+    let _ = inner.events.send(TokenEvent::Refreshed { key: key.clone(), expires_at: fresh.expires_at });
+    Ok(cached)
+}
+
+/// Store what the provider just issued. Never drops it: on failure it is kept in memory.
+async fn save_fresh<P: Renew, S: TokenStore>(
+    inner: &Inner<P, S>,
+    from: Option<&Credentials>,
+    base: Option<Version>,
+    fresh: &Credentials,
+) {
+    let key = &inner.key;
+    let e = match inner.store.save_if(key, base, fresh).await {
+        Ok(_) => return,
+        Err(e) => e,
+    };
+    if !matches!(e, StoreError::Conflict(_)) {
+        return keep_unsaved(inner, fresh.clone(), base, &e);
+    }
+    // Someone wrote meanwhile (our lease ran out, or a new sign-in). Theirs wins if it is
+    // newer than what we refreshed from; ours wins over a copy of the old entry or a
+    // refusal of the refresh token we already rotated.
+    match inner.store.load_versioned(key).await {
+        Ok(Some(now)) => {
+            let older = now.credentials.invalid || from.is_some_and(|f| same_refresh_token(f, &now.credentials));
+            if older {
+                if let Err(e) = inner.store.save_if(key, Some(now.version), fresh).await {
+                    keep_unsaved(inner, fresh.clone(), Some(now.version), &e);
+                }
+            } else {
+                tracing::warn!(key = %key, "newer credentials were stored while refreshing; keeping them");
+                let _ = inner.events.send(TokenEvent::Superseded { key: key.clone() });
+            }
+        }
+        // Deleted meanwhile (signed out or revoked): not brought back.
+        Ok(None) => {
+            let _ = inner.events.send(TokenEvent::Superseded { key: key.clone() });
+        }
+        Err(e) => keep_unsaved(inner, fresh.clone(), base, &e),
+    }
+}
+
+async fn renew_with_retries<P: Renew, S: TokenStore>(
+    inner: &Inner<P, S>,
+    current: Option<&Credentials>,
+    base: Option<Version>,
+) -> Result<Renewed, Error> {
+    let mut backoff = inner.options.backoff;
+    let mut attempt = 1;
+    // Set once an attempt failed after it may have reached the provider.
+    let mut ambiguous: Option<String> = None;
+    loop {
+        inner.token_requests.fetch_add(1, Ordering::Relaxed);
+        match inner.provider.renew(current).await {
+            Ok(mut credentials) => {
+                credentials.issued_at.get_or_insert_with(OffsetDateTime::now_utc);
+                return Ok(Renewed::New(credentials));
+            }
+            // Nothing stored and nothing to renew from: authorize first.
+            Err(Error::NoRefreshToken) if current.is_none() => return Err(Error::NoCredentials(inner.key.clone())),
+            Err(e) if is_invalid_grant(&e) && current.is_some_and(|s| s.refresh_token.is_some()) => {
+                // The grant is gone: say so in the store, once and for all.
+                if let Some(current) = current {
+                    let mut invalid = current.clone();
+                    invalid.invalid = true;
+                    match inner.store.save_if(&inner.key, base, &invalid).await {
+                        Ok(_) | Err(StoreError::Conflict(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                inner.cache.store(Arc::new(Cached::stale()));
+                let _ = inner.events.send(TokenEvent::Invalidated { key: inner.key.clone() });
+                return Err(match ambiguous {
+                    Some(earlier) => Error::RefreshOutcomeUnknown { key: inner.key.clone(), earlier },
+                    None => e,
+                });
+            }
+            Err(e) if e.is_transient() && attempt < inner.options.attempts.max(1) => {
+                let server_wait = match &e {
+                    Error::Unavailable { retry_after: Some(d), .. } => *d,
+                    _ => Duration::ZERO,
+                };
+                if matches!(e, Error::Http { maybe_sent: true, .. }) {
+                    ambiguous = Some(e.to_string());
+                }
+                // Full jitter on the exponential part; never less than the server asked.
+                let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+                tokio::time::sleep(jittered.max(server_wait).min(inner.options.max_backoff)).await;
+                backoff = (backoff * 2).min(inner.options.max_backoff);
+                attempt += 1;
+                if ambiguous.is_some() {
+                    // The provider may have answered someone: another process (whose lease
+                    // began when ours lapsed) may have stored the result.
+                    if let Ok(Some(stored)) = inner.store.load_versioned(&inner.key).await
+                        && Some(stored.version) != base
+                        && stored.credentials.is_usable()
+                    {
+                        return Ok(Renewed::Found(stored));
+                    }
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -398,14 +714,72 @@ fn is_invalid_grant(e: &Error) -> bool {
     matches!(e, Error::OAuth { error, .. } if error == "invalid_grant")
 }
 
+/// The proactive refresh task: sleeps until a random moment within `window` before the
+/// cached token falls due, then refreshes it in a flight of its own. Holds no strong
+/// reference while it sleeps, and ends once the manager is gone.
+async fn proactive<P: Renew, S: TokenStore>(inner: Weak<Inner<P, S>>, changed: Arc<Notify>, window: Duration) {
+    let mut failures: u32 = 0;
+    loop {
+        let notified = changed.notified();
+        let wait = {
+            let Some(inner) = inner.upgrade() else { return };
+            let cached = inner.cache.load();
+            if cached.placeholder {
+                // Not loaded yet (or invalid): load now, and after a failure back off.
+                if failures == 0 { Some(Duration::ZERO) } else { Some(backoff_after(failures, window)) }
+            } else {
+                cached.due_in().map(|due| {
+                    let ahead = window.min(cached.ahead_cap).mul_f64(fastrand::f64());
+                    due.saturating_sub(ahead)
+                })
+            }
+        };
+        match wait {
+            Some(wait) => {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = notified => continue,
+                }
+            }
+            // No expiry: nothing to do until the cache changes.
+            None => {
+                notified.await;
+                continue;
+            }
+        }
+        let Some(strong) = inner.upgrade() else { return };
+        let ahead = window.min(strong.cache.load().ahead_cap);
+        let flight = join_or_start(&strong, None, ahead.max(Duration::from_millis(1)), true);
+        drop(strong);
+        let ok = match flight {
+            Some(mut flight) => matches!(flight.wait_for(Option::is_some).await.as_deref(), Ok(Some(Ok(_)))),
+            None => true,
+        };
+        failures = if ok { 0 } else { failures.saturating_add(1) };
+        if !ok {
+            tokio::time::sleep(backoff_after(failures, window)).await;
+        }
+    }
+}
+
+fn backoff_after(failures: u32, window: Duration) -> Duration {
+    let base = Duration::from_millis(500).saturating_mul(1 << failures.min(6));
+    base.min(window.max(Duration::from_secs(1))).min(Duration::from_secs(60))
+}
+
 impl<P: Refresh + crate::Revocation + 'static, S: TokenStore> TokenManager<P, S> {
     /// Revoke the stored grant at the provider (RFC 7009) and delete it from the store. The
     /// entry is deleted only once the provider has confirmed.
     pub async fn revoke(&self) -> Result<(), Error> {
         let inner = &*self.inner;
-        let _flight = inner.flight.lock().await;
+        // A refresh in progress finishes (and stores what it got) first.
+        let running = locked(&inner.flight).clone();
+        if let Some(mut running) = running {
+            let _ = running.wait_for(Option::is_some).await;
+        }
         let _lock = inner.store.lock(&inner.key).await?;
-        let stored = inner.store.load(&inner.key).await?.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
+        let (current, _, _) = current(inner).await?;
+        let stored = current.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
         crate::revoke(&inner.provider, &stored).await?;
         inner.store.delete(&inner.key).await?;
         inner.cache.store(Arc::new(Cached::stale()));

@@ -20,6 +20,7 @@ fn credentials(access: &str, refresh: &str, expires_in: i64) -> Credentials {
         token_type: "Bearer".into(),
         refresh_token: Some(RefreshToken::new(refresh.into())),
         expires_at: Some(OffsetDateTime::now_utc() + time::Duration::seconds(expires_in)),
+        issued_at: Some(OffsetDateTime::now_utc()),
         scopes: vec!["read".into()],
         id_token: None,
         extra: std::collections::BTreeMap::default(),

@@ -24,6 +24,7 @@ fn sample() -> (Credentials, ClientInfo) {
         token_type: "Bearer".into(),
         refresh_token: Some(RefreshToken::new("1//refresh".into())),
         expires_at: Some(datetime!(2031-05-06 07:08:09 UTC)),
+        issued_at: None,
         scopes: vec!["email".into(), "https://www.googleapis.com/auth/drive".into()],
         id_token: Some(IdToken::new("eyJ.h.s".into())),
         extra: std::collections::BTreeMap::default(),

@@ -103,6 +103,7 @@ async fn writers_killed_mid_write_never_corrupt_the_file() {
         token_type: "Bearer".into(),
         refresh_token: None,
         expires_at: None,
+        issued_at: None,
         scopes: vec![],
         id_token: None,
         extra: std::collections::BTreeMap::new(),

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{StoreError, TokenStore};
+use super::{StoreError, Stored, TokenStore, Version};
 use crate::Credentials;
 
 /// Credentials in memory: for tests and short-lived programs.
@@ -14,7 +14,8 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    credentials: Mutex<HashMap<String, Credentials>>,
+    credentials: Mutex<HashMap<String, Stored>>,
+    versions: std::sync::atomic::AtomicU64,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -22,6 +23,10 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn next_version(&self) -> Version {
+        Version::new(self.inner.versions.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
     }
 }
 
@@ -32,13 +37,30 @@ fn poisoned<T>(_: T) -> StoreError {
 impl TokenStore for MemoryStore {
     type Lock = tokio::sync::OwnedMutexGuard<()>;
 
-    async fn load(&self, key: &str) -> Result<Option<Credentials>, StoreError> {
+    async fn load_versioned(&self, key: &str) -> Result<Option<Stored>, StoreError> {
         Ok(self.inner.credentials.lock().map_err(poisoned)?.get(key).cloned())
     }
 
     async fn save(&self, key: &str, credentials: &Credentials) -> Result<(), StoreError> {
-        self.inner.credentials.lock().map_err(poisoned)?.insert(key.to_owned(), credentials.clone());
+        let version = self.next_version();
+        let stored = Stored { credentials: credentials.clone(), version };
+        self.inner.credentials.lock().map_err(poisoned)?.insert(key.to_owned(), stored);
         Ok(())
+    }
+
+    async fn save_if(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        credentials: &Credentials,
+    ) -> Result<Version, StoreError> {
+        let version = self.next_version();
+        let mut map = self.inner.credentials.lock().map_err(poisoned)?;
+        if map.get(key).map(|s| s.version) != expected {
+            return Err(StoreError::Conflict(key.to_owned()));
+        }
+        map.insert(key.to_owned(), Stored { credentials: credentials.clone(), version });
+        Ok(version)
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {

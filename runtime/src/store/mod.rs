@@ -8,11 +8,15 @@
 //! | `SqliteStore` (feature `sqlite`) | servers: one row per key (the classic `StorageByKeyName`) |
 //!
 //! A store's [`TokenStore::lock`] is held by the [`crate::TokenManager`] around a refresh:
-//! after taking it, the manager reads the credentials again and skips the refresh when
-//! another process has already stored fresher ones. Stores shared by a fleet (PostgreSQL,
-//! Redis) implement the same trait with a lease.
+//! after taking it, the manager reads the credentials again (with their [`Version`]) and
+//! skips the refresh when another process has already stored fresher ones. The refreshed
+//! credentials are then written with [`TokenStore::save_if`], which succeeds only while the
+//! entry still has the version read under the lock: a holder whose lease ran out while it
+//! waited on the provider can never overwrite a newer rotation. The version is the lock's
+//! fencing token.
 
 mod file;
+mod lease;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -20,6 +24,7 @@ mod sqlite;
 use std::future::Future;
 
 pub use file::FileStore;
+pub use lease::LeaseLock;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -27,7 +32,7 @@ pub use sqlite::SqliteStore;
 use crate::Credentials;
 
 /// Why a store could not do what was asked. Never holds a token.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// Reading or writing failed.
@@ -52,21 +57,75 @@ pub enum StoreError {
     /// The refresh lock could not be taken in time.
     #[error("timed out waiting for the refresh lock of `{0}`")]
     LockTimeout(String),
+    /// A fenced save ([`TokenStore::save_if`]) found the entry changed since it was read:
+    /// someone else stored newer credentials, which were left in place.
+    #[error("the credentials stored under `{0}` changed since they were read; the newer ones were kept")]
+    Conflict(String),
+    /// The store's address or configuration is not usable.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The version of a stored entry: it changes with every save, so a save can be made
+/// conditional on nothing having been written since a read ([`TokenStore::save_if`]).
+/// Opaque: compare versions for equality only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Version(u64);
+
+impl Version {
+    /// A version from a store's own counter or hash.
+    pub const fn new(v: u64) -> Self {
+        Self(v)
+    }
+
+    /// The number behind it.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Credentials as read from a store, with their [`Version`].
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The credentials.
+    pub credentials: Credentials,
+    /// Their version.
+    pub version: Version,
 }
 
 /// Where credentials are kept, by key.
 ///
-/// Implementations must make `save` atomic: a reader sees the old or the new credentials,
-/// never a mix, even when the writer dies mid-write.
+/// Implementations must make `save` and `save_if` atomic: a reader sees the old or the new
+/// credentials, never a mix, even when the writer dies mid-write.
+///
+/// Every future a store returns must be safe to drop at any point: a dropped `lock` leaves
+/// no lock behind, and a dropped `save` has written the new credentials or nothing.
 pub trait TokenStore: Send + Sync + 'static {
-    /// Held while one refresh runs; dropping it releases the lock.
+    /// Held while one refresh runs; dropping it releases the lock (without blocking: stores
+    /// that release over the network do so in a background task). Leases are renewed while
+    /// the lock is held.
     type Lock: Send + 'static;
 
     /// The credentials stored under `key`, if any.
-    fn load(&self, key: &str) -> impl Future<Output = Result<Option<Credentials>, StoreError>> + Send;
+    fn load(&self, key: &str) -> impl Future<Output = Result<Option<Credentials>, StoreError>> + Send {
+        async move { Ok(self.load_versioned(key).await?.map(|s| s.credentials)) }
+    }
+
+    /// The credentials stored under `key` and their version, if any.
+    fn load_versioned(&self, key: &str) -> impl Future<Output = Result<Option<Stored>, StoreError>> + Send;
 
     /// Store `credentials` under `key`, replacing what was there.
     fn save(&self, key: &str, credentials: &Credentials) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Store `credentials` under `key` only if the entry still has version `expected`
+    /// (`None`: only if there is no entry); the new version. When the entry has changed,
+    /// nothing is written and the error is [`StoreError::Conflict`].
+    fn save_if(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send;
 
     /// Remove `key`; whether it was there.
     fn delete(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
