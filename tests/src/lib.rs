@@ -1,6 +1,8 @@
 //! Test support for oauthgen: a real OpenID provider on 127.0.0.1 and a client that plays
 //! the user's browser.
 
+pub mod conformance;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

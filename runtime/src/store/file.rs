@@ -15,7 +15,7 @@ use crate::Credentials;
 ///   `fsync` of the directory, so a crash leaves the old or the new file, never a mix;
 /// - the file is created with mode 0600;
 /// - writers of several processes take an advisory lock (`<file>.lock`) around each
-///   read-modify-write, and refreshes take a second one (`<file>.refresh.lock`);
+///   read-modify-write, and refreshes take one per key (`<file>.refresh.<hash>.lock`);
 /// - symbolic links are refused, for the file and its lock files: every open uses
 ///   `O_NOFOLLOW`, so there is no window between a check and the open;
 /// - a directory that others may write to (group or world writable, without the sticky
@@ -76,12 +76,14 @@ fn check_directory(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// An entry's version: FNV-1a over its JSON, which serialises deterministically.
+/// 64-bit FNV-1a.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// An entry's version: a hash of its JSON, which serialises deterministically.
 fn version_of(credentials: &Credentials) -> Version {
-    let bytes = serde_json::to_vec(credentials).unwrap_or_default();
-    let hash =
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
-    Version::new(hash)
+    Version::new(fnv(&serde_json::to_vec(credentials).unwrap_or_default()))
 }
 
 /// Open (creating) a lock file and take an exclusive advisory lock on it, waiting with
@@ -238,8 +240,9 @@ impl TokenStore for FileStore {
         .await
     }
 
-    async fn lock(&self, _key: &str) -> Result<File, StoreError> {
+    async fn lock(&self, key: &str) -> Result<File, StoreError> {
         check_directory(&self.dir())?;
-        exclusive(self.sibling(".refresh.lock")).await
+        // One lock file per key (named by a hash of it), so keys refresh independently.
+        exclusive(self.sibling(&format!(".refresh.{:016x}.lock", fnv(key.as_bytes())))).await
     }
 }
