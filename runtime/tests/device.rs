@@ -71,3 +71,18 @@ async fn the_deadline_ends_polling() {
     let err = device_poll(&provider, &mut device).await.unwrap_err();
     assert!(matches!(&err, Error::OAuth { error, .. } if error == "expired_token"), "{err:?}");
 }
+
+/// An untrusted `interval` near `u64::MAX` is clamped, and `slow_down` on top of it does not
+/// overflow.
+#[tokio::test]
+async fn huge_intervals_are_clamped() {
+    let codes = r#"{"device_code":"dc-1","user_code":"U","verification_uri":"https://example.test/d","expires_in":30,"interval":18446744073709551615}"#;
+    let server =
+        MockServer::scripted(vec![Reply::json(200, codes), Reply::json(400, r#"{"error":"slow_down"}"#)]).await;
+    let provider = Device::new(server.port.to_string(), "id", "secret");
+    let mut device = device_authorization(&provider, &[] as &[&str]).await.unwrap();
+    assert_eq!(device.interval, Duration::from_secs(300), "clamped to five minutes");
+    device.interval = Duration::MAX;
+    assert!(matches!(device_poll_once(&provider, &mut device).await.unwrap(), DevicePoll::SlowDown));
+    assert_eq!(device.interval, Duration::from_secs(300), "slow_down stays within the clamp");
+}

@@ -29,6 +29,7 @@ use crate::Credentials;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    lease: Duration,
 }
 
 #[derive(Debug)]
@@ -97,7 +98,15 @@ impl SqliteStore {
             conn.execute_batch("ALTER TABLE oauthgen_credentials ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
                 .map_err(|e| db(&path, &e))?;
         }
-        Ok(Self { inner: Arc::new(Inner { path, conn: Mutex::new(conn) }) })
+        Ok(Self { inner: Arc::new(Inner { path, conn: Mutex::new(conn) }), lease: Self::LEASE })
+    }
+
+    /// The same store with refresh locks that last `lease` unless renewed (default
+    /// [`SqliteStore::LEASE`]); they are renewed every third of it while held.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
     }
 
     fn with<T: Send + 'static>(
@@ -242,6 +251,6 @@ impl TokenStore for SqliteStore {
     }
 
     async fn lock(&self, key: &str) -> Result<LeaseLock, StoreError> {
-        lease::acquire(Arc::new(self.clone()), key, Self::LEASE, LOCK_TIMEOUT).await
+        lease::acquire(Arc::new(self.clone()), key, self.lease, LOCK_TIMEOUT).await
     }
 }
