@@ -4,12 +4,23 @@
 //! port, and finishes when the provider redirects back. State and PKCE as in every
 //! authorization; stray requests (`/favicon.ico`) are ignored; a callback whose `state` does
 //! not match is answered with an error page and the wait goes on; an `error=` callback ends it.
+//!
+//! Each connection is served in a task of its own, so a browser's idle preconnect socket or a
+//! slow client never delays the callback: a request head must arrive within 10 s and fit in
+//! 16 KiB, at most 64 connections are served at once (more are closed at once), and accept
+//! errors (out of file descriptors) pause the listener, 10 ms doubling to 1 s, instead of
+//! spinning. Nothing from a request (code, state) is logged.
 
+use std::io::ErrorKind;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::provider::AuthorizationCode;
@@ -130,61 +141,245 @@ pub async fn loopback_login<P: AuthorizationCode, S: AsRef<str>>(
     login.finish().await
 }
 
+/// How long a connection may take to send its whole request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head read; a larger one is answered 431 and the connection closed.
+const MAX_HEAD: usize = 16 * 1024;
+/// Connections served at once; one more is closed as soon as it is accepted.
+const MAX_CONNECTIONS: usize = 64;
+/// How long writing a response may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first pause after an accept error; it doubles with each error in a row.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest pause after accept errors.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A request for the callback path, handed by its connection's task to the flow.
+struct CallbackRequest {
+    socket: TcpStream,
+    query: String,
+    /// Held until the answer is written, so that the connection counts against the limit.
+    permit: OwnedSemaphorePermit,
+}
+
+/// The pause before accepting again after an error: 10 ms doubling to 1 s, reset by a
+/// successful accept.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const fn new() -> Self {
+        Self { next: ACCEPT_BACKOFF_MIN }
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = delay.saturating_mul(2).min(ACCEPT_BACKOFF_MAX);
+        delay
+    }
+
+    const fn reset(&mut self) {
+        self.next = ACCEPT_BACKOFF_MIN;
+    }
+}
+
+/// Accept connections and serve each in its own task until a callback ends the wait.
+///
+/// Each connection's task reads the request head (within [`HEAD_TIMEOUT`], at most
+/// [`MAX_HEAD`] bytes), answers requests for other paths itself, and hands callbacks to this
+/// loop, which checks them one at a time: an idle or slow connection never delays another.
+/// Dropping the future (the overall timeout) aborts every connection's task.
 async fn serve<P: AuthorizationCode>(
     provider: &P,
     listener: &TcpListener,
     auth: &Authorization,
     path: &str,
 ) -> Result<Credentials, Error> {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let path: Arc<str> = Arc::from(path);
+    let (sender, mut callbacks) = mpsc::channel::<CallbackRequest>(MAX_CONNECTIONS);
+    let mut tasks = JoinSet::new();
+    let mut backoff = Backoff::new();
+    let mut paused_until: Option<Instant> = None;
     loop {
-        let Ok((mut socket, _)) = listener.accept().await else { continue };
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut filled = 0;
-        while !buf[..filled].windows(4).any(|w| w == b"\r\n\r\n") && filled < buf.len() {
-            match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf[filled..])).await {
-                Ok(Ok(n)) if n > 0 => filled += n,
-                _ => break,
+        tokio::select! {
+            biased;
+            // Never `None`: this function holds a sender.
+            Some(request) = callbacks.recv() => {
+                if let Some(outcome) = check_callback(provider, auth, request, &mut tasks).await {
+                    return outcome;
+                }
             }
-        }
-        let head = String::from_utf8_lossy(&buf[..filled]).into_owned();
-        let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default().to_owned();
-        let (request_path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-        if request_path != path {
-            // `/favicon.ico` and anything else: not ours.
-            let _ = respond(&mut socket, 404, "<!doctype html><title>Not found</title>").await;
-            continue;
-        }
-        let outcome = match Callback::from_query(query) {
-            Ok(callback) => exchange(provider, &auth.pending, &callback).await,
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(credentials) => {
-                let _ = respond(&mut socket, 200, SUCCESS).await;
-                return Ok(credentials);
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            () = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {
+                paused_until = None;
             }
-            // A forged or stale callback: refuse it and keep waiting for the real one.
-            Err(e @ (Error::StateMismatch | Error::InvalidCallback(_))) => {
-                let _ = respond(&mut socket, 400, &failure_page(&e.to_string())).await;
-            }
-            Err(e) => {
-                let _ = respond(&mut socket, 400, &failure_page(&e.to_string())).await;
-                return Err(e);
-            }
+            accepted = listener.accept(), if paused_until.is_none() => match accepted {
+                Ok((socket, _)) => {
+                    backoff.reset();
+                    if let Ok(permit) = Arc::clone(&limit).try_acquire_owned() {
+                        tasks.spawn(connection(socket, Arc::clone(&path), permit, sender.clone()));
+                    } else {
+                        tracing::debug!(limit = MAX_CONNECTIONS, "loopback sign-in: too many connections; closing a new one");
+                        drop(socket);
+                    }
+                }
+                // The connection went away before it was accepted; the next one may be fine.
+                Err(e) if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+                ) => {
+                    tracing::debug!(error = %e, "loopback sign-in: a connection failed before it was accepted");
+                }
+                // Out of file descriptors (EMFILE, ENFILE), of memory ...: pause rather than spin.
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, ?delay, "loopback sign-in: cannot accept connections; retrying");
+                    paused_until = Some(Instant::now() + delay);
+                }
+            },
         }
     }
 }
 
-async fn respond(socket: &mut tokio::net::TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+/// Check a callback; `Some` when it ends the wait. A forged or malformed callback is refused
+/// (answered in a task of its own) and the wait goes on.
+async fn check_callback<P: AuthorizationCode>(
+    provider: &P,
+    auth: &Authorization,
+    request: CallbackRequest,
+    tasks: &mut JoinSet<()>,
+) -> Option<Result<Credentials, Error>> {
+    let CallbackRequest { mut socket, query, permit } = request;
+    let outcome = match Callback::from_query(&query) {
+        Ok(callback) => exchange(provider, &auth.pending, &callback).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(credentials) => {
+            let _ = respond(&mut socket, 200, SUCCESS).await;
+            Some(Ok(credentials))
+        }
+        // A forged or stale callback: refuse it and keep waiting for the real one. The
+        // messages name no parameter values.
+        Err(e @ (Error::StateMismatch | Error::InvalidCallback(_))) => {
+            tracing::debug!(reason = %e, "loopback sign-in: refused a callback");
+            let page = failure_page(&e.to_string());
+            tasks.spawn(async move {
+                let _ = respond(&mut socket, 400, &page).await;
+                drop(permit);
+            });
+            None
+        }
+        Err(e) => {
+            let _ = respond(&mut socket, 400, &failure_page(&e.to_string())).await;
+            Some(Err(e))
+        }
+    }
+}
+
+/// Serve one connection: read its request head, answer anything but the callback path
+/// (404) or an oversized head (431) here, and hand a callback to the flow.
+async fn connection(
+    mut socket: TcpStream,
+    path: Arc<str>,
+    permit: OwnedSemaphorePermit,
+    callbacks: mpsc::Sender<CallbackRequest>,
+) {
+    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut socket)).await {
+        Ok(Head::Complete(head)) => head,
+        Ok(Head::TooLarge) => {
+            tracing::debug!(limit = MAX_HEAD, "loopback sign-in: request head too large; closing");
+            let _ = respond(&mut socket, 431, "<!doctype html><title>Request header fields too large</title>").await;
+            return;
+        }
+        Ok(Head::Closed) => return,
+        Err(_) => {
+            tracing::debug!("loopback sign-in: no request within {} s; closing", HEAD_TIMEOUT.as_secs());
+            return;
+        }
+    };
+    let head = String::from_utf8_lossy(&head);
+    let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default();
+    let (request_path, query) = target.split_once('?').unwrap_or((target, ""));
+    if request_path != &*path {
+        // `/favicon.ico` and anything else: not ours.
+        let _ = respond(&mut socket, 404, "<!doctype html><title>Not found</title>").await;
+        return;
+    }
+    let request = CallbackRequest { socket, query: query.to_owned(), permit };
+    // Fails only once the wait is over.
+    let _ = callbacks.send(request).await;
+}
+
+/// What [`read_head`] found.
+enum Head {
+    /// The head, without the blank line that ends it.
+    Complete(Vec<u8>),
+    /// More than [`MAX_HEAD`] bytes without the end of the head.
+    TooLarge,
+    /// The connection closed or failed before the end of the head.
+    Closed,
+}
+
+/// Read up to the blank line that ends a request head, keeping at most [`MAX_HEAD`] bytes
+/// (plus one read).
+async fn read_head(socket: &mut TcpStream) -> Head {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Head::Closed,
+            Ok(n) => n,
+        };
+        // The terminator may straddle two reads.
+        let from = buf.len().saturating_sub(3);
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let end = from + at;
+            if end + 4 > MAX_HEAD {
+                return Head::TooLarge;
+            }
+            buf.truncate(end);
+            return Head::Complete(buf);
+        }
+        if buf.len() >= MAX_HEAD {
+            return Head::TooLarge;
+        }
+    }
+}
+
+/// Write a complete response (within [`WRITE_TIMEOUT`]) and close the sending side.
+async fn respond(socket: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         404 => "Not Found",
+        431 => "Request Header Fields Too Large",
         _ => "Bad Request",
     };
     let response = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    socket.write_all(response.as_bytes()).await?;
-    socket.shutdown().await
+    let write = async {
+        socket.write_all(response.as_bytes()).await?;
+        socket.shutdown().await
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, write).await.unwrap_or_else(|_| Err(ErrorKind::TimedOut.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_backoff_doubles_to_a_second_and_resets() {
+        let mut backoff = Backoff::new();
+        let delays: Vec<_> = (0..10).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), ACCEPT_BACKOFF_MIN);
+    }
 }
