@@ -279,10 +279,12 @@ impl std::fmt::Debug for Token {
 /// The result of one refresh, shared by everyone who waits for it.
 type Outcome = Option<Result<Arc<Cached>, Error>>;
 
-/// Credentials received but not yet stored (the save failed), and the version they replace.
+/// Credentials received but not yet stored (the save failed), the version they replace,
+/// and the refresh token they were obtained with.
 struct Unsaved {
     credentials: Credentials,
     base: Option<Version>,
+    from: Option<String>,
 }
 
 struct Inner<P, S> {
@@ -518,28 +520,65 @@ fn join_or_start<P: Renew, S: TokenStore>(
     Some(rx)
 }
 
-/// The stored credentials, or newer ones whose save failed (when the store still holds what
-/// they replace), with the version a save must find and whether they are unsaved.
-async fn current<P: Renew, S: TokenStore>(
-    inner: &Inner<P, S>,
-) -> Result<(Option<Credentials>, Option<Version>, bool), Error> {
+/// What a refresh starts from: the stored credentials, or newer ones whose save failed.
+struct Current {
+    credentials: Option<Credentials>,
+    /// The version a save must find.
+    base: Option<Version>,
+    /// Whether `credentials` are unsaved, and then the refresh token they came from.
+    unsaved_from: Origin,
+}
+
+/// Where the credentials a refresh starts from come from.
+enum Origin {
+    /// The store.
+    Stored,
+    /// Memory: their save failed. With the refresh token they were obtained with.
+    Unsaved(Option<String>),
+}
+
+fn refresh_secret(c: &Credentials) -> Option<String> {
+    c.refresh_token.as_ref().map(|t| t.secret().clone())
+}
+
+/// The stored credentials, or newer ones whose save failed (unless the store now holds newer
+/// ones still).
+async fn current<P: Renew, S: TokenStore>(inner: &Inner<P, S>) -> Result<Current, Error> {
     let stored = inner.store.load_versioned(&inner.key).await?;
     let base = stored.as_ref().map(|s| s.version);
     let unsaved = locked(&inner.unsaved).take();
     inner.has_unsaved.store(false, Ordering::Release);
-    match unsaved {
-        Some(u) if u.base == base => Ok((Some(u.credentials), base, true)),
+    let (credentials, unsaved_from) = match unsaved {
+        Some(u) if u.base == base => (Some(u.credentials), Origin::Unsaved(u.from)),
+        // The store changed since the save failed. What it holds now is older than ours if
+        // it was marked invalid (another process was refused the refresh token we had
+        // already rotated) or still holds the refresh token ours replaced.
+        Some(u)
+            if stored.as_ref().is_some_and(|s| {
+                s.credentials.invalid
+                    || s.credentials.refresh_token.as_ref().map(|t| t.secret().as_str()) == u.from.as_deref()
+            }) =>
+        {
+            (Some(u.credentials), Origin::Unsaved(u.from))
+        }
         Some(_) => {
             tracing::warn!(key = %inner.key, "the store changed since a save failed; the stored credentials win");
-            Ok((stored.map(|s| s.credentials), base, false))
+            (stored.map(|s| s.credentials), Origin::Stored)
         }
-        None => Ok((stored.map(|s| s.credentials), base, false)),
-    }
+        None => (stored.map(|s| s.credentials), Origin::Stored),
+    };
+    Ok(Current { credentials, base, unsaved_from })
 }
 
-fn keep_unsaved<P, S>(inner: &Inner<P, S>, credentials: Credentials, base: Option<Version>, e: &StoreError) {
+fn keep_unsaved<P, S>(
+    inner: &Inner<P, S>,
+    credentials: Credentials,
+    base: Option<Version>,
+    from: Option<String>,
+    e: &StoreError,
+) {
     tracing::error!(key = %inner.key, error = %e, "saving refreshed credentials failed; keeping them in memory");
-    *locked(&inner.unsaved) = Some(Unsaved { credentials, base });
+    *locked(&inner.unsaved) = Some(Unsaved { credentials, base, from });
     inner.has_unsaved.store(true, Ordering::Release);
     let _ = inner.events.send(TokenEvent::SaveFailed { key: inner.key.clone(), reason: e.to_string() });
 }
@@ -558,10 +597,7 @@ async fn refresh<P: Renew, S: TokenStore>(
 ) -> Result<Arc<Cached>, Error> {
     let key = &inner.key;
     let _lock = inner.store.lock(key).await?;
-    let (current, base, unsaved) = match current(inner).await {
-        Ok(c) => c,
-        Err(e) => return Err(e),
-    };
+    let Current { credentials: current, base, unsaved_from } = current(inner).await?;
     if let Some(c) = &current {
         if c.invalid {
             inner.cache.store(Arc::new(Cached::stale()));
@@ -571,13 +607,13 @@ async fn refresh<P: Renew, S: TokenStore>(
         let ahead = lifetime(c).map_or(Duration::ZERO, |l| ahead.min(l / 4));
         let due = refresh_at(c, inner.margin).is_some_and(|at| Instant::now() + ahead >= at);
         if !stale && !due {
-            if unsaved {
+            if let Origin::Unsaved(from) = unsaved_from {
                 // Fresh, but never stored: store it now.
                 match inner.store.save_if(key, base, c).await {
                     Ok(_) => {
                         let _ = inner.events.send(TokenEvent::SaveRecovered { key: key.clone() });
                     }
-                    Err(e) => keep_unsaved(inner, c.clone(), base, &e),
+                    Err(e) => keep_unsaved(inner, c.clone(), base, from, &e),
                 }
             } else {
                 let _ = inner.events.send(TokenEvent::Loaded { key: key.clone(), expires_at: c.expires_at });
@@ -593,9 +629,9 @@ async fn refresh<P: Renew, S: TokenStore>(
             return Ok(publish(inner, &stored.credentials));
         }
         Err(e) => {
-            if unsaved && let Some(c) = current {
+            if let (Origin::Unsaved(from), Some(c)) = (unsaved_from, current) {
                 // Still the newest we have: keep it for the next attempt.
-                *locked(&inner.unsaved) = Some(Unsaved { credentials: c, base });
+                *locked(&inner.unsaved) = Some(Unsaved { credentials: c, base, from });
                 inner.has_unsaved.store(true, Ordering::Release);
             }
             return Err(e);
@@ -616,12 +652,9 @@ async fn save_fresh<P: Renew, S: TokenStore>(
     fresh: &Credentials,
 ) {
     let key = &inner.key;
-    let e = match inner.store.save_if(key, base, fresh).await {
-        Ok(_) => return,
-        Err(e) => e,
-    };
+    let Err(e) = inner.store.save_if(key, base, fresh).await else { return };
     if !matches!(e, StoreError::Conflict(_)) {
-        return keep_unsaved(inner, fresh.clone(), base, &e);
+        return keep_unsaved(inner, fresh.clone(), base, from.and_then(refresh_secret), &e);
     }
     // Someone wrote meanwhile (our lease ran out, or a new sign-in). Theirs wins if it is
     // newer than what we refreshed from; ours wins over a copy of the old entry or a
@@ -631,7 +664,7 @@ async fn save_fresh<P: Renew, S: TokenStore>(
             let older = now.credentials.invalid || from.is_some_and(|f| same_refresh_token(f, &now.credentials));
             if older {
                 if let Err(e) = inner.store.save_if(key, Some(now.version), fresh).await {
-                    keep_unsaved(inner, fresh.clone(), Some(now.version), &e);
+                    keep_unsaved(inner, fresh.clone(), Some(now.version), from.and_then(refresh_secret), &e);
                 }
             } else {
                 tracing::warn!(key = %key, "newer credentials were stored while refreshing; keeping them");
@@ -642,7 +675,7 @@ async fn save_fresh<P: Renew, S: TokenStore>(
         Ok(None) => {
             let _ = inner.events.send(TokenEvent::Superseded { key: key.clone() });
         }
-        Err(e) => keep_unsaved(inner, fresh.clone(), base, &e),
+        Err(e) => keep_unsaved(inner, fresh.clone(), base, from.and_then(refresh_secret), &e),
     }
 }
 
@@ -778,8 +811,7 @@ impl<P: Refresh + crate::Revocation + 'static, S: TokenStore> TokenManager<P, S>
             let _ = running.wait_for(Option::is_some).await;
         }
         let _lock = inner.store.lock(&inner.key).await?;
-        let (current, _, _) = current(inner).await?;
-        let stored = current.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
+        let stored = current(inner).await?.credentials.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
         crate::revoke(&inner.provider, &stored).await?;
         inner.store.delete(&inner.key).await?;
         inner.cache.store(Arc::new(Cached::stale()));

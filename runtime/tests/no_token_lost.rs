@@ -155,7 +155,7 @@ async fn a_cancelled_caller_does_not_lose_the_rotated_refresh_token() {
         );
     }
     assert!(start.elapsed() < Duration::from_millis(1500), "all gave up before the provider answered");
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stored_refresh(&store).await, "rt-2", "the answer was stored though nobody waited");
     assert_eq!(manager.token().await.unwrap().secret(), "at-2");
     assert_eq!(op.requests(), 1, "no second request, and so no reuse of rt-1");
