@@ -82,6 +82,7 @@ pub use provider::{
 pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+pub use store::{EncryptedStore, EncryptionKey};
 pub use store::{FileStore, MemoryStore, StoreError, TokenStore};
 
 /// A scope string that is not one of a provider's declared scopes.

@@ -6,6 +6,7 @@
 //! | [`MemoryStore`] | tests, short-lived programs |
 //! | [`FileStore`] | command-line tools and desktop apps: one JSON file, atomic writes, 0600 |
 //! | `SqliteStore` (feature `sqlite`) | servers: one row per key (the classic `StorageByKeyName`) |
+//! | [`EncryptedStore`] | any store, with credentials encrypted at rest (AES-256-GCM, keys rotated) |
 //!
 //! A store's [`TokenStore::lock`] is held by the [`crate::TokenManager`] around a refresh:
 //! after taking it, the manager reads the credentials again (with their [`Version`]) and
@@ -15,6 +16,7 @@
 //! waited on the provider can never overwrite a newer rotation. The version is the lock's
 //! fencing token.
 
+mod encrypted;
 mod file;
 mod lease;
 mod memory;
@@ -23,6 +25,7 @@ mod sqlite;
 
 use std::future::Future;
 
+pub use encrypted::{EncryptedStore, EncryptionKey};
 pub use file::FileStore;
 pub use lease::LeaseLock;
 pub use memory::MemoryStore;
