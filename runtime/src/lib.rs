@@ -80,6 +80,8 @@ pub use provider::{
     UserInfo, userinfo_url,
 };
 pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{EncryptedStore, EncryptionKey};

@@ -6,6 +6,7 @@
 //! | [`MemoryStore`] | tests, short-lived programs |
 //! | [`FileStore`] | command-line tools and desktop apps: one JSON file, atomic writes, 0600 |
 //! | `SqliteStore` (feature `sqlite`) | servers: one row per key (the classic `StorageByKeyName`) |
+//! | `RedisStore` (feature `redis`) | a fleet of servers sharing one Redis: one hash per key, leases with a TTL |
 //! | [`EncryptedStore`] | any store, with credentials encrypted at rest (AES-256-GCM, keys rotated) |
 //!
 //! A store's [`TokenStore::lock`] is held by the [`crate::TokenManager`] around a refresh:
@@ -20,6 +21,8 @@ mod encrypted;
 mod file;
 mod lease;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -29,6 +32,8 @@ pub use encrypted::{EncryptedStore, EncryptionKey};
 pub use file::FileStore;
 pub use lease::LeaseLock;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
