@@ -86,6 +86,8 @@ pub use store::RedisStore;
 pub use store::SqliteStore;
 pub use store::{EncryptedStore, EncryptionKey};
 pub use store::{FileStore, MemoryStore, StoreError, TokenStore};
+#[cfg(feature = "postgres")]
+pub use store::{PostgresOptions, PostgresStore};
 
 /// A scope string that is not one of a provider's declared scopes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

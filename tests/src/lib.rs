@@ -2,6 +2,7 @@
 //! the user's browser.
 
 pub mod conformance;
+pub mod postgres;
 pub mod redis;
 
 use std::io::{BufRead as _, BufReader};

@@ -6,6 +6,7 @@
 //! | [`MemoryStore`] | tests, short-lived programs |
 //! | [`FileStore`] | command-line tools and desktop apps: one JSON file, atomic writes, 0600 |
 //! | `SqliteStore` (feature `sqlite`) | servers: one row per key (the classic `StorageByKeyName`) |
+//! | `PostgresStore` (feature `postgres`) | a fleet of servers sharing one database: pooled connections, leases on the database's clock |
 //! | `RedisStore` (feature `redis`) | a fleet of servers sharing one Redis: one hash per key, leases with a TTL |
 //! | [`EncryptedStore`] | any store, with credentials encrypted at rest (AES-256-GCM, keys rotated) |
 //!
@@ -21,6 +22,8 @@ mod encrypted;
 mod file;
 mod lease;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "sqlite")]
@@ -32,6 +35,8 @@ pub use encrypted::{EncryptedStore, EncryptionKey};
 pub use file::FileStore;
 pub use lease::LeaseLock;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
