@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use oauthgen_codegen::Spec;
 use oauthgen_runtime::{
-    Credentials, Error, FileStore, LoopbackOptions, Provider as _, ServiceAccountKey, TokenManager, TokenStore as _,
+    AnyStore, Credentials, Error, LoopbackOptions, Provider as _, ServiceAccountKey, TokenManager, TokenStore as _,
 };
 
 use crate::dynamic::{DynProvider, runtime_spec};
@@ -33,9 +33,11 @@ pub(crate) struct ProviderArgs {
 /// Where credentials are kept.
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
-    /// The credentials file [default: `$XDG_CONFIG_HOME/oauthgen/tokens.json`, mode 0600]
-    #[arg(long, value_name = "PATH", env = "OAUTHGEN_STORE")]
-    store: Option<PathBuf>,
+    /// Where credentials are kept: a file path, `sqlite:PATH`, `postgres://...`,
+    /// `postgresql://...`, `redis://...` or `rediss://...` [default:
+    /// `$XDG_CONFIG_HOME/oauthgen/tokens.json`, mode 0600]
+    #[arg(long, value_name = "STORE", env = "OAUTHGEN_STORE", hide_env_values = true)]
+    store: Option<String>,
     /// The entry in the store, for several accounts at one provider [default: the provider id]
     #[arg(long, value_name = "NAME")]
     account: Option<String>,
@@ -69,22 +71,45 @@ fn default_store() -> Result<PathBuf, String> {
             .join(".config"),
     };
     let dir = base.join("oauthgen");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    }
+    private_dir(&dir)?;
     Ok(dir.join("tokens.json"))
 }
 
+/// Create `dir` (and its parents) readable by its owner only, or make an existing one so.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        // Created private from the start: no window in which the umask's mode applies.
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode =
+            std::fs::metadata(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| format!("cannot make `{}` private (mode 0700): {e}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
 impl StoreArgs {
-    fn open(&self, provider: &str) -> Result<(FileStore, String), String> {
-        let path = match &self.store {
-            Some(p) => p.clone(),
-            None => default_store()?,
+    /// The store, the entry's key, and the store's address for messages (no password).
+    fn open(&self, provider: &str, rt: &tokio::runtime::Runtime) -> Result<(AnyStore, String, String), String> {
+        let address = match &self.store {
+            Some(address) if !address.is_empty() => address.clone(),
+            _ => default_store()?.display().to_string(),
         };
-        Ok((FileStore::new(path), self.account.clone().unwrap_or_else(|| provider.to_owned())))
+        let shown = oauthgen_runtime::store::redact_address(&address);
+        // The store's errors name it (without a password).
+        let store = rt.block_on(AnyStore::open(&address)).map_err(|e| format!("cannot open the store: {e}"))?;
+        Ok((store, self.account.clone().unwrap_or_else(|| provider.to_owned()), shown))
     }
 }
 
@@ -185,8 +210,9 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
         &BTreeMap::new(),
     );
     let scopes = scopes_of(&spec, &args.scopes);
-    let (store, key) = args.store.open(&spec.id)?;
     let rt = runtime()?;
+    // Opened first: a store that cannot be used is reported before the user signs in.
+    let (store, key, shown) = args.store.open(&spec.id, &rt)?;
     let mut credentials = rt.block_on(async {
         if args.device {
             need(&spec, spec.grants.device_code.is_some(), "device_code")?;
@@ -213,7 +239,7 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
     });
     credentials.extra.insert(META.into(), meta);
     rt.block_on(store.save(&key, &credentials)).map_err(|e| e.to_string())?;
-    eprintln!("Signed in to {}; credentials stored in {} as `{key}`", spec.name, store.path().display());
+    eprintln!("Signed in to {}; credentials stored in {shown} as `{key}`", spec.name);
     Ok(())
 }
 
@@ -316,19 +342,19 @@ fn explain(e: &Error, provider: &str) -> String {
 fn stored_login(
     args: &TokenCmd,
     rt: &tokio::runtime::Runtime,
-) -> Result<(Spec, FileStore, String, DynProvider), String> {
+) -> Result<(Spec, AnyStore, String, String, DynProvider), String> {
     let spec = args.provider.spec()?;
-    let (store, key) = args.store.open(&spec.id)?;
+    let (store, key, shown) = args.store.open(&spec.id, rt)?;
     let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
     let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
     let client = stored_client(&stored)?;
     let provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
-    Ok((spec, store, key, provider))
+    Ok((spec, store, key, shown, provider))
 }
 
 pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
     let rt = runtime()?;
-    let (spec, store, key, provider) = stored_login(args, &rt)?;
+    let (spec, store, key, _, provider) = stored_login(args, &rt)?;
     let manager = TokenManager::new(provider, store, key);
     let token = rt.block_on(manager.token()).map_err(|e| explain(&e, &spec.id))?;
     println!("{}", token.secret());
@@ -337,14 +363,14 @@ pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
 
 pub(crate) fn revoke(args: &TokenCmd) -> Result<(), String> {
     let rt = runtime()?;
-    let (spec, store, key, provider) = stored_login(args, &rt)?;
+    let (spec, store, key, shown, provider) = stored_login(args, &rt)?;
     if spec.endpoints.revocation.is_some() {
         let manager = TokenManager::new(provider, store.clone(), key.clone());
         rt.block_on(manager.revoke()).map_err(|e| explain(&e, &spec.id))?;
-        eprintln!("Revoked at {} and removed `{key}` from {}", spec.name, store.path().display());
+        eprintln!("Revoked at {} and removed `{key}` from {shown}", spec.name);
     } else {
         rt.block_on(store.delete(&key)).map_err(|e| e.to_string())?;
-        eprintln!("{} has no revocation endpoint: removed `{key}` from {} only", spec.name, store.path().display());
+        eprintln!("{} has no revocation endpoint: removed `{key}` from {shown} only", spec.name);
     }
     Ok(())
 }

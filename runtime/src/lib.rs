@@ -84,8 +84,8 @@ pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, serv
 pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+pub use store::{AnyStore, FileStore, MemoryStore, StoreError, TokenStore};
 pub use store::{EncryptedStore, EncryptionKey};
-pub use store::{FileStore, MemoryStore, StoreError, TokenStore};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStore};
 

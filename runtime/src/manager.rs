@@ -589,14 +589,25 @@ fn publish<P, S>(inner: &Inner<P, S>, credentials: &Credentials) -> Arc<Cached> 
     cached
 }
 
-/// One refresh, run to completion in its own task.
+/// One refresh, run to completion in its own task, under the store's lock (released, and
+/// waited for, before anyone hears the result: a process may exit right after).
 async fn refresh<P: Renew, S: TokenStore>(
     inner: &Inner<P, S>,
     rejected: Option<String>,
     ahead: Duration,
 ) -> Result<Arc<Cached>, Error> {
+    let lock = inner.store.lock(&inner.key).await?;
+    let result = refresh_locked(inner, rejected, ahead).await;
+    inner.store.unlock(lock).await;
+    result
+}
+
+async fn refresh_locked<P: Renew, S: TokenStore>(
+    inner: &Inner<P, S>,
+    rejected: Option<String>,
+    ahead: Duration,
+) -> Result<Arc<Cached>, Error> {
     let key = &inner.key;
-    let _lock = inner.store.lock(key).await?;
     let Current { credentials: current, base, unsaved_from } = current(inner).await?;
     if let Some(c) = &current {
         if c.invalid {
@@ -810,11 +821,16 @@ impl<P: Refresh + crate::Revocation + 'static, S: TokenStore> TokenManager<P, S>
         if let Some(mut running) = running {
             let _ = running.wait_for(Option::is_some).await;
         }
-        let _lock = inner.store.lock(&inner.key).await?;
-        let stored = current(inner).await?.credentials.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
-        crate::revoke(&inner.provider, &stored).await?;
-        inner.store.delete(&inner.key).await?;
-        inner.cache.store(Arc::new(Cached::stale()));
-        Ok(())
+        let lock = inner.store.lock(&inner.key).await?;
+        let result = async {
+            let stored = current(inner).await?.credentials.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
+            crate::revoke(&inner.provider, &stored).await?;
+            inner.store.delete(&inner.key).await?;
+            inner.cache.store(Arc::new(Cached::stale()));
+            Ok(())
+        }
+        .await;
+        inner.store.unlock(lock).await;
+        result
     }
 }

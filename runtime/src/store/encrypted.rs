@@ -346,6 +346,10 @@ impl<S: TokenStore> TokenStore for EncryptedStore<S> {
         self.inner.delete(key).await
     }
 
+    async fn unlock(&self, lock: Self::Lock) {
+        self.inner.unlock(lock).await;
+    }
+
     async fn lock(&self, key: &str) -> Result<Self::Lock, StoreError> {
         self.inner.lock(key).await
     }

@@ -37,6 +37,7 @@ pub struct LeaseLock {
     holder: String,
     held: Arc<AtomicBool>,
     renewal: Option<tokio::task::JoinHandle<()>>,
+    released: bool,
 }
 
 impl std::fmt::Debug for LeaseLock {
@@ -56,12 +57,27 @@ impl LeaseLock {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// Give the lease up now, and wait until the store has it. (Dropping the lock releases
+    /// it in the background, which a process about to exit may never get to.)
+    pub async fn release(mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        self.released = true;
+        if let Err(e) = self.backend.release(&self.key, &self.holder).await {
+            tracing::debug!(error = %e, "releasing a refresh lease failed; it will expire");
+        }
+    }
 }
 
 impl Drop for LeaseLock {
     fn drop(&mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
+        }
+        if self.released {
+            return;
         }
         let release = self.backend.release(&self.key, &self.holder);
         // Without a runtime (a lock dropped after its runtime ended) the lease simply expires.
@@ -136,5 +152,5 @@ fn start_lock(backend: Arc<dyn LeaseBackend>, key: String, holder: String, lease
             }
         })
     };
-    LeaseLock { backend, key, holder, held, renewal: Some(renewal) }
+    LeaseLock { backend, key, holder, held, renewal: Some(renewal), released: false }
 }

@@ -18,6 +18,7 @@
 //! waited on the provider can never overwrite a newer rotation. The version is the lock's
 //! fencing token.
 
+mod any;
 mod encrypted;
 mod file;
 mod lease;
@@ -31,14 +32,15 @@ mod sqlite;
 
 use std::future::Future;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
+pub use any::{AnyLock, AnyStore, redact_address};
 pub use encrypted::{EncryptedStore, EncryptionKey};
 pub use file::FileStore;
 pub use lease::LeaseLock;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
-#[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -145,6 +147,14 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Take the refresh lock of `key`, across threads and processes.
     fn lock(&self, key: &str) -> impl Future<Output = Result<Self::Lock, StoreError>> + Send;
+
+    /// Release a lock taken with [`lock`](Self::lock) and wait until it is released. The
+    /// default drops it; stores whose release is a network round trip do it here, so that a
+    /// process that exits next leaves no lease behind.
+    fn unlock(&self, lock: Self::Lock) -> impl Future<Output = ()> + Send {
+        drop(lock);
+        std::future::ready(())
+    }
 }
 
 /// How long [`TokenStore::lock`] waits before giving up.

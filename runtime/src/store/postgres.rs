@@ -518,6 +518,10 @@ impl TokenStore for PostgresStore {
         Ok(n > 0)
     }
 
+    async fn unlock(&self, lock: LeaseLock) {
+        lock.release().await;
+    }
+
     async fn lock(&self, key: &str) -> Result<LeaseLock, StoreError> {
         lease::acquire(Arc::new(self.clone()), key, self.lease, LOCK_TIMEOUT).await
     }

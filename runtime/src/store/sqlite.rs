@@ -250,6 +250,10 @@ impl TokenStore for SqliteStore {
         .await
     }
 
+    async fn unlock(&self, lock: LeaseLock) {
+        lock.release().await;
+    }
+
     async fn lock(&self, key: &str) -> Result<LeaseLock, StoreError> {
         lease::acquire(Arc::new(self.clone()), key, self.lease, LOCK_TIMEOUT).await
     }

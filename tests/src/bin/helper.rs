@@ -5,10 +5,16 @@
 //!   already has. Exits 0 after N rounds, 1 on the first error (printed).
 //! - `helper store-writer STORE KEY`: save credentials with an increasing counter in
 //!   `extra.n`, forever (the test kills it).
+//! - `helper fleet PORT STORE KEY TASKS`: one server of a fleet. For each line `go` on its
+//!   standard input, TASKS tasks ask a `TokenManager` on the store at address STORE (any
+//!   `AnyStore` address) for a token at once; it prints one JSON line with the distinct
+//!   tokens they got, their errors and the manager's token requests so far. `LEASE_MS` sets
+//!   the stores' lease length; `TOKEN_PORT` sends token requests to another port (a black
+//!   hole, for a holder that never hears back).
 
 use std::time::Duration;
 
-use oauthgen_runtime::{FileStore, ManagerOptions, Provider as _, TokenManager, TokenStore as _};
+use oauthgen_runtime::{AnyStore, FileStore, ManagerOptions, Provider as _, TokenManager, TokenStore as _};
 use oauthgen_tests::TestOp;
 
 #[tokio::main(flavor = "current_thread")]
@@ -17,8 +23,11 @@ async fn main() -> std::process::ExitCode {
     match args.get(1).map(String::as_str) {
         Some("refresh-loop") if args.len() == 6 => refresh_loop(&args[2], &args[3], &args[4], &args[5]).await,
         Some("store-writer") if args.len() == 4 => store_writer(&args[2], &args[3]).await,
+        Some("fleet") if args.len() == 6 => fleet(&args[2], &args[3], &args[4], &args[5]).await,
         _ => {
-            eprintln!("usage: helper refresh-loop PORT STORE KEY N | helper store-writer STORE KEY");
+            eprintln!(
+                "usage: helper refresh-loop PORT STORE KEY N | helper store-writer STORE KEY | helper fleet PORT STORE KEY TASKS"
+            );
             std::process::ExitCode::from(2)
         }
     }
@@ -61,4 +70,51 @@ async fn store_writer(store: &str, key: &str) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     }
+}
+
+async fn fleet(port: &str, address: &str, key: &str, tasks: &str) -> std::process::ExitCode {
+    use tokio::io::AsyncBufReadExt as _;
+    let tasks: usize = tasks.parse().unwrap_or(1);
+    let mut store = match AnyStore::open(address).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Some(ms) = std::env::var("LEASE_MS").ok().and_then(|v| v.parse().ok()) {
+        store = store.with_lease(Duration::from_millis(ms));
+    }
+    let token_port = std::env::var("TOKEN_PORT").unwrap_or_else(|_| port.to_owned());
+    let mut op = TestOp::new(token_port, "basic-client", "basic-secret");
+    op.config_mut().set_timeout(Duration::from_secs(60));
+    let manager = TokenManager::with_options(op, store, key, ManagerOptions::default());
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim() != "go" {
+            continue;
+        }
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let m = manager.clone();
+                tokio::spawn(async move { m.token().await.map(|t| t.secret().to_owned()).map_err(|e| e.to_string()) })
+            })
+            .collect();
+        let mut tokens = std::collections::BTreeSet::new();
+        let mut errors = std::collections::BTreeSet::new();
+        for h in handles {
+            match h.await {
+                Ok(Ok(token)) => tokens.insert(token),
+                Ok(Err(e)) => errors.insert(e),
+                Err(e) => errors.insert(e.to_string()),
+            };
+        }
+        let line = serde_json::json!({
+            "tokens": tokens,
+            "errors": errors,
+            "requests": manager.token_requests(),
+        });
+        println!("{line}");
+    }
+    std::process::ExitCode::SUCCESS
 }

@@ -1,0 +1,164 @@
+//! A fleet of servers sharing one store, against the certified `oidc-provider` with rotating
+//! refresh tokens and 2-second access tokens: 3 OS processes x 300 tasks on one expired
+//! token make exactly one token request, round after round, for every store; a lock holder
+//! killed mid-refresh is taken over without losing the grant.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oauthgen_runtime::{AnyStore, Callback, TokenStore as _, authorize_url, exchange};
+use oauthgen_tests::{OidcServer, TestOp, TestOpScope, follow_to_callback};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const PROCESSES: usize = 3;
+const TASKS: &str = "300";
+const TTL: u32 = 2;
+
+async fn refreshes(server: &OidcServer) -> u64 {
+    let counts: serde_json::Value = reqwest::get(server.url("/test/counts")).await.unwrap().json().await.unwrap();
+    counts["refresh_token"].as_u64().unwrap_or(0)
+}
+
+async fn log_in(server: &OidcServer, address: &str) -> oauthgen_runtime::Credentials {
+    let op = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    let auth = authorize_url(&op, REDIRECT, TestOpScope::DEFAULT).unwrap();
+    let callback = follow_to_callback(auth.url.as_str(), REDIRECT).await;
+    let credentials = exchange(&op, &auth.pending, &Callback::from_url(&callback).unwrap()).await.unwrap();
+    AnyStore::open(address).await.unwrap().save("user", &credentials).await.unwrap();
+    credentials
+}
+
+/// One fleet server (`helper fleet`).
+struct Member {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Member {
+    fn spawn(port: u16, address: &str, env: &[(&str, String)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_helper"))
+            .args(["fleet", &port.to_string(), address, "user", TASKS])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self { child, stdin, stdout }
+    }
+
+    fn go(&mut self) {
+        self.stdin.write_all(b"go\n").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn answer(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad line from a fleet member {line:?}: {e}"))
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `rounds` rounds of 3 processes x 300 tasks, each round once the previous token is due.
+async fn fleet_refreshes_once_per_round(address: &str, rounds: u64) {
+    let server = OidcServer::start(TTL);
+    let first = log_in(&server, address).await;
+    let mut members: Vec<Member> = (0..PROCESSES).map(|_| Member::spawn(server.port, address, &[])).collect();
+    let mut previous = first.access_token.secret().clone();
+    for round in 1..=rounds {
+        // Due half-way through its 2-second life.
+        tokio::time::sleep(Duration::from_millis(1150)).await;
+        for m in &mut members {
+            m.go();
+        }
+        let mut tokens = std::collections::BTreeSet::new();
+        for m in &mut members {
+            let answer = m.answer();
+            assert_eq!(answer["errors"], serde_json::json!([]), "round {round}: {answer}");
+            for t in answer["tokens"].as_array().unwrap() {
+                tokens.insert(t.as_str().unwrap().to_owned());
+            }
+        }
+        assert_eq!(tokens.len(), 1, "round {round}: every task of every process got the same token");
+        let token = tokens.pop_first().unwrap();
+        assert_ne!(token, previous, "round {round}: a new token");
+        previous = token;
+        assert_eq!(refreshes(&server).await, round, "round {round}: one token request per round");
+    }
+    // The grant is alive: the stored refresh token is the newest.
+    let op = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    let mut stored = AnyStore::open(address).await.unwrap().load("user").await.unwrap().unwrap();
+    assert!(!stored.invalid);
+    oauthgen_runtime::refresh(&op, &mut stored).await.unwrap();
+}
+
+/// The lock holder hangs on a token endpoint that never answers and is killed (SIGKILL); another
+/// process takes the lock over (at once for a file, after the lease otherwise) and
+/// refreshes with the stored refresh token, which the provider never saw used.
+async fn killed_holder_is_taken_over(address: &str, lease: Duration) {
+    let server = OidcServer::start(TTL);
+    log_in(&server, address).await;
+    tokio::time::sleep(Duration::from_millis(1150)).await;
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let env =
+        [("LEASE_MS", lease.as_millis().to_string()), ("TOKEN_PORT", hole.local_addr().unwrap().port().to_string())];
+    let mut holder = Member::spawn(server.port, address, &env);
+    holder.go();
+    // Wait until the holder's request reached the black hole: it holds the lock now.
+    hole.set_nonblocking(false).unwrap();
+    let (_conn, _) = hole.accept().unwrap();
+    holder.child.kill().unwrap();
+    holder.child.wait().unwrap();
+    let killed = Instant::now();
+    let env = [("LEASE_MS", lease.as_millis().to_string())];
+    let mut next = Member::spawn(server.port, address, &env);
+    next.go();
+    let answer = next.answer();
+    assert_eq!(answer["errors"], serde_json::json!([]), "{answer}");
+    assert_eq!(answer["tokens"].as_array().unwrap().len(), 1);
+    assert!(killed.elapsed() < lease + Duration::from_secs(10), "taken over soon after the lease");
+    assert_eq!(refreshes(&server).await, 1, "the killed holder's request never reached the provider");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_store_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = dir.path().join("tokens.json").display().to_string();
+    fleet_refreshes_once_per_round(&address, 20).await;
+    let address = dir.path().join("killed.json").display().to_string();
+    killed_holder_is_taken_over(&address, Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("sqlite:{}", dir.path().join("tokens.db").display());
+    fleet_refreshes_once_per_round(&address, 20).await;
+    let address = format!("sqlite:{}", dir.path().join("killed.db").display());
+    killed_holder_is_taken_over(&address, Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_store_fleet() {
+    let pg = oauthgen_tests::postgres::PgServer::start();
+    fleet_refreshes_once_per_round(&pg.url(), 20).await;
+    // The same database, a fresh grant under the same key.
+    killed_holder_is_taken_over(&pg.url(), Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_fleet() {
+    let redis = oauthgen_tests::redis::RedisServer::start();
+    fleet_refreshes_once_per_round(&redis.url(), 20).await;
+    killed_holder_is_taken_over(&redis.url(), Duration::from_secs(2)).await;
+}
