@@ -2,28 +2,14 @@
 //! the real binary against npm `oidc-provider` (and an authlib JWT-bearer server) on
 //! 127.0.0.1, with `$BROWSER` set to a script that follows the redirect chain.
 
+mod support;
+
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt as _;
 use oauthgen_tests::{OidcServer, PythonServer, approve_device, follow_to_callback, run_python};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn oauthgen(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("oauthgen").unwrap();
-    cmd.current_dir(workspace()).args(args).env_remove("OAUTHGEN_CLIENT_SECRET").env_remove("OAUTHGEN_STORE");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
+use support::{oauthgen, run, workspace};
 
 struct Setup {
     server: OidcServer,

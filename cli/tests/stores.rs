@@ -2,28 +2,14 @@
 //! malformed or unreachable stores fail in one line, before anything happens; the default
 //! configuration directory is private.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt as _;
 use oauthgen_tests::OidcServer;
 use oauthgen_tests::postgres::PgServer;
 use oauthgen_tests::redis::RedisServer;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn oauthgen(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("oauthgen").unwrap();
-    cmd.current_dir(workspace()).args(args).env_remove("OAUTHGEN_CLIENT_SECRET").env_remove("OAUTHGEN_STORE");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
+use support::{oauthgen, run, workspace};
 
 /// Log in to a fresh `oidc-provider` with the store at `address` given by `--store` or the
 /// environment, then `token` twice (the second from the store) and `revoke`.
