@@ -124,3 +124,52 @@ fn the_configuration_directory_is_private() {
     let mode = std::fs::metadata(config.join("oauthgen")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "made private");
 }
+
+/// Sixteen `oauthgen token` processes on one store with a 4-second token and a 60-second
+/// refresh margin, once it is due: one refresh between them, and every process prints the
+/// same new token (a margin longer than the token's life once made every call refresh).
+#[test]
+fn sixteen_token_processes_refresh_once() {
+    let server = OidcServer::start(4);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(workspace().join("tests/fixtures/ok/testop.yaml")).unwrap();
+    assert!(spec.contains("margin_seconds: 1\n"));
+    let spec_path = dir.path().join("testop.yaml");
+    std::fs::write(&spec_path, spec.replace("margin_seconds: 1\n", "margin_seconds: 60\n")).unwrap();
+    let spec_path = spec_path.display().to_string();
+    let store = dir.path().join("tokens.json").display().to_string();
+    let port = format!("port={}", server.port);
+    let browser = format!("python3 {}", workspace().join("tests/browser.py").display());
+    let base = ["testop", "--spec", &spec_path, "--var", &port, "--store", &store];
+    let (code, _, stderr) =
+        run(oauthgen(&[&["login"][..], &base, &["--client-id", "basic-client", "--timeout", "30"]].concat())
+            .env("OAUTHGEN_CLIENT_SECRET", "basic-secret")
+            .env("BROWSER", &browser));
+    assert_eq!(code, 0, "{stderr}");
+    let (_, first, _) = run(&mut oauthgen(&[&["token"][..], &base].concat()));
+    std::thread::sleep(std::time::Duration::from_millis(2200)); // due half-way through its life
+    let children: Vec<_> = (0..16)
+        .map(|_| {
+            oauthgen(&[&["token"][..], &base].concat())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut tokens = std::collections::BTreeSet::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        tokens.insert(String::from_utf8(out.stdout).unwrap());
+    }
+    assert_eq!(tokens.len(), 1, "every process printed the same token");
+    assert_ne!(tokens.first(), Some(&first), "a new one");
+    let counts: serde_json::Value = reqwest_json(&server.url("/test/counts"));
+    assert_eq!(counts["refresh_token"], 1, "one refresh for sixteen processes");
+}
+
+fn reqwest_json(url: &str) -> serde_json::Value {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+}

@@ -250,6 +250,31 @@ async fn file_store_is_private_atomic_and_refuses_symlinks() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.contains(".tmp.")), "{names:?}");
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // A symbolic link swapped in after the store was created: every open refuses it
+        // (`O_NOFOLLOW`), so there is no window between a check and a read.
+        let swapped = dir.path().join("swapped.json");
+        let store = FileStore::new(&swapped);
+        std::os::unix::fs::symlink(&path, &swapped).unwrap();
+        assert!(matches!(store.load("b").await, Err(StoreError::Symlink(_))));
+        assert!(matches!(store.lock("b").await, Ok(_)), "the lock file is not the link");
+        // A directory others may write to is refused; with the sticky bit (like /tmp) it is not.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let open = FileStore::new(shared.join("tokens.json"));
+        let refused = open.save("a", &credentials("x", "y", 1)).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Io { reason, .. }) if reason.contains("writable by other users")),
+            "{refused:?}"
+        );
+        assert!(matches!(open.load("a").await, Err(StoreError::Io { .. })));
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        open.save("a", &credentials("x", "y", 1)).await.unwrap();
+    }
+
     // A corrupt file is reported, and never overwritten.
     std::fs::write(&path, b"{\"a\": {broken").unwrap();
     assert!(matches!(store.load("a").await, Err(StoreError::Corrupt { .. })));
