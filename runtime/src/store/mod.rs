@@ -21,6 +21,7 @@
 mod any;
 mod encrypted;
 mod file;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 mod lease;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -37,6 +38,7 @@ pub use self::redis::RedisStore;
 pub use any::{AnyLock, AnyStore, redact_address};
 pub use encrypted::{EncryptedStore, EncryptionKey};
 pub use file::FileStore;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 pub use lease::LeaseLock;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
