@@ -126,11 +126,10 @@ async fn run(events: Vec<Event>) -> Result<(), TestCaseError> {
             s.reused.fetch_add(1, Ordering::SeqCst);
             return Reply::json(400, r#"{"error":"invalid_grant"}"#);
         }
-        if s.slow.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(60));
-        }
         let n = s.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        Reply::json(200, token_json(&format!("at-{n}"), Some(&format!("rt-{n}")), 3600))
+        let reply = Reply::json(200, token_json(&format!("at-{n}"), Some(&format!("rt-{n}")), 3600));
+        let delay = if s.slow.load(Ordering::SeqCst) { Duration::from_millis(60) } else { Duration::ZERO };
+        Reply::After(delay, Box::new(reply))
     })
     .await;
     let store = Flaky::default();

@@ -64,9 +64,9 @@ impl Rotating {
             if !used.lock().unwrap().insert(refresh) {
                 return Reply::json(400, r#"{"error":"invalid_grant","error_description":"reused"}"#);
             }
-            std::thread::sleep(delay);
             let next = n.fetch_add(1, Ordering::SeqCst) + 1;
-            Reply::json(200, token_json(&format!("at-{next}"), Some(&format!("rt-{next}")), lifetime))
+            let reply = Reply::json(200, token_json(&format!("at-{next}"), Some(&format!("rt-{next}")), lifetime));
+            Reply::After(delay, Box::new(reply))
         })
         .await;
         Self { server, issued }

@@ -100,7 +100,7 @@ async fn exclusive(path: PathBuf) -> Result<File, StoreError> {
                     return Err(StoreError::LockTimeout(path.display().to_string()));
                 }
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_millis(50));
+                wait = (wait * 2).min(Duration::from_millis(10));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&path, &e)),
         }

@@ -127,7 +127,7 @@ pub(crate) async fn acquire(
             return Err(StoreError::LockTimeout(key.to_owned()));
         }
         tokio::time::sleep(wait.mul_f64(0.5 + fastrand::f64())).await;
-        wait = (wait * 2).min(Duration::from_millis(100));
+        wait = (wait * 2).min(Duration::from_millis(25));
     }
 }
 

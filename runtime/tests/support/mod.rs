@@ -31,6 +31,8 @@ pub enum Reply {
     Respond { status: u16, headers: Vec<(&'static str, String)>, body: String },
     /// Never answer.
     Hang,
+    /// Answer after a while, without blocking the server's thread.
+    After(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -114,7 +116,13 @@ impl MockServer {
         let seen = Seen { head, body: String::from_utf8_lossy(&buf[start..start + len]).into_owned() };
         self.count.fetch_add(1, Ordering::SeqCst);
         self.seen.lock().unwrap().push(seen.clone());
-        match handler(&seen) {
+        let mut reply = handler(&seen);
+        while let Reply::After(delay, then) = reply {
+            tokio::time::sleep(delay).await;
+            reply = *then;
+        }
+        match reply {
+            Reply::After(..) => {}
             Reply::Hang => tokio::time::sleep(Duration::from_secs(600)).await,
             Reply::Respond { status, headers, body } => {
                 let mut response =
