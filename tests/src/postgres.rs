@@ -4,6 +4,8 @@
 //!
 //! Run as root (as the tests and CI are), the server runs as the `postgres` system user,
 //! which Debian's `postgresql` package creates: PostgreSQL refuses to run as root.
+//!
+//! [`PgServer::start_tls`] starts one with `ssl=on` and a given certificate and key.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ pub struct PgServer {
     port: u16,
     bin: PathBuf,
     as_postgres: bool,
+    /// `ssl_cert_file` and `ssl_key_file`, for a server with TLS.
+    tls: Option<(PathBuf, PathBuf)>,
     dir: tempfile::TempDir,
 }
 
@@ -60,6 +64,21 @@ impl PgServer {
     /// When PostgreSQL is missing, `initdb` fails, or the server does not accept connections
     /// within 30 seconds.
     pub fn start() -> Self {
+        Self::launch(None)
+    }
+
+    /// [`PgServer::start`] with TLS on (`ssl=on`), presenting `cert_pem` (the server's
+    /// certificate, then any intermediates) with the private key `key_pem`. The server
+    /// still accepts connections without TLS (its `pg_hba.conf` says `host`, not
+    /// `hostssl`), so that [`PgServer::query`] works as for any server.
+    ///
+    /// # Panics
+    /// As [`PgServer::start`], and when the files cannot be written.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        Self::launch(Some((cert_pem, key_pem)))
+    }
+
+    fn launch(tls: Option<(&str, &str)>) -> Self {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let as_postgres = running_as_root();
@@ -68,7 +87,23 @@ impl PgServer {
             assert!(ok, "cannot chown the test cluster's directory to the `postgres` user (does it exist?)");
         }
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut server = Self { child: None, port, bin, as_postgres, dir };
+        let mut server = Self { child: None, port, bin, as_postgres, tls: None, dir };
+        if let Some((cert, key)) = tls {
+            // The server reads them as `postgres`, and refuses a key that others can read.
+            let cert_file = server.dir.path().join("server.crt");
+            let key_file = server.dir.path().join("server.key");
+            for (path, pem) in [(&cert_file, cert), (&key_file, key)] {
+                std::fs::write(path, pem).expect("write the TLS files");
+                std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                    .expect("chmod 0600");
+                if as_postgres {
+                    let ok =
+                        Command::new("chown").arg("postgres:postgres").arg(path).status().is_ok_and(|s| s.success());
+                    assert!(ok, "cannot chown {} to the `postgres` user", path.display());
+                }
+            }
+            server.tls = Some((cert_file, key_file));
+        }
         let out = server
             .command("initdb")
             .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "-D"])
@@ -130,6 +165,16 @@ impl PgServer {
             .arg(self.dir.path())
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-c", "fsync=off", "-c", "max_connections=200", "-c", "synchronous_commit=off"])
+            .args(self.tls.iter().flat_map(|(cert, key)| {
+                [
+                    "-c".into(),
+                    "ssl=on".into(),
+                    "-c".into(),
+                    format!("ssl_cert_file={}", cert.display()),
+                    "-c".into(),
+                    format!("ssl_key_file={}", key.display()),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -5,8 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres::error::SqlState;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::lease::{self, BoxFuture, LeaseBackend, LeaseLock};
 use super::{LOCK_TIMEOUT, StoreError, Stored, TokenStore, Version};
@@ -42,9 +47,7 @@ use crate::Credentials;
 /// The role needs `SELECT`, `INSERT`, `UPDATE` and `DELETE` on both tables (and `CREATE` on
 /// the schema until they exist).
 ///
-/// TLS is not supported yet: URLs with `sslmode=require`, `verify-ca` or `verify-full` are
-/// refused with [`StoreError::Config`]; use a local socket, a trusted network or a TLS
-/// tunnel. `Debug` output and errors show the URL without its password or query.
+/// `Debug` output and errors show the URL without its password or query.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), oauthgen_runtime::StoreError> {
@@ -56,6 +59,47 @@ use crate::Credentials;
 /// let other = PostgresStore::connect_with("postgres://app:secret@db.internal/app", options)
 ///     .await?
 ///     .with_lease(Duration::from_secs(20));
+/// # Ok(()) }
+/// ```
+///
+/// # TLS
+///
+/// Through rustls (with ring), chosen by the URL's `sslmode` as libpq documents it:
+///
+/// | `sslmode` | encrypted | server's certificate |
+/// |---|---|---|
+/// | `disable` | never | - |
+/// | `prefer` (the default) | when the server offers TLS, else in plain text | not checked, unless `sslrootcert` is given (then as `verify-ca`) |
+/// | `require` | always (a server without TLS is refused) | not checked, unless `sslrootcert` is given (then as `verify-ca`) |
+/// | `verify-ca` | always | signed by a trusted root; the host name is not checked |
+/// | `verify-full` | always | signed by a trusted root and issued for the URL's host |
+///
+/// **`prefer` and `require` without a CA do not stop an active attacker**: anyone who can
+/// intercept the connection can present a certificate of their own and read and change
+/// everything (with password authentication, the password too; SCRAM never sends it, and
+/// `channel_binding=require` in the URL makes a SCRAM login through such an attacker fail).
+/// They only stop passive eavesdropping. Use `verify-full` across any network you do not
+/// control. Unlike libpq, `prefer` does not try again in plain text when the TLS handshake
+/// fails: it fails.
+///
+/// Trusted roots: the PEM file named by `sslrootcert=PATH` (one or more certificates; only
+/// those are trusted), or the PEM given with [`PostgresOptions::ca_pem`], else the
+/// platform's roots (`rustls-native-certs`: the system's CA bundle, or the files named by
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR`), as `sslrootcert=system` also asks. libpq would read
+/// `~/.postgresql/root.crt` instead of the platform's roots; this store does not.
+/// `sslrootcert=system` with no `sslmode` means `verify-full`, and with a weaker mode is
+/// refused (as in libpq 16). `sslmode=allow`, client certificates (`sslcert`, `sslkey`)
+/// and the `PGSSL*` environment variables are not supported. The host name checked by
+/// `verify-full` is the URL's host, also when `hostaddr` gives the address to connect to.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), oauthgen_runtime::StoreError> {
+/// use oauthgen_runtime::store::PostgresStore;
+///
+/// let store = PostgresStore::connect(
+///     "postgres://app:secret@db.internal/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem",
+/// )
+/// .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -70,6 +114,7 @@ struct Inner {
     /// The URL without password or query, for errors and `Debug`.
     name: String,
     sql: Sql,
+    ssl_mode: SslMode,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -77,21 +122,33 @@ impl std::fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("url", &self.inner.name)
             .field("credentials_table", &self.inner.sql.credentials_table)
+            .field("sslmode", &self.inner.ssl_mode.as_str())
             .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
 }
 
 /// How [`PostgresStore::connect_with`] sets a store up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresOptions {
     table_prefix: String,
     pool_size: usize,
+    ca_pem: Option<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("table_prefix", &self.table_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("{} bytes", pem.len())))
+            .finish()
+    }
 }
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { table_prefix: "oauthgen_".into(), pool_size: 16 }
+        Self { table_prefix: "oauthgen_".into(), pool_size: 16, ca_pem: None }
     }
 }
 
@@ -109,6 +166,15 @@ impl PostgresOptions {
     #[must_use]
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size.max(1);
+        self
+    }
+
+    /// Trust the certificate authorities in `pem` (one or more PEM certificates), and only
+    /// those, as `sslrootcert=PATH` in the URL would (which must then be absent): for a CA
+    /// that comes from a secret store rather than a file. See [TLS](PostgresStore#tls).
+    #[must_use]
+    pub fn ca_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.ca_pem = Some(pem.as_ref().into());
         self
     }
 }
@@ -185,6 +251,274 @@ impl Sql {
     }
 }
 
+/// libpq's `sslmode`s that this store knows (`allow` aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "disable" => Self::Disable,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
+    /// What tokio-postgres is told: it checks nothing itself (the verifier does), and only
+    /// knows whether TLS is off, tried or required.
+    fn negotiation(self) -> tokio_postgres::config::SslMode {
+        match self {
+            Self::Disable => tokio_postgres::config::SslMode::Disable,
+            Self::Prefer => tokio_postgres::config::SslMode::Prefer,
+            Self::Require | Self::VerifyCa | Self::VerifyFull => tokio_postgres::config::SslMode::Require,
+        }
+    }
+}
+
+/// The roots that the URL or the options name.
+enum RootSource {
+    /// `sslrootcert=PATH`.
+    File(String),
+    /// [`PostgresOptions::ca_pem`].
+    Pem(Arc<[u8]>),
+    /// `sslrootcert=system`.
+    System,
+}
+
+/// The URL's TLS parameters, taken out of it (tokio-postgres knows neither `verify-*` nor
+/// `sslrootcert`).
+struct TlsParams {
+    /// The URL without `sslmode` and `sslrootcert`.
+    url: String,
+    mode: SslMode,
+    roots: Option<RootSource>,
+}
+
+/// `%XX` escapes decoded, as tokio-postgres decodes query values.
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn tls_params(url: &str, ca_pem: Option<&Arc<[u8]>>) -> Result<TlsParams, String> {
+    let (base, rest) = url.split_once('?').unwrap_or((url, ""));
+    let (query, fragment) = match rest.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (rest, None),
+    };
+    let (mut mode, mut rootcert) = (None, None);
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", v)) => {
+                let v = percent_decode(v).unwrap_or_default();
+                mode = Some(SslMode::parse(&v).ok_or_else(|| {
+                    format!("sslmode `{v}` is not supported (use disable, prefer, require, verify-ca or verify-full)")
+                })?);
+            }
+            Some(("sslrootcert", v)) => {
+                rootcert = Some(percent_decode(v).ok_or("sslrootcert is not a valid percent-encoded path")?);
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let roots = match (rootcert, ca_pem) {
+        (Some(_), Some(_)) => {
+            return Err("both sslrootcert in the URL and PostgresOptions::ca_pem name the roots; keep one".into());
+        }
+        (Some(path), None) if path == "system" => Some(RootSource::System),
+        (Some(path), None) if path.is_empty() => return Err("sslrootcert is empty".into()),
+        (Some(path), None) => Some(RootSource::File(path)),
+        (None, Some(pem)) => Some(RootSource::Pem(pem.clone())),
+        (None, None) => None,
+    };
+    let system = matches!(roots, Some(RootSource::System));
+    let mode = match mode {
+        Some(m) if system && m != SslMode::VerifyFull => {
+            return Err(format!(
+                "sslmode={} may not be used with sslrootcert=system (use sslmode=verify-full)",
+                m.as_str()
+            ));
+        }
+        Some(m) => m,
+        None if system => SslMode::VerifyFull,
+        None => SslMode::Prefer,
+    };
+    let mut url = base.to_owned();
+    if !kept.is_empty() {
+        url.push('?');
+        url.push_str(&kept.join("&"));
+    }
+    if let Some(f) = fragment {
+        url.push('#');
+        url.push_str(f);
+    }
+    Ok(TlsParams { url, mode, roots })
+}
+
+/// Roots from PEM text: every certificate in it, at least one.
+fn pem_roots(pem: &[u8], origin: &str) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("{origin}: not PEM certificates: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{origin}: unusable certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{origin}: holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"));
+    }
+    Ok(roots)
+}
+
+/// The platform's roots, as `rustls-native-certs` finds them.
+fn platform_roots() -> Result<RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let why = found.errors.first().map(|e| format!(" ({})", describe(e))).unwrap_or_default();
+        return Err(format!(
+            "no root certificates found on this system{why}; install the CA bundle (ca-certificates) or name \
+             the server's CA with sslrootcert=PATH"
+        ));
+    }
+    Ok(roots)
+}
+
+/// The roots `mode` checks certificates against: `None` when it checks none.
+async fn load_roots(mode: SslMode, source: Option<RootSource>) -> Result<Option<RootCertStore>, String> {
+    match (mode, source) {
+        (SslMode::Disable, _) | (SslMode::Prefer | SslMode::Require, None) => Ok(None),
+        (_, Some(RootSource::File(path))) => {
+            let pem = tokio::fs::read(&path).await.map_err(|e| format!("cannot read sslrootcert `{path}`: {e}"))?;
+            pem_roots(&pem, &format!("sslrootcert `{path}`")).map(Some)
+        }
+        (_, Some(RootSource::Pem(pem))) => pem_roots(&pem, "PostgresOptions::ca_pem").map(Some),
+        (_, Some(RootSource::System) | None) => platform_roots().map(Some),
+    }
+}
+
+/// Checks the server's certificate chain against `roots` (`None`: checks nothing), never
+/// its name; the handshake's signatures are always checked against the certificate's key.
+/// `verify-full` uses rustls's own verifier instead, which checks the name too.
+#[derive(Debug)]
+struct ChainVerifier {
+    roots: Option<Arc<RootCertStore>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for ChainVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(roots) = &self.roots {
+            let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The TLS connector for `mode` with `roots` (ring, TLS 1.2 and 1.3, ALPN `postgresql` as
+/// PostgreSQL 17's direct TLS negotiation wants).
+fn tls_connector(mode: SslMode, roots: Option<RootCertStore>) -> Result<MakeRustlsConnect, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let algorithms = provider.signature_verification_algorithms;
+    let roots = roots.map(Arc::new);
+    let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
+        (SslMode::VerifyFull, Some(roots)) => {
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| format!("TLS setup: {e}"))?
+        }
+        (_, roots) => Arc::new(ChainVerifier { roots, algorithms }),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// A hint for TLS failures whose cause is not obvious from rustls's words.
+fn tls_hint(text: &str) -> &'static str {
+    if text.contains("UnknownIssuer") {
+        " (the server's certificate is not signed by a trusted root: name its CA with sslrootcert=PATH)"
+    } else if text.contains("not valid for name") || text.contains("NotValidForName") {
+        " (sslmode=verify-full checks that the certificate names the URL's host)"
+    } else if text.contains("server does not support TLS") {
+        " (the URL's sslmode requires TLS, which the server has off: `ssl = on` in postgresql.conf)"
+    } else {
+        ""
+    }
+}
+
 /// `url` without its password, query or fragment: safe to show.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -252,10 +586,12 @@ impl DbFailure {
     }
 
     fn describe(&self) -> String {
-        match self {
+        let text = match self {
             Self::Pool(e) => pool_error(e),
             Self::Query(e) => describe(e),
-        }
+        };
+        let hint = tls_hint(&text);
+        text + hint
     }
 }
 
@@ -307,31 +643,26 @@ impl PostgresStore {
                 options.table_prefix
             )));
         }
-        let query = url.split_once('?').map(|(_, q)| q.split('#').next().unwrap_or_default()).unwrap_or_default();
-        for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
-            if k == "sslmode" && matches!(v, "require" | "verify-ca" | "verify-full") {
-                return Err(config_error(&format!(
-                    "TLS is not supported yet (sslmode={v}); use a local socket, a trusted network or a TLS tunnel \
-                     with sslmode=disable"
-                )));
-            }
-        }
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| config_error(&describe(&e)))?;
+        let tls = tls_params(url, options.ca_pem.as_ref()).map_err(|e| config_error(&e))?;
+        let mut config: tokio_postgres::Config = tls.url.parse().map_err(|e| config_error(&describe(&e)))?;
+        config.ssl_mode(tls.mode.negotiation());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Self::TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("oauthgen");
         }
+        let roots = load_roots(tls.mode, tls.roots).await.map_err(|e| config_error(&e))?;
+        let connector = tls_connector(tls.mode, roots).map_err(|e| config_error(&e))?;
         let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Verified });
+            Manager::from_config(config, connector, ManagerConfig { recycling_method: RecyclingMethod::Verified });
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| config_error(&describe(&e)))?;
         let store = Self {
-            inner: Arc::new(Inner { pool, name, sql: Sql::new(&options.table_prefix) }),
+            inner: Arc::new(Inner { pool, name, sql: Sql::new(&options.table_prefix), ssl_mode: tls.mode }),
             lease: Self::LEASE,
             timeout: Self::TIMEOUT,
         };
@@ -543,6 +874,42 @@ mod tests {
         for (url, shown) in cases {
             assert_eq!(redact(url), shown, "{url}");
         }
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_the_url() {
+        let t = tls_params(
+            "postgres://a@h/db?sslmode=verify-full&sslrootcert=%2Ftmp%2Fmy%20ca.pem&application_name=x",
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.url, "postgres://a@h/db?application_name=x");
+        assert_eq!(t.mode, SslMode::VerifyFull);
+        assert!(matches!(t.roots, Some(RootSource::File(p)) if p == "/tmp/my ca.pem"));
+
+        let t = tls_params("postgres://a@h/db", None).unwrap();
+        assert_eq!((t.url.as_str(), t.mode), ("postgres://a@h/db", SslMode::Prefer));
+        assert!(t.roots.is_none());
+
+        let t = tls_params("postgres://a@h/db?sslrootcert=system", None).unwrap();
+        assert_eq!((t.url.as_str(), t.mode), ("postgres://a@h/db", SslMode::VerifyFull));
+        assert!(matches!(t.roots, Some(RootSource::System)));
+
+        let pem: Arc<[u8]> = b"pem".as_slice().into();
+        let t = tls_params("postgres://a@h/db?sslmode=require", Some(&pem)).unwrap();
+        assert_eq!(t.mode, SslMode::Require);
+        assert!(matches!(t.roots, Some(RootSource::Pem(_))));
+
+        for bad in [
+            "postgres://a@h/db?sslmode=allow",
+            "postgres://a@h/db?sslmode=verify_full",
+            "postgres://a@h/db?sslmode=require&sslrootcert=system",
+            "postgres://a@h/db?sslrootcert=",
+            "postgres://a@h/db?sslrootcert=%zz",
+        ] {
+            assert!(tls_params(bad, None).is_err(), "{bad}");
+        }
+        assert!(tls_params("postgres://a@h/db?sslrootcert=/ca.pem", Some(&pem)).is_err(), "two sources of roots");
     }
 
     #[test]

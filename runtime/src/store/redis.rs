@@ -114,6 +114,30 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| {
 /// (`maxmemory-policy noeviction`, or a database of their own).
 ///
 /// `Debug` output and errors name the server without its user name and password.
+///
+/// # TLS
+///
+/// `rediss://` connects with TLS through rustls: the server's certificate must be signed by
+/// one of the platform's roots (`rustls-native-certs`: the system's CA bundle, or the files
+/// named by `SSL_CERT_FILE`/`SSL_CERT_DIR`) and issued for the URL's host (a DNS name or an
+/// IP address). For a server whose certificate comes from a CA of your own, give that CA to
+/// [`RedisStore::connect_with_tls`]: then it, and only it, is trusted. A server that asks
+/// for client certificates (`tls-auth-clients yes`) takes one from
+/// [`RedisStore::connect_with_client_cert`].
+///
+/// The redis crate reads `rediss://host/#insecure` as "check neither the certificate nor the
+/// host name", which this build of it (without its `tls-rustls-insecure` feature) cannot do
+/// and would only refuse when connecting; this store refuses such a URL at once with
+/// [`StoreError::Config`]. Trust the server's CA instead.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), oauthgen_runtime::StoreError> {
+/// use oauthgen_runtime::RedisStore;
+///
+/// let ca = std::fs::read("/etc/redis/tls/ca.pem").expect("the CA");
+/// let store = RedisStore::connect_with_tls("rediss://:password@redis.internal:6380/0", &ca).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -150,12 +174,42 @@ impl RedisStore {
     pub const TIMEOUT: Duration = Duration::from_secs(10);
 
     /// Connect to the Redis at `url`: `redis://[[user]:password@]host[:port][/db]`, or
-    /// `rediss://` for TLS (verified against the system's root certificates).
+    /// `rediss://` for TLS (verified against the platform's root certificates, see
+    /// [TLS](RedisStore#tls)).
     ///
     /// A malformed or unsupported address is [`StoreError::Config`]; a server that cannot
-    /// be reached within [`RedisStore::TIMEOUT`] is [`StoreError::Io`]. Neither names the
-    /// password.
+    /// be reached within [`RedisStore::TIMEOUT`] or fails the TLS handshake is
+    /// [`StoreError::Io`]. Neither names the password.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, None).await
+    }
+
+    /// [`RedisStore::connect`] to a `rediss://` URL, trusting the certificate authorities in
+    /// `ca_pem` (one or more PEM certificates) instead of the platform's roots. The server's
+    /// certificate must still be issued for the URL's host.
+    ///
+    /// A `redis://` URL, or PEM text without a certificate, is [`StoreError::Config`].
+    pub async fn connect_with_tls(url: &str, ca_pem: &[u8]) -> Result<Self, StoreError> {
+        Self::open(url, Some(Tls { ca_pem: Some(ca_pem), client: None })).await
+    }
+
+    /// [`RedisStore::connect_with_tls`] presenting a client certificate (`cert_pem`: the
+    /// certificate and any intermediates, `key_pem`: its private key, PKCS#8, PKCS#1 or SEC1
+    /// in PEM), for a server with `tls-auth-clients yes`. Without `ca_pem`, the server is
+    /// checked against the platform's roots.
+    ///
+    /// A `redis://` URL, or PEM text that holds no certificate or no key, is
+    /// [`StoreError::Config`]; the messages never show the key.
+    pub async fn connect_with_client_cert(
+        url: &str,
+        ca_pem: Option<&[u8]>,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, StoreError> {
+        Self::open(url, Some(Tls { ca_pem, client: Some((cert_pem, key_pem)) })).await
+    }
+
+    async fn open(url: &str, tls: Option<Tls<'_>>) -> Result<Self, StoreError> {
         let parsed = url::Url::parse(url)
             .map_err(|e| StoreError::Config(format!("Redis store `{}`: malformed URL: {e}", redact(url))))?;
         let name = display_name(&parsed);
@@ -176,11 +230,23 @@ impl RedisStore {
                 _ => text,
             }
         };
+        let config_error = |what: &str| StoreError::Config(format!("Redis store `{name}`: {what}"));
         if parsed.scheme() == "rediss" {
+            if parsed.fragment() == Some("insecure") {
+                return Err(config_error(
+                    "`#insecure` (no certificate or host name check) is not supported; trust the server's CA with \
+                     RedisStore::connect_with_tls",
+                ));
+            }
             install_crypto_provider();
+        } else if tls.is_some() {
+            return Err(config_error("TLS settings need a `rediss://` URL"));
         }
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Config(format!("Redis store `{name}`: unusable URL: {}", scrub(&e))))?;
+        let client = match tls {
+            None => redis::Client::open(url),
+            Some(tls) => redis::Client::build_with_tls(url, tls.certificates().map_err(|e| config_error(&e))?),
+        }
+        .map_err(|e| config_error(&format!("unusable URL or TLS settings: {}", scrub(&e))))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -190,7 +256,11 @@ impl RedisStore {
         let io = |reason: String| StoreError::Io { path: name.clone(), reason };
         let conn = match tokio::time::timeout(Self::TIMEOUT, ConnectionManager::new_with_config(client, config)).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(io(format!("cannot connect to Redis: {}", scrub(&e)))),
+            Ok(Err(e)) => {
+                let text = scrub(&e);
+                let hint = tls_hint(&text);
+                return Err(io(format!("cannot connect to Redis: {text}{hint}")));
+            }
             Err(_) => return Err(io(format!("cannot connect to Redis: no answer within {:?}", Self::TIMEOUT))),
         };
         Ok(Self {
@@ -259,6 +329,61 @@ impl RedisStore {
                 reason: format!("Redis did not answer within {:?}", self.timeout),
             }),
         }
+    }
+}
+
+/// What [`RedisStore::connect_with_tls`] and [`RedisStore::connect_with_client_cert`] add to
+/// a `rediss://` URL.
+struct Tls<'a> {
+    ca_pem: Option<&'a [u8]>,
+    /// Certificate chain and key, PEM.
+    client: Option<(&'a [u8], &'a [u8])>,
+}
+
+impl Tls<'_> {
+    /// The redis crate's form, after checking that the PEM texts hold what they should (the
+    /// redis crate would take a CA file without certificates as "trust nothing").
+    fn certificates(&self) -> Result<redis::TlsCertificates, String> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let count = |pem: &[u8], what: &str| {
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("the {what} is not PEM: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!("the {what} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"));
+            }
+            Ok(())
+        };
+        if let Some(ca) = self.ca_pem {
+            count(ca, "CA")?;
+        }
+        let client_tls = match self.client {
+            Some((cert, key)) => {
+                count(cert, "client certificate")?;
+                // Only whether it parses: the error of the PEM parser never quotes the key.
+                PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|_| "the client key holds no PEM private key (PKCS#8, PKCS#1 or SEC1)".to_owned())?;
+                Some(redis::ClientTlsConfig { client_cert: cert.to_vec(), client_key: key.to_vec() })
+            }
+            None => None,
+        };
+        Ok(redis::TlsCertificates { client_tls, root_cert: self.ca_pem.map(<[u8]>::to_vec) })
+    }
+}
+
+/// A hint for TLS failures whose cause is not obvious from rustls's words.
+fn tls_hint(text: &str) -> &'static str {
+    if text.contains("UnknownIssuer") {
+        " (the server's certificate is not signed by a trusted root: trust its CA with RedisStore::connect_with_tls)"
+    } else if text.contains("not valid for name") || text.contains("NotValidForName") {
+        " (the certificate must name the URL's host)"
+    } else if text.contains("alert: CertificateRequired") {
+        " (the server asks for a client certificate: RedisStore::connect_with_client_cert)"
+    } else if text.contains("alert: UnknownCA") || text.contains("alert: BadCertificate") {
+        " (the server refused the client certificate)"
+    } else {
+        ""
     }
 }
 
