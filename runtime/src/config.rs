@@ -23,6 +23,7 @@ pub struct ProviderConfig {
     extra_variables: BTreeMap<String, String>,
     client_auth: Option<ClientAuth>,
     timeout: std::time::Duration,
+    oidc: crate::oidc::OidcOptions,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -64,6 +65,7 @@ impl ProviderConfig {
             extra_variables: BTreeMap::new(),
             client_auth: None,
             timeout: crate::REQUEST_TIMEOUT,
+            oidc: crate::oidc::OidcOptions::default(),
         }
     }
 
@@ -115,6 +117,16 @@ impl ProviderConfig {
     /// The time limit of each request.
     pub fn timeout(&self) -> std::time::Duration {
         self.timeout
+    }
+
+    /// How ID tokens are validated: clock leeway and JWKS refetch cooldown.
+    pub fn set_oidc_options(&mut self, options: crate::oidc::OidcOptions) {
+        self.oidc = options;
+    }
+
+    /// The ID token validation options.
+    pub fn oidc_options(&self) -> crate::oidc::OidcOptions {
+        self.oidc
     }
 
     /// Set a templated variable. Values are checked when a URL is built from them.

@@ -87,6 +87,14 @@ impl Credentials {
         self.expires_at.is_some_and(|at| at - margin <= OffsetDateTime::now_utc())
     }
 
+    /// The claims of the ID token, decoded without checking its signature again: the flows
+    /// validated it when it was received ([`crate::exchange`], [`crate::refresh`] for
+    /// providers whose spec declares `oidc`). `None` without an ID token or when it cannot
+    /// be decoded. Do not use on credentials from an untrusted source.
+    pub fn id_token_claims(&self) -> Option<crate::oidc::IdTokenClaims> {
+        crate::oidc::decode_unverified(self.id_token.as_ref()?.secret()).ok()
+    }
+
     /// Whether the access token can still be used: not invalid and not expired.
     pub fn is_usable(&self) -> bool {
         !self.invalid && !self.expires_within(time::Duration::ZERO)

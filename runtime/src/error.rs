@@ -188,6 +188,13 @@ pub enum Error {
         /// How the earlier attempt failed.
         earlier: String,
     },
+    /// An OpenID Connect ID token was refused (or could not be checked); nothing was
+    /// returned or stored.
+    #[error("ID token refused: {reason}")]
+    IdToken {
+        /// What failed.
+        reason: crate::oidc::IdTokenError,
+    },
     /// The refresh ended without an answer (its task was cancelled or panicked).
     #[error("the refresh of `{0}` ended without a result")]
     RefreshAborted(String),

@@ -109,12 +109,29 @@ pub(crate) fn credentials_from(response: &TokenResp, requested: &[String]) -> Cr
 
 /// A started authorization: the URL to send the user to, and what [`exchange`] needs to
 /// finish it.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the URL without its query (which holds `state` and `nonce`).
+#[derive(Clone)]
 pub struct Authorization {
     /// The provider's authorization URL, with state, PKCE challenge and scopes.
     pub url: Url,
     /// Keep this (server side, or in a cookie you sign) until the callback arrives.
     pub pending: PendingAuthorization,
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorization").field("url", &redacted_url(&self.url)).field("pending", &self.pending).finish()
+    }
+}
+
+/// A URL for `Debug`: its query and fragment replaced by `[redacted]`.
+pub(crate) fn redacted_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let had_query = shown.query().is_some();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    if had_query { format!("{shown}?[redacted]") } else { shown.to_string() }
 }
 
 /// What an authorization in progress must remember: state, PKCE verifier, redirect URI and
@@ -129,6 +146,9 @@ pub struct PendingAuthorization {
     scopes: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    /// The OpenID Connect `nonce` sent; absent in values serialised before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
 }
 
 impl fmt::Debug for PendingAuthorization {
@@ -140,6 +160,7 @@ impl fmt::Debug for PendingAuthorization {
             .field("redirect_uri", &self.redirect_uri)
             .field("scopes", &self.scopes)
             .field("created_at", &self.created_at)
+            .field("nonce", &self.nonce.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -175,6 +196,11 @@ impl PendingAuthorization {
     pub fn created_at(&self) -> OffsetDateTime {
         self.created_at
     }
+
+    /// Whether an OpenID Connect `nonce` was sent (the ID token must then carry it).
+    pub fn uses_nonce(&self) -> bool {
+        self.nonce.is_some()
+    }
 }
 
 /// Step 1 of the authorization code flow (the classic `step1_get_authorize_url`): build the
@@ -202,8 +228,12 @@ const RESERVED: &[&str] = &[
     "code_challenge_method",
 ];
 
-/// [`authorize_url`] with extra parameters for this request only (`login_hint`, `prompt`,
-/// `nonce` ...). Parameters the flow sets itself (`state`, `redirect_uri` ...) are refused.
+/// [`authorize_url`] with extra parameters for this request only (`login_hint`, `prompt`
+/// ...). Parameters the flow sets itself (`state`, `redirect_uri` ...) are refused.
+///
+/// When the scopes include `openid` and the spec declares `oidc`, a random `nonce` is sent
+/// and kept in the pending authorization; [`exchange`] then requires the ID token to carry
+/// it. A `nonce` given in `params` is used instead of a random one.
 pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
     provider: &P,
     redirect_uri: &str,
@@ -240,6 +270,12 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
     for (name, value) in spec.authorize_params.iter().chain(params) {
         request = request.add_extra_param(*name, *value);
     }
+    let mut nonce = params.iter().find(|(n, _)| *n == "nonce").map(|(_, v)| (*v).to_owned());
+    if nonce.is_none() && spec.oidc_issuer.is_some() && scopes.iter().any(|s| s == "openid") {
+        let fresh = crate::oidc::new_nonce();
+        request = request.add_extra_param("nonce", fresh.clone());
+        nonce = Some(fresh);
+    }
     let (url, _) = request.url();
     Ok(Authorization {
         url,
@@ -250,6 +286,7 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
             redirect_uri: redirect_uri.to_owned(),
             scopes,
             created_at: OffsetDateTime::now_utc(),
+            nonce,
         },
     })
 }
@@ -352,6 +389,17 @@ pub async fn exchange<P: AuthorizationCode>(
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(map_error)?;
     let mut credentials = credentials_from(&response, &pending.scopes);
+    if spec.oidc_issuer.is_some() {
+        match &credentials.id_token {
+            Some(token) => {
+                crate::oidc::validate_id_token(config, token.secret(), pending.nonce.as_deref()).await?;
+            }
+            None if pending.nonce.is_some() || pending.scopes.iter().any(|s| s == "openid") => {
+                return Err(crate::oidc::IdTokenError::Missing.into());
+            }
+            None => {}
+        }
+    }
     for name in spec.redirect.callback_params {
         if let Some(v) = callback.get(name) {
             credentials.extra.insert((*name).to_owned(), Value::String(v.to_owned()));
@@ -382,6 +430,17 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
     match request.request_async(&http).await.map_err(map_error) {
         Ok(response) => {
             let mut fresh = credentials_from(&response, &credentials.scopes);
+            // A new ID token is validated (without a nonce: none is sent on refresh) and must
+            // name the same user (OIDC Core 12.2); a refused one leaves the credentials as
+            // they were.
+            if let (Some(token), true) = (&fresh.id_token, spec.oidc_issuer.is_some()) {
+                let claims = crate::oidc::validate_id_token(config, token.secret(), None).await?;
+                if let Some(old) = credentials.id_token_claims()
+                    && old.sub != claims.sub
+                {
+                    return Err(crate::oidc::IdTokenError::SubjectChanged.into());
+                }
+            }
             if fresh.refresh_token.is_none() {
                 fresh.refresh_token = Some(refresh_token);
             }

@@ -141,6 +141,27 @@ pub(crate) async fn send(
     builder.body(bytes).map_err(|e| TransportError::Http(e.to_string()))
 }
 
+/// GET `url` (discovery, JWKS) with the shared client, `config`'s timeout and the size
+/// limit: the body of a 2xx answer and its `Cache-Control`, or why not.
+pub(crate) async fn get(config: &ProviderConfig, url: &url::Url) -> Result<(Vec<u8>, Option<String>), String> {
+    let response = client()
+        .map_err(|e| e.to_string())?
+        .get(url.as_str())
+        .header(http::header::ACCEPT, "application/json")
+        .timeout(config.timeout())
+        .send()
+        .await
+        .map_err(describe)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {} from {url}", status.as_u16()));
+    }
+    let cache_control =
+        response.headers().get(http::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = read_limited(response).await.map_err(|e| e.to_string())?;
+    Ok((body, cache_control))
+}
+
 async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, TransportError> {
     if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
         return Err(TransportError::Http(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));

@@ -83,13 +83,23 @@ pub fn open_browser(url: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A loopback sign-in in progress: listening, with the URL to send the user to.
-#[derive(Debug)]
+/// A loopback sign-in in progress: listening, with the URL to send the user to. `Debug`
+/// hides the URL's query (`state`, `nonce`).
 pub struct LoopbackLogin<'p, P> {
     provider: &'p P,
     listener: TcpListener,
     auth: Authorization,
     options: LoopbackOptions,
+}
+
+impl<P> std::fmt::Debug for LoopbackLogin<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopbackLogin")
+            .field("listener", &self.listener.local_addr().ok())
+            .field("auth", &self.auth)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'p, P: AuthorizationCode> LoopbackLogin<'p, P> {

@@ -55,6 +55,7 @@ pub mod installed;
 pub mod interop;
 mod manager;
 pub mod normalize;
+pub mod oidc;
 mod provider;
 pub mod service_account;
 pub mod spec;
@@ -75,6 +76,7 @@ pub use manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, 
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 #[cfg(feature = "macros")]
 pub use oauthgen_macros::oauth_provider;
+pub use oidc::{IdTokenClaims, IdTokenError, OidcOptions, validate_id_token};
 pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
     UserInfo, userinfo_url,

@@ -264,3 +264,37 @@ pub struct RedirectSpec {
     /// Callback parameters kept in the credentials.
     pub callback_params: &'static [&'static str],
 }
+
+/// A JWS algorithm an ID token may be signed with. `none` and the HMAC algorithms are
+/// deliberately absent: an ID token signed with them is always refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdTokenAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl IdTokenAlgorithm {
+    /// Every algorithm.
+    pub const ALL: &'static [Self] = &[Self::Rs256, Self::Ps256, Self::Es256, Self::EdDsa];
+
+    /// The JOSE name (`RS256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The algorithm with this JOSE name, exactly.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.name() == name)
+    }
+}
