@@ -1,7 +1,7 @@
 //! The token manager: one credential key, a lock-free cached fast path, and a refresh that
 //! happens once however many callers, threads or processes want it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -280,11 +280,11 @@ impl std::fmt::Debug for Token {
 type Outcome = Option<Result<Arc<Cached>, Error>>;
 
 /// Credentials received but not yet stored (the save failed), the version they replace,
-/// and the refresh token they were obtained with.
+/// and the refresh token the store holds at that version.
 struct Unsaved {
     credentials: Credentials,
     base: Option<Version>,
-    from: Option<String>,
+    base_refresh: Option<String>,
 }
 
 struct Inner<P, S> {
@@ -302,8 +302,20 @@ struct Inner<P, S> {
     margin: Duration,
     events: broadcast::Sender<TokenEvent>,
     token_requests: AtomicU64,
-    /// Woken whenever the cache changes (for the proactive task).
+    /// Woken whenever the cache changes (for the proactive task), and when the manager goes.
     changed: Arc<Notify>,
+    /// For the backoff of retried saves: when this manager was made, the earliest next try
+    /// (milliseconds since then), and how many tries since the last success.
+    born: Instant,
+    save_retry_at: AtomicU64,
+    save_retries: AtomicU32,
+}
+
+impl<P, S> Drop for Inner<P, S> {
+    fn drop(&mut self) {
+        // Wakes the proactive task, which then finds the manager gone and ends.
+        self.changed.notify_waiters();
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -357,14 +369,6 @@ fn refresh_at(credentials: &Credentials, margin: Duration) -> Option<Instant> {
     Some(Instant::now() + left.saturating_sub(margin))
 }
 
-fn same_refresh_token(a: &Credentials, b: &Credentials) -> bool {
-    match (&a.refresh_token, &b.refresh_token) {
-        (Some(a), Some(b)) => a.secret() == b.secret(),
-        (None, None) => true,
-        _ => false,
-    }
-}
-
 /// What a renewal ended with.
 enum Renewed {
     /// New credentials from the provider.
@@ -399,6 +403,9 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
                 events,
                 token_requests: AtomicU64::new(0),
                 changed: Arc::new(Notify::new()),
+                born: Instant::now(),
+                save_retry_at: AtomicU64::new(0),
+                save_retries: AtomicU32::new(0),
             }),
         };
         if let Some(window) = options.proactive {
@@ -449,13 +456,31 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
         let cached = self.inner.cache.load();
         if cached.fresh() {
             if self.inner.has_unsaved.load(Ordering::Relaxed) {
-                // A save failed earlier: try it again in the background.
-                drop(join_or_start(&self.inner, None, Duration::ZERO, true));
+                self.retry_save();
             }
             return Ok(Token(TokenRef::Cached(cached)));
         }
         drop(cached);
         self.slow_path(None).await
+    }
+
+    /// A save failed earlier: try it again in the background, with backoff between tries.
+    #[cold]
+    fn retry_save(&self) {
+        let inner = &self.inner;
+        let now = inner.born.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+        let not_before = inner.save_retry_at.load(Ordering::Relaxed);
+        if now < not_before
+            || inner.save_retry_at.compare_exchange(not_before, u64::MAX, Ordering::AcqRel, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let tries = inner.save_retries.fetch_add(1, Ordering::Relaxed).min(8);
+        let wait = (250_u64 << tries).min(30_000);
+        inner.save_retry_at.store(now.saturating_add(wait), Ordering::Release);
+        if let Err(e) = join_or_start(inner, None, Duration::ZERO, true) {
+            tracing::warn!(key = %inner.key, error = %e, "cannot retry the failed save");
+        }
     }
 
     /// The token was refused (HTTP 401): forget it and get another. When another caller has
@@ -471,53 +496,100 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
     }
 
     async fn slow_path(&self, rejected: Option<String>) -> Result<Token, Error> {
-        let Some(mut flight) = join_or_start(&self.inner, rejected, Duration::ZERO, false) else {
-            // Fresh after all (another caller refreshed meanwhile).
-            return Ok(Token(TokenRef::Owned(self.inner.cache.load_full())));
-        };
-        let outcome = flight.wait_for(Option::is_some).await;
-        match outcome.as_deref() {
-            Ok(Some(result)) => result.clone().map(|cached| Token(TokenRef::Owned(cached))),
-            _ => Err(Error::RefreshAborted(self.inner.key.clone())),
+        for _ in 0..2 {
+            let Some(mut flight) = join_or_start(&self.inner, rejected.clone(), Duration::ZERO, false)? else {
+                // Fresh after all (another caller refreshed meanwhile).
+                return Ok(Token(TokenRef::Owned(self.inner.cache.load_full())));
+            };
+            let outcome = flight.wait_for(Option::is_some).await;
+            let token = match outcome.as_deref() {
+                Ok(Some(Ok(cached))) => Token(TokenRef::Owned(cached.clone())),
+                Ok(Some(Err(e))) if !matches!(e, Error::RefreshAborted(_)) => return Err(e.clone()),
+                // The flight's task ended without a result (its runtime shut down): start
+                // another.
+                _ => continue,
+            };
+            // A flight started by someone else (a save retried, a proactive reload) may have
+            // produced the very token that was just refused: then one of our own.
+            if rejected.as_deref() != Some(token.secret()) {
+                return Ok(token);
+            }
         }
+        Err(Error::RefreshAborted(self.inner.key.clone()))
+    }
+}
+
+/// The task of one refresh. However it ends (its result, a panic, its runtime shutting
+/// down), dropping it clears the flight slot and tells the waiters, so no flight is left
+/// that never finishes.
+struct FlightGuard<P, S> {
+    inner: Arc<Inner<P, S>>,
+    rx: watch::Receiver<Outcome>,
+    tx: watch::Sender<Outcome>,
+    result: Option<Result<Arc<Cached>, Error>>,
+}
+
+impl<P, S> FlightGuard<P, S> {
+    /// The result, published when the guard drops.
+    fn finish(mut self, result: Result<Arc<Cached>, Error>) {
+        self.result = Some(result);
+    }
+}
+
+impl<P, S> Drop for FlightGuard<P, S> {
+    fn drop(&mut self) {
+        {
+            let mut slot = locked(&self.inner.flight);
+            if slot.as_ref().is_some_and(|running| running.same_channel(&self.rx)) {
+                // Cleared before the result is published: a caller that then finds no flight
+                // sees the updated cache.
+                *slot = None;
+            }
+        }
+        let result = self.result.take().unwrap_or_else(|| Err(Error::RefreshAborted(self.inner.key.clone())));
+        self.tx.send_replace(Some(result));
+        self.inner.changed.notify_waiters();
     }
 }
 
 /// Join the refresh in progress, or start one (unless the cache turns out fresh and the
-/// caller is not after a replacement for `rejected`; `force` starts one anyway).
+/// caller is not after a replacement for `rejected`; `force` starts one anyway). Outside a
+/// Tokio runtime no refresh can run: an error.
 fn join_or_start<P: Renew, S: TokenStore>(
     inner: &Arc<Inner<P, S>>,
     rejected: Option<String>,
     ahead: Duration,
     force: bool,
-) -> Option<watch::Receiver<Outcome>> {
+) -> Result<Option<watch::Receiver<Outcome>>, Error> {
     let mut flight = locked(&inner.flight);
-    if let Some(running) = &*flight {
-        return Some(running.clone());
+    // A flight whose result is out (or whose task is gone) is over, whatever the slot says.
+    if let Some(running) = &*flight
+        && running.borrow().is_none()
+        && running.has_changed().is_ok()
+    {
+        return Ok(Some(running.clone()));
     }
     if !force {
         let cached = inner.cache.load();
         let replaced = rejected.as_deref() != Some(cached.token.secret().as_str());
         if cached.fresh() && replaced && ahead.is_zero() {
-            return None;
+            return Ok(None);
         }
     }
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| Error::Store(StoreError::Config("the token manager needs a Tokio runtime".into())))?;
     let (tx, rx) = watch::channel(None);
-    *flight = Some(rx.clone());
-    drop(flight);
-    let inner = inner.clone();
-    tokio::spawn(async move {
-        let result = refresh(&inner, rejected, ahead).await;
+    let guard = FlightGuard { inner: inner.clone(), rx: rx.clone(), tx, result: None };
+    // Spawned while the slot is held, so the task cannot clear it before it is filled.
+    runtime.spawn(async move {
+        let result = refresh(&guard.inner, rejected, ahead).await;
         if let Err(e) = &result {
-            tracing::debug!(key = %inner.key, error = %e, "refresh failed");
+            tracing::debug!(key = %guard.inner.key, error = %e, "refresh failed");
         }
-        // Cleared before the result is published: a caller that then finds no flight sees
-        // the updated cache.
-        *locked(&inner.flight) = None;
-        tx.send_replace(Some(result));
-        inner.changed.notify_waiters();
+        guard.finish(result);
     });
-    Some(rx)
+    *flight = Some(rx.clone());
+    Ok(Some(rx))
 }
 
 /// What a refresh starts from: the stored credentials, or newer ones whose save failed.
@@ -525,16 +597,10 @@ struct Current {
     credentials: Option<Credentials>,
     /// The version a save must find.
     base: Option<Version>,
-    /// Whether `credentials` are unsaved, and then the refresh token they came from.
-    unsaved_from: Origin,
-}
-
-/// Where the credentials a refresh starts from come from.
-enum Origin {
-    /// The store.
-    Stored,
-    /// Memory: their save failed. With the refresh token they were obtained with.
-    Unsaved(Option<String>),
+    /// The refresh token the store holds at `base`: what our credentials replace.
+    base_refresh: Option<String>,
+    /// `credentials` are newer than the store's: their save failed.
+    unsaved: bool,
 }
 
 fn refresh_secret(c: &Credentials) -> Option<String> {
@@ -542,45 +608,60 @@ fn refresh_secret(c: &Credentials) -> Option<String> {
 }
 
 /// The stored credentials, or newer ones whose save failed (unless the store now holds newer
-/// ones still).
+/// ones still). The unsaved ones are taken out of memory: whoever calls this puts them back
+/// ([`restore_unsaved`]) or saves them.
 async fn current<P: Renew, S: TokenStore>(inner: &Inner<P, S>) -> Result<Current, Error> {
     let stored = inner.store.load_versioned(&inner.key).await?;
     let base = stored.as_ref().map(|s| s.version);
+    let stored_refresh = stored.as_ref().and_then(|s| refresh_secret(&s.credentials));
     let unsaved = locked(&inner.unsaved).take();
     inner.has_unsaved.store(false, Ordering::Release);
-    let (credentials, unsaved_from) = match unsaved {
-        Some(u) if u.base == base => (Some(u.credentials), Origin::Unsaved(u.from)),
-        // The store changed since the save failed. What it holds now is older than ours if
-        // it was marked invalid (another process was refused the refresh token we had
-        // already rotated) or still holds the refresh token ours replaced.
-        Some(u)
-            if stored.as_ref().is_some_and(|s| {
-                s.credentials.invalid
-                    || s.credentials.refresh_token.as_ref().map(|t| t.secret().as_str()) == u.from.as_deref()
-            }) =>
-        {
-            (Some(u.credentials), Origin::Unsaved(u.from))
+    match unsaved {
+        // The store still holds what ours replace: the same version, or a later write of the
+        // same refresh token (another process marked it invalid when the provider refused
+        // it, since we had rotated it already). Ours are the newest.
+        Some(u) if u.base == base || (stored.is_some() && stored_refresh == u.base_refresh) => {
+            Ok(Current { credentials: Some(u.credentials), base, base_refresh: u.base_refresh, unsaved: true })
         }
-        Some(_) => {
-            tracing::warn!(key = %inner.key, "the store changed since a save failed; the stored credentials win");
-            (stored.map(|s| s.credentials), Origin::Stored)
+        other => {
+            if other.is_some() {
+                tracing::warn!(key = %inner.key, "the store changed since a save failed; the stored credentials win");
+            }
+            Ok(Current {
+                credentials: stored.map(|s| s.credentials),
+                base,
+                base_refresh: stored_refresh,
+                unsaved: false,
+            })
         }
-        None => (stored.map(|s| s.credentials), Origin::Stored),
-    };
-    Ok(Current { credentials, base, unsaved_from })
+    }
+}
+
+/// Unsaved credentials taken by [`current`] go back to memory, to be saved later.
+fn restore_unsaved<P, S>(inner: &Inner<P, S>, current: Current) {
+    if let (true, Some(credentials)) = (current.unsaved, current.credentials) {
+        *locked(&inner.unsaved) = Some(Unsaved { credentials, base: current.base, base_refresh: current.base_refresh });
+        inner.has_unsaved.store(true, Ordering::Release);
+    }
 }
 
 fn keep_unsaved<P, S>(
     inner: &Inner<P, S>,
     credentials: Credentials,
     base: Option<Version>,
-    from: Option<String>,
+    base_refresh: Option<String>,
     e: &StoreError,
 ) {
     tracing::error!(key = %inner.key, error = %e, "saving refreshed credentials failed; keeping them in memory");
-    *locked(&inner.unsaved) = Some(Unsaved { credentials, base, from });
+    *locked(&inner.unsaved) = Some(Unsaved { credentials, base, base_refresh });
     inner.has_unsaved.store(true, Ordering::Release);
     let _ = inner.events.send(TokenEvent::SaveFailed { key: inner.key.clone(), reason: e.to_string() });
+}
+
+/// A save succeeded: the retry backoff starts over.
+fn saved<P, S>(inner: &Inner<P, S>) {
+    inner.save_retries.store(0, Ordering::Relaxed);
+    inner.save_retry_at.store(0, Ordering::Release);
 }
 
 fn publish<P, S>(inner: &Inner<P, S>, credentials: &Credentials) -> Arc<Cached> {
@@ -608,23 +689,26 @@ async fn refresh_locked<P: Renew, S: TokenStore>(
     ahead: Duration,
 ) -> Result<Arc<Cached>, Error> {
     let key = &inner.key;
-    let Current { credentials: current, base, unsaved_from } = current(inner).await?;
-    if let Some(c) = &current {
+    let current = current(inner).await?;
+    if let Some(c) = &current.credentials {
         if c.invalid {
             inner.cache.store(Arc::new(Cached::stale()));
             return Err(Error::InvalidCredentials(key.clone()));
         }
         let stale = rejected.as_deref() == Some(c.access_token.secret().as_str());
-        let ahead = lifetime(c).map_or(Duration::ZERO, |l| ahead.min(l / 4));
+        // At least twice the coarse clock's slack, so that a token the fast path finds due
+        // is due here too (no reload loop).
+        let ahead = lifetime(c).map_or(Duration::ZERO, |l| ahead.min(l / 4)).max(2 * COARSE_SLACK);
         let due = refresh_at(c, inner.margin).is_some_and(|at| Instant::now() + ahead >= at);
         if !stale && !due {
-            if let Origin::Unsaved(from) = unsaved_from {
+            if current.unsaved {
                 // Fresh, but never stored: store it now.
-                match inner.store.save_if(key, base, c).await {
+                match inner.store.save_if(key, current.base, c).await {
                     Ok(_) => {
+                        saved(inner);
                         let _ = inner.events.send(TokenEvent::SaveRecovered { key: key.clone() });
                     }
-                    Err(e) => keep_unsaved(inner, c.clone(), base, from, &e),
+                    Err(e) => keep_unsaved(inner, c.clone(), current.base, current.base_refresh.clone(), &e),
                 }
             } else {
                 let _ = inner.events.send(TokenEvent::Loaded { key: key.clone(), expires_at: c.expires_at });
@@ -632,7 +716,7 @@ async fn refresh_locked<P: Renew, S: TokenStore>(
             return Ok(publish(inner, c));
         }
     }
-    let fresh = match renew_with_retries(inner, current.as_ref(), base).await {
+    let fresh = match renew_with_retries(inner, current.credentials.as_ref(), current.base).await {
         Ok(Renewed::New(fresh)) => fresh,
         Ok(Renewed::Found(stored)) => {
             let _ =
@@ -640,42 +724,44 @@ async fn refresh_locked<P: Renew, S: TokenStore>(
             return Ok(publish(inner, &stored.credentials));
         }
         Err(e) => {
-            if let (Origin::Unsaved(from), Some(c)) = (unsaved_from, current) {
-                // Still the newest we have: keep it for the next attempt.
-                *locked(&inner.unsaved) = Some(Unsaved { credentials: c, base, from });
-                inner.has_unsaved.store(true, Ordering::Release);
+            // Unsaved credentials are still the newest we have, unless the provider has just
+            // refused them (then they are marked invalid in the store).
+            if !is_invalid_grant(&e) && !matches!(e, Error::RefreshOutcomeUnknown { .. }) {
+                restore_unsaved(inner, current);
             }
             return Err(e);
         }
     };
     // Saved (fenced by the version read under the lock) before anyone sees the new token.
-    save_fresh(inner, current.as_ref(), base, &fresh).await;
+    save_fresh(inner, &current, &fresh).await;
     let cached = publish(inner, &fresh);
     let _ = inner.events.send(TokenEvent::Refreshed { key: key.clone(), expires_at: fresh.expires_at });
     Ok(cached)
 }
 
 /// Store what the provider just issued. Never drops it: on failure it is kept in memory.
-async fn save_fresh<P: Renew, S: TokenStore>(
-    inner: &Inner<P, S>,
-    from: Option<&Credentials>,
-    base: Option<Version>,
-    fresh: &Credentials,
-) {
+async fn save_fresh<P: Renew, S: TokenStore>(inner: &Inner<P, S>, current: &Current, fresh: &Credentials) {
     let key = &inner.key;
-    let Err(e) = inner.store.save_if(key, base, fresh).await else { return };
+    let Err(e) = inner.store.save_if(key, current.base, fresh).await else {
+        saved(inner);
+        return;
+    };
     if !matches!(e, StoreError::Conflict(_)) {
-        return keep_unsaved(inner, fresh.clone(), base, from.and_then(refresh_secret), &e);
+        return keep_unsaved(inner, fresh.clone(), current.base, current.base_refresh.clone(), &e);
     }
     // Someone wrote meanwhile (our lease ran out, or a new sign-in). Theirs wins if it is
-    // newer than what we refreshed from; ours wins over a copy of the old entry or a
-    // refusal of the refresh token we already rotated.
+    // newer than what we refreshed from; ours wins over a copy of an entry we had replaced
+    // or a refusal of a refresh token we had rotated.
     match inner.store.load_versioned(key).await {
         Ok(Some(now)) => {
-            let older = now.credentials.invalid || from.is_some_and(|f| same_refresh_token(f, &now.credentials));
+            let theirs = refresh_secret(&now.credentials);
+            let older = now.credentials.invalid
+                || theirs == current.base_refresh
+                || current.credentials.as_ref().is_some_and(|c| theirs == refresh_secret(c));
             if older {
-                if let Err(e) = inner.store.save_if(key, Some(now.version), fresh).await {
-                    keep_unsaved(inner, fresh.clone(), Some(now.version), from.and_then(refresh_secret), &e);
+                match inner.store.save_if(key, Some(now.version), fresh).await {
+                    Ok(_) => saved(inner),
+                    Err(e) => keep_unsaved(inner, fresh.clone(), Some(now.version), theirs, &e),
                 }
             } else {
                 tracing::warn!(key = %key, "newer credentials were stored while refreshing; keeping them");
@@ -686,7 +772,7 @@ async fn save_fresh<P: Renew, S: TokenStore>(
         Ok(None) => {
             let _ = inner.events.send(TokenEvent::Superseded { key: key.clone() });
         }
-        Err(e) => keep_unsaved(inner, fresh.clone(), base, from.and_then(refresh_secret), &e),
+        Err(e) => keep_unsaved(inner, fresh.clone(), current.base, current.base_refresh.clone(), &e),
     }
 }
 
@@ -796,12 +882,16 @@ async fn proactive<P: Renew, S: TokenStore>(inner: Weak<Inner<P, S>>, changed: A
         let flight = join_or_start(&strong, None, ahead.max(Duration::from_millis(1)), true);
         drop(strong);
         let ok = match flight {
-            Some(mut flight) => matches!(flight.wait_for(Option::is_some).await.as_deref(), Ok(Some(Ok(_)))),
-            None => true,
+            Ok(Some(mut flight)) => matches!(flight.wait_for(Option::is_some).await.as_deref(), Ok(Some(Ok(_)))),
+            Ok(None) => true,
+            Err(_) => false,
         };
         failures = if ok { 0 } else { failures.saturating_add(1) };
-        if !ok {
-            tokio::time::sleep(backoff_after(failures, window)).await;
+        // A token that is due the moment it arrives (`expires_in: 0`) must not make this a
+        // busy loop either.
+        let still_due = inner.upgrade().is_some_and(|i| i.cache.load().due_in() == Some(Duration::ZERO));
+        if !ok || still_due {
+            tokio::time::sleep(backoff_after(failures.max(1), window)).await;
         }
     }
 }
@@ -823,11 +913,23 @@ impl<P: Refresh + crate::Revocation + 'static, S: TokenStore> TokenManager<P, S>
         }
         let lock = inner.store.lock(&inner.key).await?;
         let result = async {
-            let stored = current(inner).await?.credentials.ok_or_else(|| Error::NoCredentials(inner.key.clone()))?;
-            crate::revoke(&inner.provider, &stored).await?;
-            inner.store.delete(&inner.key).await?;
-            inner.cache.store(Arc::new(Cached::stale()));
-            Ok(())
+            let current = current(inner).await?;
+            let Some(stored) = &current.credentials else { return Err(Error::NoCredentials(inner.key.clone())) };
+            let done = match crate::revoke(&inner.provider, stored).await {
+                Ok(()) => inner.store.delete(&inner.key).await.map(|_| ()).map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(()) => {
+                    inner.cache.store(Arc::new(Cached::stale()));
+                    Ok(())
+                }
+                Err(e) => {
+                    // Not revoked, or not forgotten: unsaved credentials stay the newest.
+                    restore_unsaved(inner, current);
+                    Err(e)
+                }
+            }
         }
         .await;
         inner.store.unlock(lock).await;

@@ -62,6 +62,15 @@ pub async fn check<S: TokenStore>(a: &S, b: &S, prefix: &str) {
     b.save_if(key, None, &credentials("at-4", "rt-4")).await.unwrap();
     assert_eq!(access(a.load(key).await.unwrap()).as_deref(), Some("at-4"));
 
+    // A key deleted and created again never reuses a version: a save fenced on the old
+    // entry (a holder whose lease ran out across a sign-out and a new sign-in) is refused.
+    let old = b.load_versioned(key).await.unwrap().unwrap().version;
+    assert!(a.delete(key).await.unwrap());
+    a.save(key, &credentials("at-5", "rt-5")).await.unwrap();
+    let stale = b.save_if(key, Some(old), &credentials("at-stale", "rt-stale")).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "an old version after a re-create: {stale:?}");
+    assert_eq!(access(a.load(key).await.unwrap()).as_deref(), Some("at-5"));
+
     // Keys are independent.
     let other = format!("{prefix}-other");
     assert!(a.load(&other).await.unwrap().is_none());

@@ -64,10 +64,11 @@ impl LeaseLock {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
         }
-        self.released = true;
         if let Err(e) = self.backend.release(&self.key, &self.holder).await {
             tracing::debug!(error = %e, "releasing a refresh lease failed; it will expire");
         }
+        // Only now: a caller that gives up halfway leaves the release to `Drop`.
+        self.released = true;
     }
 }
 
@@ -113,7 +114,12 @@ pub(crate) async fn acquire(
             let result = match b.try_acquire(&k, &holder, lease).await {
                 Ok(true) => Ok(Some(start_lock(b, k, holder, lease))),
                 Ok(false) => Ok(None),
-                Err(e) => Err(e),
+                Err(e) => {
+                    // The attempt may have been applied before it failed (a timeout): give
+                    // up whatever this holder may have (a no-op otherwise).
+                    let _ = b.release(&k, &holder).await;
+                    Err(e)
+                }
             };
             // If the caller is gone, the lock is dropped here (or with the channel) and released.
             let _ = tx.send(result);

@@ -20,7 +20,9 @@ use crate::Credentials;
 /// Credentials in PostgreSQL, one row per key (user or account): the store for several
 /// servers (or processes) sharing one database. Available with the cargo feature `postgres`.
 ///
-/// - Each row has a `version` that every save increments; [`TokenStore::save_if`] is one
+/// - Each row has a `version` that every save increments (a new row starts at the database's
+///   clock in microseconds, so a key deleted and created again does not reuse a version a
+///   fenced save may still hold); [`TokenStore::save_if`] is one
 ///   conditional statement that writes only while it is unchanged.
 /// - Refresh locks are leases in a table: taken with one `INSERT ... ON CONFLICT`, renewed
 ///   every third of the lease (30 s by default) while held, released in the background when
@@ -201,7 +203,8 @@ impl Sql {
         Self {
             load: format!("SELECT credentials, version FROM {c} WHERE key = $1"),
             save: format!(
-                "INSERT INTO {c} AS c (key, credentials, version) VALUES ($1, $2, 1)
+                "INSERT INTO {c} AS c (key, credentials, version)
+                 VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT)
                  ON CONFLICT (key) DO UPDATE SET credentials = EXCLUDED.credentials,
                      version = c.version + 1, updated_at = now()"
             ),
@@ -210,7 +213,8 @@ impl Sql {
                  WHERE key = $1 AND version = $3 RETURNING version"
             ),
             insert_if_absent: format!(
-                "INSERT INTO {c} (key, credentials, version) VALUES ($1, $2, 1)
+                "INSERT INTO {c} (key, credentials, version)
+                 VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT)
                  ON CONFLICT (key) DO NOTHING RETURNING version"
             ),
             delete: format!("DELETE FROM {c} WHERE key = $1"),

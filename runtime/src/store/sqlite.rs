@@ -13,8 +13,9 @@ use crate::Credentials;
 /// Credentials in SQLite, one row per key (user or account): the classic library's
 /// `StorageByKeyName`, and the store to use for servers on one machine.
 ///
-/// - Each row has a `version` that every save increments; [`TokenStore::save_if`] writes
-///   only while it is unchanged.
+/// - Each row has a `version` that every save increments (a new row starts at the clock in
+///   microseconds, so a key deleted and created again does not reuse a version);
+///   [`TokenStore::save_if`] writes only while it is unchanged.
 /// - Refresh locks are leases in a table (`oauthgen_locks`): taken with one `INSERT`,
 ///   renewed every third of [`SqliteStore::LEASE`] while held, released in the background
 ///   when the guard drops, and expired should the holder die.
@@ -45,6 +46,13 @@ fn db(path: &Path, e: &impl std::fmt::Display) -> StoreError {
 fn now_ms() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The version of a new row: the clock in microseconds, so that a key deleted and created
+/// again never reuses a version that a fenced save may still hold.
+fn first_version() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn millis(d: Duration) -> i64 {
@@ -197,10 +205,10 @@ impl TokenStore for SqliteStore {
         let text = serde_json::to_string(credentials).map_err(|e| db(&self.inner.path, &e))?;
         self.with(move |conn, path| {
             conn.execute(
-                "INSERT INTO oauthgen_credentials (key, credentials, updated_at, version) VALUES (?1, ?2, ?3, 1)
+                "INSERT INTO oauthgen_credentials (key, credentials, updated_at, version) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(key) DO UPDATE SET credentials = excluded.credentials,
                      updated_at = excluded.updated_at, version = oauthgen_credentials.version + 1",
-                params![key, text, now_ms()],
+                params![key, text, now_ms(), first_version()],
             )
             .map_err(|e| db(path, &e))?;
             Ok(())
@@ -216,6 +224,7 @@ impl TokenStore for SqliteStore {
     ) -> Result<Version, StoreError> {
         let key = key.to_owned();
         let text = serde_json::to_string(credentials).map_err(|e| db(&self.inner.path, &e))?;
+        let first = first_version();
         self.with(move |conn, path| {
             let n = match expected {
                 Some(v) => conn.execute(
@@ -224,14 +233,14 @@ impl TokenStore for SqliteStore {
                     params![key, text, now_ms(), v.get().cast_signed()],
                 ),
                 None => conn.execute(
-                    "INSERT INTO oauthgen_credentials (key, credentials, updated_at, version) VALUES (?1, ?2, ?3, 1)
+                    "INSERT INTO oauthgen_credentials (key, credentials, updated_at, version) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT(key) DO NOTHING",
-                    params![key, text, now_ms()],
+                    params![key, text, now_ms(), first],
                 ),
             }
             .map_err(|e| db(path, &e))?;
             if n == 1 {
-                Ok(expected.map_or(Version::new(1), |v| Version::new(v.get().wrapping_add(1))))
+                Ok(expected.map_or(version(first), |v| Version::new(v.get().wrapping_add(1))))
             } else {
                 Err(StoreError::Conflict(key))
             }
