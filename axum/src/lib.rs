@@ -471,12 +471,14 @@ async fn user_of<U: UserId<St>, St: Send + Sync>(parts: &mut Parts, state: &St) 
     Ok(U::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?.user_id().to_owned())
 }
 
-/// A page that sends the browser on to `to` by itself (`<meta http-equiv=refresh>`), so the
-/// next request starts from this site: the browser then sends its `SameSite=Strict` cookies.
+/// A page that sends the browser on to `to` by itself (a script clicking its link, and
+/// `<meta http-equiv=refresh>` where scripts do not run), so the next request starts from this
+/// site: the browser then sends its `SameSite=Strict` cookies.
 fn bounce(to: &str) -> Response {
     let to = escape(to);
     let body = format!(
-        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"0; url={to}\"><title>Signing in</title><p><a href=\"{to}\">Continue</a>"
+        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"0; url={to}\"><title>Signing in</title>\
+         <p><a id=continue href=\"{to}\">Continue</a><script>document.getElementById('continue').click()</script>"
     );
     (StatusCode::OK, [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")], body)
         .into_response()

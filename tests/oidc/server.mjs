@@ -4,6 +4,10 @@
 // ready. Interactions are answered by the server itself: every authorization request is
 // logged in as `user-1` and consented, except when `login_hint=deny`, which is refused with
 // `access_denied`. Errors are rendered as JSON. Stop it by closing its standard input.
+// Test switch: after `POST /test/interactive-consent`, the interaction is a consent page
+// whose form must be submitted (POST /interaction/UID) before the user is sent back, so the
+// last hop to the client is started from this server's own page, as with a real provider.
+// With `?click=script`, the page clicks its button itself (for a headless browser).
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -67,9 +71,30 @@ server.listen(0, host, () => {
     return next();
   });
 
+  let interactiveConsent = false;
+  let scriptClick = false;
   provider.use(async (ctx, next) => {
-    const match = ctx.method === 'GET' && ctx.path.match(/^\/interaction\/([^/]+)$/);
-    if (!match) return next();
+    if (ctx.method === 'POST' && ctx.path === '/test/interactive-consent') {
+      interactiveConsent = true;
+      scriptClick = ctx.query.click === 'script';
+      ctx.status = 204;
+      return;
+    }
+    return next();
+  });
+
+  provider.use(async (ctx, next) => {
+    const match = ctx.path.match(/^\/interaction\/([^/]+)$/);
+    if (!match || !['GET', 'POST'].includes(ctx.method)) return next();
+    if (interactiveConsent && ctx.method === 'GET') {
+      ctx.type = 'text/html';
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = `<!doctype html><title>Consent</title><h1>Allow access?</h1>
+<form method="post" action="/interaction/${match[1]}"><button id="allow" type="submit">Allow</button></form>
+${scriptClick ? '<script>document.getElementById("allow").click()</script>' : ''}`;
+      return;
+    }
+    if (ctx.method === 'POST' && !interactiveConsent) return next();
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const { prompt, params, grantId } = details;
     let result;

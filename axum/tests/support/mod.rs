@@ -36,29 +36,74 @@ async fn offsite(auth: Aware<Op, MemoryStore>) -> String {
     auth.authorize_url_returning_to("https://evil.test/steal").unwrap().to_string()
 }
 
+fn request_line(req: &axum::extract::Request) -> String {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let cookies: Vec<String> =
+        header("cookie").split(';').filter_map(|c| c.split('=').next()).map(|n| n.trim().to_owned()).collect();
+    format!(
+        "{} {} sec-fetch-site={} cookies={}",
+        req.method(),
+        req.uri().path(),
+        header("sec-fetch-site"),
+        cookies.join(",")
+    )
+}
+
+/// A page that keeps something in the session (as applications do), so the browser has a
+/// session cookie (`SameSite=Strict` by default) before it signs in.
+async fn hello(session: tower_sessions::Session) -> axum::response::Redirect {
+    session.insert("greeted", true).await.unwrap();
+    axum::response::Redirect::to("/profile?from=hello")
+}
+
 pub struct App {
     pub base: String,
-    _server: OidcServer,
+    /// The requests the app saw: `METHOD /path sec-fetch-site=... cookies=name,name`.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub server: OidcServer,
 }
 
 pub async fn app(ttl: Duration) -> App {
+    app_with(ttl, false).await
+}
+
+/// With `cross_site`, the browser reaches the provider as `localhost` (another site than the
+/// app's `127.0.0.1`), and the provider's consent page must be submitted (it clicks its own
+/// button): the last hop back to the app starts from the provider's page.
+pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
+    use oauthgen_runtime::Provider as _;
     let server = OidcServer::start(3600);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let provider = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    let mut provider = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    if cross_site {
+        let auth = format!("http://localhost:{}/auth", server.port);
+        provider = provider.with_endpoint(oauthgen_runtime::Endpoint::Authorization, &auth).unwrap();
+        let switch = reqwest::Client::new().post(server.url("/test/interactive-consent?click=script")).send().await;
+        assert_eq!(switch.unwrap().status(), 204, "the consent switch of tests/oidc/server.mjs");
+    }
     let mut config = OAuthConfig::new(base.parse().unwrap());
     config.pending_ttl = ttl;
     config.scopes = vec!["openid".into(), "email".into(), "offline_access".into()];
     let oauth = OAuth::new(provider, MemoryStore::new(), config);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app_log = log.clone();
     let router: Router = Router::new()
         .route("/profile", get(profile))
         .route("/home", get(home))
         .route("/offsite", get(offsite))
+        .route("/hello", get(hello))
         .merge(oauth.callback_router())
         .with_state(oauth)
+        .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            let line = request_line(&req);
+            log.lock().unwrap().push(line);
+            async move { next.run(req).await }
+        }))
         .layer(tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default()).with_secure(false));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    App { base, _server: server }
+    App { base, log: app_log, server }
 }
 
 pub fn browser() -> reqwest::Client {
