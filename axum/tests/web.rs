@@ -73,6 +73,37 @@ async fn tampered_replayed_expired_and_offsite_are_refused() {
     assert_eq!(location.as_deref(), Some("/"));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_out_revokes_deletes_and_ends_the_session() {
+    let app = app(Duration::from_secs(600)).await;
+    let client = browser();
+    let callback = follow(&client, &format!("{}/profile", app.base), &format!("{}/oauth2callback", app.base)).await;
+    assert_eq!(fetch(&client, &callback).await.0, 303);
+    assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
+
+    // Another site's form cannot sign the user out.
+    let signout = format!("{}/oauth2callback/signout?return=/home", app.base);
+    let foreign = client.post(&signout).header("origin", "https://evil.test").send().await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    let cross = client.post(&signout).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(cross.status(), 403);
+    assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
+
+    // The app's own page can; it returns to a same-origin path only.
+    let response = client.post(&signout).header("origin", &app.base).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers().get("location").unwrap(), "/home");
+    assert!(fetch(&client, &format!("{}/home", app.base)).await.2.starts_with("signed out"));
+    let offsite = format!("{}/oauth2callback/signout?return=//evil.test", app.base);
+    let response = client.post(&offsite).send().await.unwrap();
+    assert_eq!(response.headers().get("location").unwrap(), "/");
+
+    // Signing in again works.
+    let callback = follow(&client, &format!("{}/profile", app.base), &format!("{}/oauth2callback", app.base)).await;
+    assert_eq!(fetch(&client, &callback).await.0, 303);
+    assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
+}
+
 /// Users from the application's own extractor (here a header set by a front proxy) instead
 /// of a session: the round trip works, and another user cannot finish someone's sign-in.
 #[tokio::test(flavor = "multi_thread")]

@@ -58,6 +58,8 @@ async fn hello(session: tower_sessions::Session) -> axum::response::Redirect {
 
 pub struct App {
     pub base: String,
+    /// The application itself, to call without HTTP.
+    pub router: Router,
     /// The requests the app saw: `METHOD /path sec-fetch-site=... cookies=name,name`.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub server: OidcServer,
@@ -85,7 +87,7 @@ pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
     let mut config = OAuthConfig::new(base.parse().unwrap());
     config.pending_ttl = ttl;
     config.scopes = vec!["openid".into(), "email".into(), "offline_access".into()];
-    let oauth = OAuth::new(provider, MemoryStore::new(), config);
+    let oauth = OAuth::new(provider, MemoryStore::new(), config).with_revocation();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let app_log = log.clone();
     let router: Router = Router::new()
@@ -102,8 +104,9 @@ pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
             async move { next.run(req).await }
         }))
         .layer(tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default()).with_secure(false));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    App { base, log: app_log, server }
+    let to_serve = router.clone();
+    tokio::spawn(async move { axum::serve(listener, to_serve).await.unwrap() });
+    App { base, router, log: app_log, server }
 }
 
 pub fn browser() -> reqwest::Client {
