@@ -54,7 +54,12 @@ async fn home(
 ) -> Html<String> {
     let row = |name: &str, path: &str, signed_in: bool, url: Option<String>| {
         if signed_in {
-            format!("<li>{name}: signed in - <a href='{path}'>see your data</a></li>")
+            let callback =
+                if path == "/local" { "/oauth2callback".to_owned() } else { format!("/oauth2callback{path}") };
+            format!(
+                "<li>{name}: signed in - <a href='{path}'>see your data</a> \
+                 <form method=post action='{callback}/signout?return=/' style=display:inline><button>sign out</button></form></li>"
+            )
         } else {
             format!("<li>{name}: <a href='{}'>sign in</a></li>", url.unwrap_or_default())
         }
@@ -115,12 +120,14 @@ async fn main() {
             TestOp::new(server.port.to_string(), "basic-client", "basic-secret"),
             MemoryStore::new(),
             config(&base, "/oauth2callback", &["openid", "email", "profile", "offline_access"]),
-        ),
+        )
+        .with_revocation(),
         google: OAuth::new(
             Google::new(env("GOOGLE_CLIENT_ID"), env("GOOGLE_CLIENT_SECRET")),
             MemoryStore::new(),
             config(&base, "/oauth2callback/google", &["openid", "email"]),
-        ),
+        )
+        .with_revocation(),
         dailymotion: OAuth::new(
             Dailymotion::new(env("DAILYMOTION_CLIENT_ID"), env("DAILYMOTION_CLIENT_SECRET")),
             MemoryStore::new(),
