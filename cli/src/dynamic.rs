@@ -63,6 +63,7 @@ pub(crate) fn runtime_spec(spec: &Spec) -> &'static r::ProviderSpec {
             userinfo: leak_opt(e.userinfo.as_ref()),
             introspection: leak_opt(e.introspection.as_ref()),
             refresh: leak_opt(e.refresh.as_ref()),
+            end_session: leak_opt(e.end_session.as_ref()),
         },
         variables: Box::leak(variables.into_boxed_slice()),
         client_auth: Box::leak(client_auth.into_boxed_slice()),
@@ -146,6 +147,21 @@ pub(crate) fn runtime_spec(spec: &Spec) -> &'static r::ProviderSpec {
             ),
         },
         oidc_issuer: spec.oidc.as_ref().map(|o| leak(&o.issuer)),
+        oidc_jwks_uri: leak_opt(spec.oidc.as_ref().and_then(|o| o.jwks_uri.as_ref())),
+        oidc_algorithms: Box::leak(
+            spec.oidc
+                .iter()
+                .flat_map(|o| &o.algorithms)
+                .map(|a| match a {
+                    s::IdTokenAlgorithm::Rs256 => r::IdTokenAlgorithm::Rs256,
+                    s::IdTokenAlgorithm::Ps256 => r::IdTokenAlgorithm::Ps256,
+                    s::IdTokenAlgorithm::Es256 => r::IdTokenAlgorithm::Es256,
+                    s::IdTokenAlgorithm::EdDsa => r::IdTokenAlgorithm::EdDsa,
+                })
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        ),
+        oidc_sends_iss: spec.oidc.as_ref().is_some_and(|o| o.sends_iss),
     }))
 }
 

@@ -150,6 +150,7 @@ fn listing(source: &str, spec: &Spec) -> Listing {
         ("userinfo", &e.userinfo),
         ("introspection", &e.introspection),
         ("refresh", &e.refresh),
+        ("end_session", &e.end_session),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.clone().map(|v| (k, v)))

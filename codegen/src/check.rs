@@ -175,6 +175,7 @@ impl Checker<'_> {
             ("userinfo", e.userinfo.as_ref()),
             ("introspection", e.introspection.as_ref()),
             ("refresh", e.refresh.as_ref()),
+            ("end_session", e.end_session.as_ref()),
         ];
         for (name, url) in endpoints {
             if let Some(url) = url {
@@ -183,11 +184,24 @@ impl Checker<'_> {
         }
         if let Some(oidc) = &spec.oidc {
             self.url("/oidc/issuer", &oidc.issuer);
+            if let Some(jwks) = &oidc.jwks_uri {
+                self.url("/oidc/jwks_uri", jwks);
+            }
+            let mut seen = BTreeSet::new();
+            for (i, alg) in oidc.algorithms.iter().enumerate() {
+                if !seen.insert(*alg) {
+                    self.err(
+                        self.value(&format!("/oidc/algorithms/{i}")),
+                        format!("algorithm `{}` is listed twice", alg.name()),
+                    );
+                }
+            }
         }
 
         // Variables.
         let mut used = BTreeSet::new();
-        for t in endpoints.iter().filter_map(|(_, u)| *u).chain(spec.oidc.as_ref().map(|o| &o.issuer)) {
+        let oidc_urls = spec.oidc.iter().flat_map(|o| std::iter::once(&o.issuer).chain(o.jwks_uri.as_ref()));
+        for t in endpoints.iter().filter_map(|(_, u)| *u).chain(oidc_urls) {
             used.extend(placeholders(t).unwrap_or_default());
         }
         if let Some(cc) = &spec.grants.client_credentials {

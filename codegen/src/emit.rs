@@ -7,7 +7,8 @@ use quote::quote;
 
 use crate::ir::{Provider, Scope, Variable};
 use crate::spec::{
-    BodyFormat, ClientAuth, ExpiresIn, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce, ResponseFormat, Subject, TimeUnit,
+    BodyFormat, ClientAuth, ExpiresIn, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce, ResponseFormat,
+    Subject, TimeUnit,
 };
 
 /// `#[doc = " text"]`: the leading space makes prettyplease print `/// text`.
@@ -141,6 +142,15 @@ fn spec_const(p: &Provider) -> TokenStream {
     };
     let callback_params = &s.redirect.callback_params;
     let issuer = opt(s.oidc.as_ref().map(|o| &o.issuer));
+    let jwks_uri = opt(s.oidc.as_ref().and_then(|o| o.jwks_uri.as_ref()));
+    let algorithms = s.oidc.iter().flat_map(|o| &o.algorithms).map(|a| match a {
+        IdTokenAlgorithm::Rs256 => quote!(#rt::IdTokenAlgorithm::Rs256),
+        IdTokenAlgorithm::Ps256 => quote!(#rt::IdTokenAlgorithm::Ps256),
+        IdTokenAlgorithm::Es256 => quote!(#rt::IdTokenAlgorithm::Es256),
+        IdTokenAlgorithm::EdDsa => quote!(#rt::IdTokenAlgorithm::EdDsa),
+    });
+    let sends_iss = s.oidc.as_ref().is_some_and(|o| o.sends_iss);
+    let end_session = opt(s.endpoints.end_session.as_ref());
     quote! {
         #rt::ProviderSpec {
             id: #id,
@@ -154,6 +164,7 @@ fn spec_const(p: &Provider) -> TokenStream {
                 userinfo: #userinfo,
                 introspection: #introspection,
                 refresh: #refresh_endpoint,
+                end_session: #end_session,
             },
             variables: &[#(#variables),*],
             client_auth: &[#(#client_auth),*],
@@ -185,6 +196,9 @@ fn spec_const(p: &Provider) -> TokenStream {
             },
             redirect: #rt::RedirectSpec { loopback_host: #loopback, callback_params: &[#(#callback_params),*] },
             oidc_issuer: #issuer,
+            oidc_jwks_uri: #jwks_uri,
+            oidc_algorithms: &[#(#algorithms),*],
+            oidc_sends_iss: #sends_iss,
         }
     }
 }

@@ -102,6 +102,9 @@ pub struct Endpoints {
     /// A separate endpoint for refresh requests, when it is not `token` (Figma).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<String>,
+    /// OpenID Connect RP-initiated logout endpoint (`end_session_endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session: Option<String>,
 }
 
 /// A typed input for `{name}` placeholders.
@@ -424,4 +427,47 @@ pub enum LoopbackHost {
 pub struct Oidc {
     /// The issuer identifier (`iss`); `{name}` placeholders allowed.
     pub issuer: String,
+    /// The provider's JWKS URL; without it, the `jwks_uri` of the discovery document
+    /// (`{issuer}/.well-known/openid-configuration`) is used. `{name}` placeholders allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The algorithms ID tokens may be signed with; without it, those the discovery document
+    /// lists (`id_token_signing_alg_values_supported`), else `RS256`. `none` and HMAC
+    /// algorithms are never accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1))]
+    pub algorithms: Vec<IdTokenAlgorithm>,
+    /// The provider always puts `iss` in authorization responses (RFC 9207): a callback
+    /// without it is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sends_iss: bool,
+}
+
+/// A JWS algorithm for ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum IdTokenAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// RSASSA-PSS with SHA-256.
+    #[serde(rename = "PS256")]
+    Ps256,
+    /// ECDSA on P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// Ed25519.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl IdTokenAlgorithm {
+    /// The JOSE name, as written in specs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
 }

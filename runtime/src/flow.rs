@@ -341,7 +341,8 @@ impl Callback {
 /// and exchange its code for credentials.
 ///
 /// `state` is compared in constant time before anything else; an `error=` callback becomes
-/// [`Error::Authorization`]; an `iss` parameter must name the provider's issuer (RFC 9207).
+/// [`Error::Authorization`]; an `iss` parameter must name the provider's issuer (RFC 9207),
+/// and must be present when the spec says `oidc.sends_iss`.
 pub async fn exchange<P: AuthorizationCode>(
     provider: &P,
     pending: &PendingAuthorization,
@@ -364,6 +365,11 @@ pub async fn exchange<P: AuthorizationCode>(
         && found != expected
     {
         return Err(Error::IssuerMismatch { expected, found: found.to_owned() });
+    }
+    if spec.oidc_sends_iss && callback.get("iss").is_none() {
+        return Err(Error::InvalidCallback(
+            "no `iss` parameter, which this provider always sends (RFC 9207): a mix-up or a forged callback".into(),
+        ));
     }
     if let Some(error) = callback.get("error") {
         return Err(Error::Authorization {

@@ -586,9 +586,10 @@ async fn keys_for(
 /// The signing algorithms allowed for `config`'s provider: the spec's list, else those of
 /// the discovery document this validator supports, else RS256.
 fn algorithms(config: &ProviderConfig, discovery: Option<&Discovery>) -> Vec<IdTokenAlgorithm> {
-    // UNFINISHED (issue 9, step 3): the spec's `oidc.algorithms` is not in the spec model
-    // yet; the discovery document's list (or RS256) decides.
-    let _ = config;
+    let spec = config.spec().oidc_algorithms;
+    if !spec.is_empty() {
+        return spec.to_vec();
+    }
     let from_doc: Vec<_> = discovery
         .map(|d| {
             d.id_token_signing_alg_values_supported.iter().filter_map(|a| IdTokenAlgorithm::from_name(a)).collect()
@@ -608,12 +609,21 @@ pub async fn validate_id_token(
     let issuer = config.issuer()?.ok_or(IdTokenError::NoIssuer)?;
     let options = config.oidc_options();
     let parsed = parse(token)?;
-    // UNFINISHED (issue 9, step 3): a spec `oidc.jwks_uri` would spare this request.
-    let discovery = discovery(config, &issuer).await?;
-    let allowed = algorithms(config, Some(&discovery));
+    let spec = config.spec();
+    // The spec's `jwks_uri` and `algorithms` together spare the discovery request.
+    let discovery = if spec.oidc_jwks_uri.is_none() || spec.oidc_algorithms.is_empty() {
+        Some(discovery(config, &issuer).await?)
+    } else {
+        None
+    };
+    let allowed = algorithms(config, discovery.as_deref());
     // Refuse a bad `alg` before any key fetch.
     check_alg(&parsed, &allowed)?;
-    let uri = discovery.jwks_uri.clone();
+    let uri = match (spec.oidc_jwks_uri, &discovery) {
+        (Some(t), _) => config.render(t)?,
+        (None, Some(d)) => d.jwks_uri.clone(),
+        (None, None) => return Err(IdTokenError::Discovery("no `jwks_uri`".into()).into()),
+    };
     let uri = Url::parse(&uri).map_err(|e| IdTokenError::Jwks(format!("invalid `jwks_uri`: {e}")))?;
     let keys = keys_for(config, &uri, parsed.kid.as_deref(), options.jwks_cooldown).await?;
     let client_id = config.client_id().as_str();

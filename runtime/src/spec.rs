@@ -39,6 +39,14 @@ pub struct ProviderSpec {
     pub redirect: RedirectSpec,
     /// The OpenID Connect issuer, when the provider is an OpenID provider.
     pub oidc_issuer: Option<&'static str>,
+    /// The OpenID Connect JWKS URL; `None`: the discovery document's.
+    pub oidc_jwks_uri: Option<&'static str>,
+    /// The algorithms ID tokens may be signed with; empty: the discovery document's, else
+    /// `RS256`.
+    pub oidc_algorithms: &'static [IdTokenAlgorithm],
+    /// The provider always sends `iss` on authorization responses (RFC 9207): a callback
+    /// without it is refused.
+    pub oidc_sends_iss: bool,
 }
 
 /// Endpoint URL templates; `{name}` placeholders refer to [`ProviderSpec::variables`].
@@ -58,6 +66,8 @@ pub struct EndpointTemplates {
     pub introspection: Option<&'static str>,
     /// A separate refresh endpoint, when refresh requests do not go to `token`.
     pub refresh: Option<&'static str>,
+    /// OpenID Connect RP-initiated logout endpoint.
+    pub end_session: Option<&'static str>,
 }
 
 /// A templated variable.

@@ -22,6 +22,9 @@ use oauthgen_runtime::{
 #[oauthgen_runtime::oauth_provider(spec = "tests/specs/mockop.yaml")]
 struct MockOp;
 
+#[oauthgen_runtime::oauth_provider(spec = "tests/specs/mockop_strict.yaml")]
+struct MockOpStrict;
+
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
 const CLIENT: &str = "client-1";
 
@@ -82,7 +85,7 @@ impl Op {
                            "id_token_signing_alg_values_supported": ["RS256"]})
                     .to_string(),
                 ),
-                "/jwks" => {
+                "/jwks" | "/keys" => {
                     fetches.fetch_add(1, Ordering::SeqCst);
                     Reply::json(200, json!({"keys": *keys.lock().unwrap()}).to_string())
                         .with_header("cache-control", "public, max-age=3600")
@@ -411,4 +414,27 @@ async fn debug_output_hides_every_secret() {
     assert!(!format!("{callback:?}").contains("secret"));
     let key = oauthgen_runtime::EncryptionKey::new("k", [7; 32]);
     assert!(!format!("{key:?}").contains(&key.secret_base64()));
+}
+
+#[tokio::test]
+async fn spec_jwks_uri_and_algorithms_spare_discovery_and_sends_iss_requires_iss() {
+    let op = Op::start().await;
+    let provider = MockOpStrict::new(op.server.port.to_string(), CLIENT, "secret");
+    assert_eq!(provider.config().spec().endpoints.end_session, Some("http://127.0.0.1:{port}/logout"));
+    let auth = authorize_url(&provider, REDIRECT, MockOpStrictScope::DEFAULT).unwrap();
+    let nonce = auth.url.query_pairs().find(|(k, _)| k == "nonce").map(|(_, v)| v.into_owned()).unwrap();
+    op.will_issue(sign("RS256", "k1", &rsa(1), &op.claims(Some(&nonce))));
+
+    // RFC 9207: this provider always sends `iss`, so a callback without it is refused.
+    let bare = Callback::from_pairs([("code", "code-1"), ("state", auth.pending.state())]).unwrap();
+    let err = exchange(&provider, &auth.pending, &bare).await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidCallback(m) if m.contains("iss")), "{err:?}");
+    assert!(op.server.requests().is_empty(), "refused before any request");
+
+    let with_iss =
+        Callback::from_pairs([("code", "code-1"), ("state", auth.pending.state()), ("iss", op.issuer.as_str())])
+            .unwrap();
+    exchange(&provider, &auth.pending, &with_iss).await.unwrap();
+    let paths: Vec<String> = op.server.requests().iter().map(|r| r.path().to_owned()).collect();
+    assert_eq!(paths, ["/token", "/keys"], "no discovery request");
 }
