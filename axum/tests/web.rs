@@ -104,6 +104,36 @@ async fn sign_out_revokes_deletes_and_ends_the_session() {
     assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
 }
 
+/// Session fixation: a session id planted in the victim's browser before they sign in is
+/// worthless afterwards, because the callback gives the session a new id.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_session_id_changes_when_credentials_are_bound() {
+    let app = app(Duration::from_secs(600)).await;
+    let attacker = browser();
+    let response = attacker.get(format!("{}/hello", app.base)).send().await.unwrap();
+    let set_cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let planted = set_cookie.split(';').next().unwrap().to_owned();
+    assert!(planted.starts_with("id="), "{set_cookie}");
+
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&planted, &app.base.parse().unwrap());
+    let victim = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let callback = follow(&victim, &format!("{}/profile", app.base), &format!("{}/oauth2callback", app.base)).await;
+    assert_eq!(fetch(&victim, &callback).await.0, 303);
+    assert_eq!(fetch(&victim, &format!("{}/home", app.base)).await.2, "signed in");
+    let now = reqwest::cookie::CookieStore::cookies(&*jar, &app.base.parse().unwrap()).unwrap();
+    assert!(!now.to_str().unwrap().contains(&planted), "a new session id: {now:?}");
+    assert!(
+        fetch(&attacker, &format!("{}/home", app.base)).await.2.starts_with("signed out"),
+        "the planted id is worthless"
+    );
+}
+
 /// Users from the application's own extractor (here a header set by a front proxy) instead
 /// of a session: the round trip works, and another user cannot finish someone's sign-in.
 #[tokio::test(flavor = "multi_thread")]
