@@ -80,6 +80,21 @@ async fn sign_out_revokes_deletes_and_ends_the_session() {
     let callback = follow(&client, &format!("{}/profile", app.base), &format!("{}/oauth2callback", app.base)).await;
     assert_eq!(fetch(&client, &callback).await.0, 303);
     assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
+    let (_, _, access_token) = fetch(&client, &format!("{}/token", app.base)).await;
+    let active = |token: String| {
+        let url = app.server.url("/token/introspection");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .basic_auth("basic-client", Some("basic-secret"))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            response.json::<serde_json::Value>().await.unwrap()["active"].as_bool().unwrap()
+        }
+    };
+    assert!(active(access_token.clone()).await, "the token works before sign-out");
 
     // Another site's form cannot sign the user out.
     let signout = format!("{}/oauth2callback/signout?return=/home", app.base);
@@ -94,6 +109,7 @@ async fn sign_out_revokes_deletes_and_ends_the_session() {
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers().get("location").unwrap(), "/home");
     assert!(fetch(&client, &format!("{}/home", app.base)).await.2.starts_with("signed out"));
+    assert!(!active(access_token).await, "the grant was revoked at the provider");
     let offsite = format!("{}/oauth2callback/signout?return=//evil.test", app.base);
     let response = client.post(&offsite).send().await.unwrap();
     assert_eq!(response.headers().get("location").unwrap(), "/");

@@ -49,6 +49,11 @@ fn request_line(req: &axum::extract::Request) -> String {
     )
 }
 
+/// The user's access token, for tests that ask the provider about it.
+async fn token(auth: Required<Op, MemoryStore>) -> String {
+    auth.manager().token().await.unwrap().secret().to_owned()
+}
+
 /// A page that keeps something in the session (as applications do), so the browser has a
 /// session cookie (`SameSite=Strict` by default) before it signs in.
 async fn hello(session: tower_sessions::Session) -> axum::response::Redirect {
@@ -95,6 +100,7 @@ pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
         .route("/home", get(home))
         .route("/offsite", get(offsite))
         .route("/hello", get(hello))
+        .route("/token", get(token))
         .merge(oauth.callback_router())
         .with_state(oauth)
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
