@@ -530,7 +530,16 @@ where
             Err(response) => return response,
         }
     }
-    let user = pending.user;
+    // A session user the browser already has (signed in with another provider, say) keeps
+    // its id; otherwise the id chosen at the start becomes the session's.
+    let session = parts.extensions.get::<Session>().cloned();
+    let mut user = pending.user;
+    if U::IN_SESSION
+        && let Some(session) = &session
+        && let Ok(Some(existing)) = session.get::<String>(USER_KEY).await
+    {
+        user = existing;
+    }
     let credentials = match exchange(&oauth.inner.provider, &pending.authorization, &callback).await {
         Ok(c) => c,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -539,7 +548,7 @@ where
         return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
     // Credentials are now bound to this session: give it a new id (no session fixation).
-    if let Some(session) = parts.extensions.get::<Session>() {
+    if let Some(session) = session {
         let unavailable = |_| problem(StatusCode::INTERNAL_SERVER_ERROR, "the session store is unavailable");
         if let Err(response) = session.cycle_id().await.map_err(unavailable) {
             return response;
@@ -745,6 +754,25 @@ mod tests {
 
     fn base() -> Url {
         "https://app.example/".parse().unwrap()
+    }
+
+    #[test]
+    fn the_binding_cookie_is_host_only_lax_and_secure_on_https() {
+        let (id, set) = browser_binding(&OAuthConfig::new(base()), &HeaderMap::new()).unwrap();
+        let set = set.unwrap();
+        assert_eq!(
+            set.to_str().unwrap(),
+            format!("__Host-oauthgen-binding={id}; Path=/; HttpOnly; SameSite=Lax; Secure")
+        );
+        let http = OAuthConfig::new("http://127.0.0.1:8080/".parse().unwrap());
+        let (id, set) = browser_binding(&http, &HeaderMap::new()).unwrap();
+        assert_eq!(set.unwrap().to_str().unwrap(), format!("oauthgen-binding={id}; Path=/; HttpOnly; SameSite=Lax"));
+        // A browser that has one keeps it; a malformed one is replaced.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(&format!("a=b; oauthgen-binding={id}")).unwrap());
+        assert_eq!(browser_binding(&http, &headers).unwrap(), (id, None));
+        headers.insert(header::COOKIE, HeaderValue::from_static("oauthgen-binding=short"));
+        assert!(browser_binding(&http, &headers).unwrap().1.is_some());
     }
 
     #[test]
