@@ -120,6 +120,28 @@ async fn sign_out_revokes_deletes_and_ends_the_session() {
     assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
 }
 
+/// A callback arriving from another site is answered with a page of the app that goes on to
+/// the same URL (so the browser sends its `SameSite=Strict` cookies); nothing is used up
+/// before that second request, which then signs the user in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cross_site_callback_continues_from_the_app() {
+    let app = app(Duration::from_secs(600)).await;
+    let client = browser();
+    let callback = follow(&client, &format!("{}/profile", app.base), &format!("{}/oauth2callback", app.base)).await;
+    let response = client.get(&callback).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("set-cookie").is_none());
+    let page = response.text().await.unwrap();
+    assert!(page.contains("http-equiv=refresh") && page.contains("oauthgen_bounced=1"), "{page}");
+    let next = format!("{callback}&oauthgen_bounced=1");
+    let response = client.get(&next).header("sec-fetch-site", "same-origin").send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers().get("location").unwrap(), "/profile");
+    // The marker is honoured once: a cross-site request carrying it is not bounced again.
+    let again = client.get(&next).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(again.status(), 400, "already used");
+}
+
 /// Session fixation: a session id planted in the victim's browser before they sign in is
 /// worthless afterwards, because the callback gives the session a new id.
 #[tokio::test(flavor = "multi_thread")]
