@@ -633,9 +633,12 @@ where
     {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "the session store is unavailable");
     }
-    // TODO(issue 9, RP-initiated logout): when the spec gains an `end_session` endpoint
-    // (a colleague is adding it), redirect there with `id_token_hint` and
-    // `post_logout_redirect_uri` = `return_to` instead of going straight back. Unfinished.
+    // TODO(issue 9, RP-initiated logout; unfinished): the spec now has `endpoints.end_session`
+    // (`ProviderSpec`), but the runtime resolves no `Endpoint::EndSession` (its placeholders)
+    // and no bundled spec or test provider sets it. Once it does: keep the `id_token` before
+    // deleting the credentials and redirect to the end-session endpoint with `id_token_hint`,
+    // `client_id` and `post_logout_redirect_uri` (`base_url` + `return_to`, to be registered
+    // at the provider) instead of going straight back.
     with_cookie(Redirect::to(&return_to).into_response(), None)
 }
 
