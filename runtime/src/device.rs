@@ -146,7 +146,13 @@ pub async fn device_poll_once<P: DeviceFlow>(
     if response.status().is_success() {
         let token: TokenResp = serde_json::from_slice(response.body())
             .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-        return Ok(DevicePoll::Done(Box::new(credentials_from(&token, &device.scopes))));
+        let credentials = credentials_from(&token, &device.scopes);
+        // An ID token (OpenID Connect over the device flow) is validated like on exchange,
+        // without a nonce: the device flow sends none.
+        if let (Some(id_token), true) = (&credentials.id_token, config.spec().oidc_issuer.is_some()) {
+            crate::oidc::validate_id_token(config, id_token.secret(), None).await?;
+        }
+        return Ok(DevicePoll::Done(Box::new(credentials)));
     }
     match oauth_error(response.body()) {
         Some(Error::OAuth { error, .. }) if error == "authorization_pending" => Ok(DevicePoll::Pending),

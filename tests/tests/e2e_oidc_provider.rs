@@ -168,6 +168,8 @@ async fn device_flow_approved_and_refused() {
     let credentials = oauthgen_runtime::device_poll(&op, &mut device).await.unwrap();
     user.await.unwrap();
     assert_eq!(userinfo_email(&server, &credentials).await, "user-1@example.test");
+    // The ID token was validated (no nonce in the device flow).
+    assert_eq!(credentials.id_token_claims().map(|c| c.sub).as_deref(), Some("user-1"));
 
     let mut device = oauthgen_runtime::device_authorization(&op, &["openid"]).await.unwrap();
     let (uri, code) = (device.verification_uri.clone(), device.user_code.clone());
