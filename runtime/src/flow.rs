@@ -439,6 +439,10 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
             // A new ID token is validated (without a nonce: none is sent on refresh) and must
             // name the same user (OIDC Core 12.2); a refused one leaves the credentials as
             // they were.
+            // UNFINISHED (issue 9): with rotating refresh tokens, a refusal here (a forged
+            // token, or the JWKS unreachable) drops the rotated refresh token the provider
+            // just issued, so the grant is lost. To decide: keep the new access and refresh
+            // tokens without the refused ID token, or report it through the manager.
             if let (Some(token), true) = (&fresh.id_token, spec.oidc_issuer.is_some()) {
                 let claims = crate::oidc::validate_id_token(config, token.secret(), None).await?;
                 if let Some(old) = credentials.id_token_claims()
