@@ -449,6 +449,20 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
         self.inner.has_unsaved.load(Ordering::Acquire)
     }
 
+    /// Wait until no refresh is in progress (one started by a caller who has since given up
+    /// goes on in the background). Call it before a process exits, so that what the provider
+    /// has just issued is stored.
+    pub async fn wait_idle(&self) {
+        loop {
+            let running = locked(&self.inner.flight).clone();
+            let Some(mut running) = running else { return };
+            if running.borrow().is_some() || running.has_changed().is_err() {
+                return;
+            }
+            let _ = running.wait_for(Option::is_some).await;
+        }
+    }
+
     /// A valid access token: the cached one while it is fresh, else a refreshed one.
     ///
     /// Dropping the returned future does not cancel a refresh it started.

@@ -174,7 +174,10 @@ async fn run(events: Vec<Event>) -> Result<(), TestCaseError> {
     let settled = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             for m in &managers {
+                // Refreshes whose callers gave up finish (and store what they got) first.
+                m.wait_idle().await;
                 let _ = m.token().await;
+                m.wait_idle().await;
             }
             if managers.iter().all(|m| !m.has_unsaved()) {
                 // Let background flights finish.
