@@ -437,18 +437,20 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
         Ok(response) => {
             let mut fresh = credentials_from(&response, &credentials.scopes);
             // A new ID token is validated (without a nonce: none is sent on refresh) and must
-            // name the same user (OIDC Core 12.2); a refused one leaves the credentials as
-            // they were.
-            // UNFINISHED (issue 9): with rotating refresh tokens, a refusal here (a forged
-            // token, or the JWKS unreachable) drops the rotated refresh token the provider
-            // just issued, so the grant is lost. To decide: keep the new access and refresh
-            // tokens without the refused ID token, or report it through the manager.
+            // name the same user (OIDC Core 12.2). A refused one is dropped and the previous
+            // one kept, but the new access and refresh tokens are: with rotation, dropping
+            // them would lose the grant (the provider has consumed the old refresh token).
             if let (Some(token), true) = (&fresh.id_token, spec.oidc_issuer.is_some()) {
-                let claims = crate::oidc::validate_id_token(config, token.secret(), None).await?;
-                if let Some(old) = credentials.id_token_claims()
-                    && old.sub != claims.sub
-                {
-                    return Err(crate::oidc::IdTokenError::SubjectChanged.into());
+                let refused = match crate::oidc::validate_id_token(config, token.secret(), None).await {
+                    Ok(claims) => credentials
+                        .id_token_claims()
+                        .filter(|old| old.sub != claims.sub)
+                        .map(|_| Error::from(crate::oidc::IdTokenError::SubjectChanged)),
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = refused {
+                    tracing::warn!(provider = spec.id, error = %e, "the refreshed ID token was refused; keeping the previous one");
+                    fresh.id_token = None;
                 }
             }
             if fresh.refresh_token.is_none() {
