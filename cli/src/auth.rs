@@ -361,6 +361,36 @@ pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
     Ok(())
 }
 
+/// `oauthgen whoami`: the claims of the stored ID token (validated when it was received), or
+/// the provider's userinfo answer when there is none.
+pub(crate) fn whoami(args: &TokenCmd) -> Result<(), String> {
+    let rt = runtime()?;
+    let (spec, store, key, _, provider) = stored_login(args, &rt)?;
+    let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
+    let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
+    if let Some(claims) = stored.id_token_claims() {
+        let json = serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?;
+        println!("{json}");
+        return Ok(());
+    }
+    let url = provider.config().endpoint(oauthgen_runtime::Endpoint::Userinfo).map_err(|_| {
+        format!("the credentials of `{}` hold no ID token, and its spec declares no userinfo endpoint", spec.id)
+    })?;
+    let manager = TokenManager::new(provider, store, key);
+    let token = rt.block_on(manager.token()).map_err(|e| explain(&e, &spec.id))?;
+    let answer = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        client.get(url).bearer_auth(token.secret()).send().await?.error_for_status()?.json::<serde_json::Value>().await
+    });
+    let answer = answer.map_err(|e| format!("userinfo request to {} failed: {}", spec.name, e.without_url()))?;
+    let json = serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
 pub(crate) fn revoke(args: &TokenCmd) -> Result<(), String> {
     let rt = runtime()?;
     let (spec, store, key, shown, provider) = stored_login(args, &rt)?;

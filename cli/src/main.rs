@@ -54,6 +54,9 @@ enum Command {
     Login(auth::Login),
     /// Print a valid access token, refreshing it when needed.
     Token(auth::TokenCmd),
+    /// Print who the stored credentials belong to: the ID token's claims (validated when
+    /// received) as JSON, or the provider's userinfo answer when there is no ID token.
+    Whoami(auth::TokenCmd),
     /// Revoke the stored grant at the provider and forget it.
     Revoke(auth::TokenCmd),
     /// Print an access token for the client itself (client credentials grant).
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         }
         Command::Login(args) => auth::login(&args).map(|()| ExitCode::SUCCESS),
         Command::Token(args) => auth::token(&args).map(|()| ExitCode::SUCCESS),
+        Command::Whoami(args) => auth::whoami(&args).map(|()| ExitCode::SUCCESS),
         Command::Revoke(args) => auth::revoke(&args).map(|()| ExitCode::SUCCESS),
         Command::ClientCredentials(args) => auth::client_credentials(&args).map(|()| ExitCode::SUCCESS),
         Command::ServiceAccount(args) => auth::service_account(&args).map(|()| ExitCode::SUCCESS),

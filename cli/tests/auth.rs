@@ -59,6 +59,13 @@ fn login_then_token_before_and_after_expiry_then_revoke() {
         assert_eq!(std::fs::metadata(setup.store()).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
+    // Who signed in: the validated ID token's claims.
+    let (code, who, stderr) = run(&mut setup.cmd("whoami", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let who: serde_json::Value = serde_json::from_str(&who).unwrap();
+    assert_eq!(who["sub"], "user-1", "{who}");
+    assert_eq!(who["iss"], setup.server.issuer.as_str());
+
     let (code, first, stderr) = run(&mut setup.cmd("token", &[]));
     assert_eq!(code, 0, "{stderr}");
     let first = first.trim().to_owned();
