@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use oauthgen_codegen::{Diagnostics, Spec};
 
 mod auth;
+mod discovery;
 mod dynamic;
 mod generate;
 
@@ -63,6 +64,11 @@ enum Command {
     ClientCredentials(auth::ClientCredentialsCmd),
     /// Print an access token for a service account (JWT bearer grant).
     ServiceAccount(auth::ServiceAccountCmd),
+    /// Write provider specs (from an OpenID provider's discovery document).
+    Spec {
+        #[command(subcommand)]
+        command: discovery::SpecCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Revoke(args) => auth::revoke(&args).map(|()| ExitCode::SUCCESS),
         Command::ClientCredentials(args) => auth::client_credentials(&args).map(|()| ExitCode::SUCCESS),
         Command::ServiceAccount(args) => auth::service_account(&args).map(|()| ExitCode::SUCCESS),
+        Command::Spec { command } => discovery::run(&command),
     };
     match result {
         Ok(code) => code,
