@@ -137,6 +137,29 @@ fn defaults_of_a_minimal_document() {
 }
 
 #[test]
+fn a_redirect_to_another_origin_is_not_followed() {
+    let elsewhere = fixed_server(None);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let location = format!("{elsewhere}/.well-known/openid-configuration");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let response =
+                format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    let (code, stdout, stderr) = run(&mut oauthgen(&["spec", "from-discovery", &base, "--id", "localop"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("redirect to another origin"), "{stderr}");
+}
+
+#[test]
 fn an_unreachable_issuer_exits_1() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
