@@ -54,8 +54,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use oauthgen_runtime::{
-    AuthorizationCode, Callback, Credentials, Error, PendingAuthorization, Refresh, Revocation, TokenManager,
-    TokenStore, authorize_url, exchange,
+    AuthorizationCode, Callback, Credentials, Error, IdTokenClaims, PendingAuthorization, Refresh, Revocation,
+    TokenManager, TokenStore, authorize_url, exchange,
 };
 use tower_sessions::Session;
 use url::Url;
@@ -394,8 +394,12 @@ where
         with_cookie(Redirect::to(auth.url.as_str()).into_response(), set_cookie)
     }
 
-    async fn has_credentials(&self, user: &str) -> bool {
-        matches!(self.inner.store.load(&format!("user:{user}")).await, Ok(Some(c)) if !c.invalid)
+    /// The user's usable credentials, if any.
+    async fn credentials_of(&self, user: &str) -> Option<Credentials> {
+        match self.inner.store.load(&format!("user:{user}")).await {
+            Ok(Some(c)) if !c.invalid => Some(c),
+            _ => None,
+        }
     }
 }
 
@@ -647,6 +651,7 @@ where
 pub struct Required<P, S, U = SessionUser> {
     oauth: OAuth<P, S>,
     user: String,
+    claims: Option<IdTokenClaims>,
     who: std::marker::PhantomData<fn() -> U>,
 }
 
@@ -656,6 +661,7 @@ pub struct Aware<P, S, U = SessionUser> {
     user: String,
     here: String,
     has: bool,
+    claims: Option<IdTokenClaims>,
     who: std::marker::PhantomData<fn() -> U>,
 }
 
@@ -672,6 +678,22 @@ where
     /// The user's token manager.
     pub fn manager(&self) -> TokenManager<P, S> {
         self.oauth.manager(&self.user)
+    }
+}
+
+impl<P, S, U> Required<P, S, U> {
+    /// The claims of the user's ID token (OpenID Connect), validated when it was received:
+    /// `sub`, `email`, `name`, ... `None` when the provider issued none.
+    pub fn claims(&self) -> Option<&IdTokenClaims> {
+        self.claims.as_ref()
+    }
+}
+
+impl<P, S, U> Aware<P, S, U> {
+    /// The claims of the user's ID token, validated when it was received; `None` when the
+    /// user is not signed in or the provider issued none.
+    pub fn claims(&self) -> Option<&IdTokenClaims> {
+        self.claims.as_ref()
     }
 }
 
@@ -726,8 +748,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Response> {
         let oauth = OAuth::<P, S>::from_ref(state);
         let user = user_of::<U, St>(parts, state).await?;
-        if oauth.has_credentials(&user).await {
-            return Ok(Self { oauth, user, who: std::marker::PhantomData });
+        if let Some(credentials) = oauth.credentials_of(&user).await {
+            let claims = credentials.id_token_claims();
+            return Ok(Self { oauth, user, claims, who: std::marker::PhantomData });
         }
         Err(oauth.start(&user, &parts.headers, &path_and_query(parts)))
     }
@@ -746,8 +769,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Response> {
         let oauth = OAuth::<P, S>::from_ref(state);
         let user = user_of::<U, St>(parts, state).await?;
-        let has = oauth.has_credentials(&user).await;
-        Ok(Self { oauth, user, here: path_and_query(parts), has, who: std::marker::PhantomData })
+        let credentials = oauth.credentials_of(&user).await;
+        let claims = credentials.as_ref().and_then(Credentials::id_token_claims);
+        let has = credentials.is_some();
+        Ok(Self { oauth, user, here: path_and_query(parts), has, claims, who: std::marker::PhantomData })
     }
 }
 

@@ -22,6 +22,10 @@ async fn required_sends_the_user_to_the_provider_and_back() {
     assert!(body.contains("user-1@example.test"), "{body}");
     let (_, _, home) = fetch(&client, &format!("{}/home", app.base)).await;
     assert_eq!(home, "signed in");
+    // The handler sees the validated ID token's claims.
+    let (status, _, who) = fetch(&client, &format!("{}/whoami", app.base)).await;
+    assert_eq!(status, 200);
+    assert_eq!(who, format!("user-1 {}", app.server.issuer), "{who}");
     // A second user (another cookie jar) is not signed in.
     let (_, _, home) = fetch(&browser(), &format!("{}/home", app.base)).await;
     assert!(home.starts_with("signed out"));

@@ -49,6 +49,11 @@ fn request_line(req: &axum::extract::Request) -> String {
     )
 }
 
+/// Who the user is, from the validated ID token's claims.
+async fn whoami(auth: Required<Op, MemoryStore>) -> String {
+    auth.claims().map_or_else(|| "no ID token".to_owned(), |c| format!("{} {}", c.sub, c.iss))
+}
+
 /// The user's access token, for tests that ask the provider about it.
 async fn token(auth: Required<Op, MemoryStore>) -> String {
     auth.manager().token().await.unwrap().secret().to_owned()
@@ -101,6 +106,7 @@ pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
         .route("/offsite", get(offsite))
         .route("/hello", get(hello))
         .route("/token", get(token))
+        .route("/whoami", get(whoami))
         .merge(oauth.callback_router())
         .with_state(oauth)
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
