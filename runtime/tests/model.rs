@@ -11,12 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oauthgen_runtime::store::{Stored, Version};
-use oauthgen_runtime::{
-    AccessToken, Credentials, ManagerOptions, MemoryStore, Provider, RefreshToken, StoreError, TokenManager, TokenStore,
-};
+use oauthgen_runtime::{AccessToken, Credentials, ManagerOptions, Provider, RefreshToken, TokenManager, TokenStore};
 use proptest::prelude::*;
-use support::{MockServer, Reply, token_json};
+use support::{Flaky, MockServer, Reply, token_json};
 
 #[oauthgen_runtime::oauth_provider(spec = "tests/specs/plain.yaml")]
 struct Plain;
@@ -54,49 +51,6 @@ struct Provider_ {
     reused: AtomicUsize,
     slow: AtomicBool,
     hang_next: AtomicBool,
-}
-
-#[derive(Clone, Default)]
-struct Flaky {
-    inner: MemoryStore,
-    failing: Arc<AtomicBool>,
-}
-
-impl Flaky {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::Io { path: "flaky".into(), reason: "database went away".into() })
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl TokenStore for Flaky {
-    type Lock = <MemoryStore as TokenStore>::Lock;
-
-    async fn load_versioned(&self, key: &str) -> Result<Option<Stored>, StoreError> {
-        self.inner.load_versioned(key).await
-    }
-
-    async fn save(&self, key: &str, credentials: &Credentials) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.save(key, credentials).await
-    }
-
-    async fn save_if(&self, key: &str, expected: Option<Version>, c: &Credentials) -> Result<Version, StoreError> {
-        self.check()?;
-        self.inner.save_if(key, expected, c).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-
-    async fn lock(&self, key: &str) -> Result<Self::Lock, StoreError> {
-        self.inner.lock(key).await
-    }
 }
 
 fn initial() -> Credentials {

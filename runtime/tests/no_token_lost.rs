@@ -6,39 +6,19 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oauthgen_runtime::store::{Stored, Version};
 use oauthgen_runtime::{
-    AccessToken, Credentials, Error, ManagerOptions, MemoryStore, Provider, RefreshToken, SqliteStore, StoreError,
-    TokenEvent, TokenManager, TokenStore,
+    AccessToken, Credentials, Error, ManagerOptions, MemoryStore, Provider, SqliteStore, TokenEvent, TokenManager,
+    TokenStore,
 };
-use support::{MockServer, Reply, token_json};
+use support::{Flaky, MockServer, Reply, credentials, fast, token_json};
 use time::OffsetDateTime;
 
 #[oauthgen_runtime::oauth_provider(spec = "tests/specs/plain.yaml")]
 struct Plain;
-
-fn credentials(access: &str, refresh: &str, expires_in: i64) -> Credentials {
-    let now = OffsetDateTime::now_utc();
-    Credentials {
-        access_token: AccessToken::new(access.into()),
-        token_type: "Bearer".into(),
-        refresh_token: Some(RefreshToken::new(refresh.into())),
-        expires_at: Some(now + time::Duration::seconds(expires_in)),
-        issued_at: Some(now - time::Duration::hours(1)),
-        scopes: vec!["read".into()],
-        id_token: None,
-        extra: std::collections::BTreeMap::default(),
-        invalid: false,
-    }
-}
-
-fn fast() -> ManagerOptions {
-    ManagerOptions { backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(100), ..Default::default() }
-}
 
 fn provider(server: &MockServer, timeout: Duration) -> Plain {
     let mut p = Plain::new(server.port.to_string(), "id", "secret");
@@ -165,51 +145,6 @@ async fn a_cancelled_caller_does_not_lose_the_rotated_refresh_token() {
     store.save("user", &expired).await.unwrap();
     let other = TokenManager::with_options(provider(&op.server, Duration::from_secs(5)), store.clone(), "user", fast());
     assert_eq!(other.token().await.unwrap().secret(), "at-3");
-}
-
-/// A store whose writes fail while `failing` is set (a full disk, a lock timeout, a database
-/// that went away).
-#[derive(Clone, Default)]
-struct Flaky {
-    inner: MemoryStore,
-    failing: Arc<AtomicBool>,
-}
-
-impl Flaky {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::Io { path: "flaky".into(), reason: "disk full".into() })
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl TokenStore for Flaky {
-    type Lock = <MemoryStore as TokenStore>::Lock;
-
-    async fn load_versioned(&self, key: &str) -> Result<Option<Stored>, StoreError> {
-        self.inner.load_versioned(key).await
-    }
-
-    async fn save(&self, key: &str, credentials: &Credentials) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.save(key, credentials).await
-    }
-
-    async fn save_if(&self, key: &str, expected: Option<Version>, c: &Credentials) -> Result<Version, StoreError> {
-        self.check()?;
-        self.inner.save_if(key, expected, c).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-
-    async fn lock(&self, key: &str) -> Result<Self::Lock, StoreError> {
-        self.inner.lock(key).await
-    }
 }
 
 /// Defect 3: when saving fails after a successful refresh, the new credentials are handed

@@ -143,3 +143,86 @@ pub fn token_json(access: &str, refresh: Option<&str>, expires_in: u64) -> Strin
     let refresh = refresh.map(|r| format!(r#","refresh_token":"{r}""#)).unwrap_or_default();
     format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in}{refresh}}}"#)
 }
+
+/// Credentials with tokens `access` and `refresh`, expiring in `expires_in` seconds, issued an
+/// hour ago (so the refresh margin is not capped by a short lifetime).
+pub fn credentials(access: &str, refresh: &str, expires_in: i64) -> oauthgen_runtime::Credentials {
+    let now = time::OffsetDateTime::now_utc();
+    oauthgen_runtime::Credentials {
+        access_token: oauthgen_runtime::AccessToken::new(access.into()),
+        token_type: "Bearer".into(),
+        refresh_token: Some(oauthgen_runtime::RefreshToken::new(refresh.into())),
+        expires_at: Some(now + time::Duration::seconds(expires_in)),
+        issued_at: Some(now - time::Duration::hours(1)),
+        scopes: vec!["read".into()],
+        id_token: None,
+        extra: std::collections::BTreeMap::default(),
+        invalid: false,
+    }
+}
+
+/// Manager options with short backoffs.
+pub fn fast() -> oauthgen_runtime::ManagerOptions {
+    oauthgen_runtime::ManagerOptions {
+        backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(100),
+        ..Default::default()
+    }
+}
+
+/// A store whose writes fail while `failing` is set (a full disk, a lock timeout, a
+/// database that went away).
+#[derive(Clone, Default)]
+pub struct Flaky {
+    pub inner: oauthgen_runtime::MemoryStore,
+    pub failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), oauthgen_runtime::StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(oauthgen_runtime::StoreError::Io { path: "flaky".into(), reason: "disk full".into() })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl oauthgen_runtime::TokenStore for Flaky {
+    type Lock = <oauthgen_runtime::MemoryStore as oauthgen_runtime::TokenStore>::Lock;
+
+    async fn load_versioned(
+        &self,
+        key: &str,
+    ) -> Result<Option<oauthgen_runtime::store::Stored>, oauthgen_runtime::StoreError> {
+        self.inner.load_versioned(key).await
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        credentials: &oauthgen_runtime::Credentials,
+    ) -> Result<(), oauthgen_runtime::StoreError> {
+        self.check()?;
+        self.inner.save(key, credentials).await
+    }
+
+    async fn save_if(
+        &self,
+        key: &str,
+        expected: Option<oauthgen_runtime::store::Version>,
+        credentials: &oauthgen_runtime::Credentials,
+    ) -> Result<oauthgen_runtime::store::Version, oauthgen_runtime::StoreError> {
+        self.check()?;
+        self.inner.save_if(key, expected, credentials).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, oauthgen_runtime::StoreError> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+
+    async fn lock(&self, key: &str) -> Result<Self::Lock, oauthgen_runtime::StoreError> {
+        self.inner.lock(key).await
+    }
+}
