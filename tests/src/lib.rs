@@ -230,3 +230,26 @@ impl Drop for PythonServer {
         let _ = self.child.wait();
     }
 }
+
+/// Stop a server process: `signal` (`INT`, `TERM` ...), then SIGKILL if it has not exited
+/// within 10 seconds.
+pub fn stop_process(mut child: Child, signal: &str) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

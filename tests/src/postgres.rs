@@ -211,20 +211,8 @@ impl PgServer {
     /// Stop the server (a fast shutdown: SIGINT, which ends open sessions, where SIGTERM
     /// would wait for them; SIGKILL after 10 seconds). Does nothing when it is not running.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        let Some(child) = self.child.take() else { return };
+        crate::stop_process(child, "INT");
     }
 
     /// Stop the server and start it again on the same port, with the same data.

@@ -95,25 +95,8 @@ impl RedisServer {
     /// Stop the server (SIGTERM, then SIGKILL after 10 seconds); [`RedisServer::resume`]
     /// starts it again. Does nothing when it is not running.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        let Some(child) = self.child.take() else { return };
+        crate::stop_process(child, "TERM");
     }
 
     /// Start the server again, on the same port and directory (a persistent server reloads
