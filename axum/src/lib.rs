@@ -7,8 +7,10 @@
 //!   kept for a page view, only when the user follows the link).
 //! - Both give the user's authorized HTTP client (the classic `http()`).
 //! - [`OAuth::callback_router`] serves the callback (`/oauth2callback` by default), the start
-//!   route (`/oauth2callback/start?return=/path`) and the sign-out route
-//!   (`POST /oauth2callback/signout`). The callback checks `state` and the browser binding
+//!   route (`/oauth2callback/start?return=/path`), the sign-out route
+//!   (`POST /oauth2callback/signout`) and, for providers with OpenID Connect RP-initiated
+//!   logout, the route the provider sends the user back to after signing them out
+//!   (`/oauth2callback/signedout`). The callback checks `state` and the browser binding
 //!   before it stores anything, accepts each pending authorization once and within its time
 //!   limit, gives the session a new id, and returns only to same-origin paths.
 //!
@@ -72,6 +74,13 @@ pub struct OAuthConfig {
     pub start_path: Option<String>,
     /// The sign-out route, `POST` (default: the callback path + `/signout`).
     pub signout_path: Option<String>,
+    /// Where the provider sends the user after RP-initiated logout (default: the callback
+    /// path + `/signedout`); register `base_url` + this path at the provider as a
+    /// post-logout redirect URI.
+    pub signed_out_path: Option<String>,
+    /// Whether sign-out also signs the user out at the provider (OpenID Connect RP-initiated
+    /// logout), when the provider's spec has an `end_session` endpoint (default `true`).
+    pub provider_logout: bool,
     /// The scopes to ask for (default: the spec's default scopes).
     pub scopes: Vec<String>,
     /// How long a pending authorization waits for its callback (default 10 minutes).
@@ -91,6 +100,8 @@ impl OAuthConfig {
             callback_path: "/oauth2callback".into(),
             start_path: None,
             signout_path: None,
+            signed_out_path: None,
+            provider_logout: true,
             scopes: Vec::new(),
             pending_ttl: Duration::from_secs(600),
             max_pending: 10_000,
@@ -104,6 +115,12 @@ impl OAuthConfig {
 
     fn signout_path(&self) -> String {
         self.signout_path.clone().unwrap_or_else(|| format!("{}/signout", self.callback_path.trim_end_matches('/')))
+    }
+
+    fn signed_out_path(&self) -> String {
+        self.signed_out_path
+            .clone()
+            .unwrap_or_else(|| format!("{}/signedout", self.callback_path.trim_end_matches('/')))
     }
 
     fn https(&self) -> bool {
@@ -346,6 +363,7 @@ where
             .route(&config.callback_path, get(callback::<P, S, U, St>))
             .route(&config.start_path(), get(start_route::<P, S, U, St>))
             .route(&config.signout_path(), post(signout::<P, S, U, St>))
+            .route(&config.signed_out_path(), get(signed_out::<P, S, St>))
     }
 
     fn redirect_uri(&self) -> Result<String, Error> {
@@ -366,6 +384,32 @@ where
             .map_err(|source| Error::InvalidUrl { what: "start URL".into(), source })?;
         url.query_pairs_mut().append_pair("return", &self.return_path(return_to));
         Ok(url)
+    }
+
+    /// The provider's end-session URL for RP-initiated logout, coming back to `return_to`
+    /// through the signed-out route; `None` without an `end_session` endpoint (or when the
+    /// application turned it off).
+    fn end_session_url(&self, id_token_hint: Option<&str>, return_to: &str) -> Option<Url> {
+        let config = &self.inner.config;
+        if !config.provider_logout {
+            return None;
+        }
+        let provider = self.inner.provider.config();
+        let mut url = provider.endpoint(oauthgen_runtime::Endpoint::EndSession).ok()?;
+        let back = config.base_url.join(&config.signed_out_path()).ok()?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(hint) = id_token_hint {
+                query.append_pair("id_token_hint", hint);
+            }
+            query
+                .append_pair("client_id", provider.client_id().as_str())
+                .append_pair("post_logout_redirect_uri", back.as_str())
+                // The provider echoes `state`; the signed-out route checks it again as a
+                // same-origin path.
+                .append_pair("state", return_to);
+        }
+        Some(url)
     }
 
     fn return_path(&self, path: &str) -> String {
@@ -592,7 +636,9 @@ where
 }
 
 /// `POST` sign-out: revoke at the provider (with [`OAuth::with_revocation`]), delete the
-/// stored credentials, end the session, and go to `?return=` (a same-origin path) or `/`.
+/// stored credentials, end the session, and go to `?return=` (a same-origin path) or `/`;
+/// through the provider's end-session endpoint first (RP-initiated logout) when its spec has
+/// one and the user had credentials.
 async fn signout<P, S, U, St>(State(state): State<St>, mut parts: Parts) -> Response
 where
     P: AuthorizationCode + Clone + 'static,
@@ -616,17 +662,24 @@ where
         Some(s) if U::IN_SESSION => s.get::<String>(USER_KEY).await.ok().flatten().is_some(),
         _ => true,
     };
+    // Whether the user had credentials, and their ID token (the hint for the provider).
+    let mut signed_in = false;
+    let mut id_token_hint = None;
     if known {
         let user = match user_of::<U, St>(&mut parts, &state).await {
             Ok(user) => user,
             Err(response) => return response,
         };
         let key = format!("user:{user}");
-        if let (Some(revoke), Ok(Some(credentials))) = (oauth.revoke, oauth.inner.store.load(&key).await)
-            && let Err(e) = revoke(&oauth.inner.provider, &credentials).await
-        {
-            // The local sign-out goes ahead: the user asked to leave.
-            tracing::warn!(error = %e, "revocation at sign-out failed");
+        if let Ok(Some(credentials)) = oauth.inner.store.load(&key).await {
+            signed_in = true;
+            id_token_hint = credentials.id_token.as_ref().map(|t| t.secret().to_owned());
+            if let Some(revoke) = oauth.revoke
+                && let Err(e) = revoke(&oauth.inner.provider, &credentials).await
+            {
+                // The local sign-out goes ahead: the user asked to leave.
+                tracing::warn!(error = %e, "revocation at sign-out failed");
+            }
         }
         if let Err(e) = oauth.inner.store.delete(&key).await {
             return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
@@ -637,13 +690,31 @@ where
     {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "the session store is unavailable");
     }
-    // TODO(issue 9, RP-initiated logout; unfinished): the spec now has `endpoints.end_session`
-    // (`ProviderSpec`), but the runtime resolves no `Endpoint::EndSession` (its placeholders)
-    // and no bundled spec or test provider sets it. Once it does: keep the `id_token` before
-    // deleting the credentials and redirect to the end-session endpoint with `id_token_hint`,
-    // `client_id` and `post_logout_redirect_uri` (`base_url` + `return_to`, to be registered
-    // at the provider) instead of going straight back.
+    // RP-initiated logout: the provider ends its own session and sends the user back to the
+    // signed-out route, which goes on to `return_to`.
+    if signed_in && let Some(url) = oauth.end_session_url(id_token_hint.as_deref(), &return_to) {
+        return with_cookie(Redirect::to(url.as_str()).into_response(), None);
+    }
     with_cookie(Redirect::to(&return_to).into_response(), None)
+}
+
+#[derive(serde::Deserialize)]
+struct SignedOut {
+    state: Option<String>,
+}
+
+/// Where the provider sends the user after RP-initiated logout: on to the `state` it echoes,
+/// if that is a same-origin path, else `/`.
+async fn signed_out<P, S, St>(State(state): State<St>, parts: Parts) -> Response
+where
+    P: AuthorizationCode + Clone + 'static,
+    S: TokenStore + Clone,
+    St: Clone + Send + Sync,
+    OAuth<P, S>: FromRef<St>,
+{
+    let oauth = OAuth::<P, S>::from_ref(&state);
+    let back = Query::<SignedOut>::try_from_uri(&parts.uri).ok().and_then(|q| q.0.state);
+    with_cookie(Redirect::to(&oauth.return_path(back.as_deref().unwrap_or("/"))).into_response(), None)
 }
 
 /// A handler that needs the user's credentials: without them the user is redirected to the
@@ -887,3 +958,8 @@ mod tests {
         assert_eq!(set.by_browser.len(), 1);
     }
 }
+
+/// The README's Rust examples, compiled (and, without `no_run`, run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use oauthgen_tests::FORGED_ID_TOKENS;
 use support::{app, browser, fetch, follow};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,20 +109,63 @@ async fn sign_out_revokes_deletes_and_ends_the_session() {
     assert_eq!(cross.status(), 403);
     assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
 
-    // The app's own page can; it returns to a same-origin path only.
+    // The provider's interactions: `login` without a session there, `consent` with one.
+    let logins = || async {
+        let url = app.server.url("/test/prompts");
+        let prompts = reqwest::get(url).await.unwrap().json::<Vec<String>>().await.unwrap();
+        prompts.iter().filter(|p| *p == "login").count()
+    };
+    let cb = format!("{}/oauth2callback", app.base);
+    follow(&client, &format!("{}/oauth2callback/start?return=/home", app.base), &cb).await;
+    assert_eq!(logins().await, 1, "the provider's session lives: no second login");
+
+    // The app's own page can. The provider has an end-session endpoint: the user goes there
+    // (RP-initiated logout), is signed out of the provider too, and comes back to the
+    // signed-out route, which goes on to the same-origin return path.
     let response = client.post(&signout).header("origin", &app.base).send().await.unwrap();
     assert_eq!(response.status(), 303);
-    assert_eq!(response.headers().get("location").unwrap(), "/home");
-    assert!(fetch(&client, &format!("{}/home", app.base)).await.2.starts_with("signed out"));
+    let end_session = url::Url::parse(response.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    assert_eq!(&end_session[..url::Position::AfterPath], app.server.url("/session/end"));
+    let query: std::collections::HashMap<_, _> = end_session.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], "basic-client");
+    assert_eq!(query["post_logout_redirect_uri"], format!("{}/oauth2callback/signedout", app.base));
+    assert_eq!(query["state"], "/home");
+    assert_eq!(query["id_token_hint"].split('.').count(), 3, "the user's ID token as the hint");
+    assert!(fetch(&client, &format!("{}/home", app.base)).await.2.starts_with("signed out"), "signed out locally");
     assert!(!active(access_token).await, "the grant was revoked at the provider");
+    let back = confirm_logout(&client, end_session.as_str()).await;
+    assert!(back.starts_with(&format!("{}/oauth2callback/signedout?", app.base)), "{back}");
+    let (status, location, _) = fetch(&client, &back).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/home")));
+    // The signed-out route goes only to same-origin paths.
+    let forged = format!("{}/oauth2callback/signedout?state=//evil.test", app.base);
+    assert_eq!(fetch(&client, &forged).await.1.as_deref(), Some("/"));
+
+    // A user without credentials is signed out locally, without a trip to the provider.
     let offsite = format!("{}/oauth2callback/signout?return=//evil.test", app.base);
     let response = client.post(&offsite).send().await.unwrap();
     assert_eq!(response.headers().get("location").unwrap(), "/");
 
-    // Signing in again works.
-    let callback = follow(&client, &format!("{}/profile", app.base), &format!("{}/oauth2callback", app.base)).await;
+    // The provider's session ended: signing in again goes through its login interaction,
+    // and works.
+    let callback = follow(&client, &format!("{}/profile", app.base), &cb).await;
+    assert_eq!(logins().await, 2, "the provider's session ended: the user logs in there again");
     assert_eq!(fetch(&client, &callback).await.0, 303);
     assert_eq!(fetch(&client, &format!("{}/home", app.base)).await.2, "signed in");
+}
+
+/// Play the user on the provider's logout page: submit its form with "yes"; the URL the
+/// provider then sends the browser to.
+async fn confirm_logout(client: &reqwest::Client, end_session: &str) -> String {
+    let page = client.get(end_session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let action = page.split("action=\"").nth(1).and_then(|r| r.split('"').next()).expect("a logout form");
+    let xsrf = page.split("name=\"xsrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("xsrf");
+    let action = url::Url::parse(end_session).unwrap().join(action).unwrap();
+    let response = client.post(action).form(&[("xsrf", xsrf), ("logout", "yes")]).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    response.headers().get("location").unwrap().to_str().unwrap().to_owned()
 }
 
 /// A callback arriving from another site is answered with a page of the app that goes on to
@@ -244,4 +288,29 @@ async fn users_from_an_application_extractor() {
     assert!(body.contains("user-1@example.test"), "{body}");
     assert_eq!(fetch(&bob, &format!("{base}/me")).await.0, 303, "bob has no credentials");
     assert_eq!(reqwest::get(format!("{base}/me")).await.unwrap().status(), 401, "no user at all");
+}
+
+/// Forged ID tokens from the provider's token endpoint (`oidc-provider`, switched to forge
+/// them): each sign-in fails with the reason on the page, and nothing is stored; a real token
+/// then signs the same browser in.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_id_tokens_sign_nobody_in() {
+    let app = app(Duration::from_secs(600)).await;
+    let cb = format!("{}/oauth2callback", app.base);
+    let client = browser();
+    for &(kind, reason) in FORGED_ID_TOKENS {
+        app.server.forge_id_tokens(kind).await;
+        let callback = follow(&client, &format!("{}/profile", app.base), &cb).await;
+        let (status, _, body) = fetch(&client, &callback).await;
+        assert_eq!(status, 400, "{kind}: {body}");
+        assert!(body.contains("ID token refused") && body.contains(reason), "{kind}: {body}");
+        let (_, _, home) = fetch(&client, &format!("{}/home", app.base)).await;
+        assert!(home.starts_with("signed out"), "{kind}: nothing stored");
+        assert_eq!(fetch(&client, &format!("{}/whoami", app.base)).await.0, 303, "{kind}: no claims");
+    }
+    app.server.forge_id_tokens("none").await;
+    let callback = follow(&client, &format!("{}/profile", app.base), &cb).await;
+    assert_eq!(fetch(&client, &callback).await.0, 303);
+    let (_, _, who) = fetch(&client, &format!("{}/whoami", app.base)).await;
+    assert_eq!(who, format!("user-1 {}", app.server.issuer));
 }

@@ -8,7 +8,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use oauthgen_tests::{OidcServer, PythonServer, approve_device, follow_to_callback, run_python};
+use oauthgen_tests::{FORGED_ID_TOKENS, OidcServer, PythonServer, approve_device, follow_to_callback, run_python};
 use support::{oauthgen, run, workspace};
 
 struct Setup {
@@ -211,4 +211,59 @@ fn no_browser_login_with_a_pasted_redirect() {
     let (code, token, _) = run(&mut setup.cmd("token", &[]));
     assert_eq!(code, 0);
     assert!(!token.trim().is_empty());
+}
+
+/// `oauthgen login` refuses forged ID tokens (`oidc-provider` switched to forge them): exit 1
+/// with the reason, and nothing stored. With a real token it signs in, and `whoami` shows the
+/// subject from the token, or asks the userinfo endpoint when the stored credentials hold no
+/// ID token (credentials imported from an older tool, say).
+#[test]
+fn login_refuses_forged_id_tokens_and_whoami_falls_back_to_userinfo() {
+    let setup = Setup::new(3600);
+    let browser = format!("python3 {}", workspace().join("tests/browser.py").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let forge = |kind: &str| rt.block_on(setup.server.forge_id_tokens(kind));
+    let login = || {
+        run(setup
+            .cmd("login", &["--client-id", "basic-client", "--timeout", "30"])
+            .env("OAUTHGEN_CLIENT_SECRET", "basic-secret")
+            .env("BROWSER", &browser))
+    };
+    for &(kind, reason) in FORGED_ID_TOKENS {
+        forge(kind);
+        let (code, stdout, stderr) = login();
+        assert_eq!(code, 1, "{kind}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains("ID token refused") && stderr.contains(reason), "{kind}: {stderr}");
+        assert!(!stderr.contains("basic-secret"));
+        assert!(!std::path::Path::new(&setup.store()).exists(), "{kind}: nothing stored");
+    }
+
+    forge("none");
+    let (code, _, stderr) = login();
+    assert_eq!(code, 0, "{stderr}");
+    let (code, who, stderr) = run(&mut setup.cmd("whoami", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let who: serde_json::Value = serde_json::from_str(&who).unwrap();
+    assert_eq!((who["sub"].as_str(), who["iss"].as_str()), (Some("user-1"), Some(setup.server.issuer.as_str())));
+    assert!(who.get("email").is_none(), "oidc-provider keeps email out of the ID token: {who}");
+
+    // Without an ID token, the userinfo endpoint answers (and has the email).
+    let mut stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(setup.store()).unwrap()).unwrap();
+    fn drop_id_tokens(value: &mut serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::Object(map) => {
+                usize::from(map.remove("id_token").is_some()) + map.values_mut().map(drop_id_tokens).sum::<usize>()
+            }
+            serde_json::Value::Array(items) => items.iter_mut().map(drop_id_tokens).sum(),
+            _ => 0,
+        }
+    }
+    assert_eq!(drop_id_tokens(&mut stored), 1, "{stored}");
+    std::fs::write(setup.store(), stored.to_string()).unwrap();
+    let (code, info, stderr) = run(&mut setup.cmd("whoami", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!((info["sub"].as_str(), info["email"].as_str()), (Some("user-1"), Some("user-1@example.test")), "{info}");
+    assert!(info.get("iss").is_none(), "the userinfo answer, not the token's claims: {info}");
 }

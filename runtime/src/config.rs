@@ -234,6 +234,7 @@ impl ProviderConfig {
             Endpoint::Userinfo => e.userinfo,
             Endpoint::Introspection => e.introspection,
             Endpoint::Refresh => e.refresh.or(Some(e.token)),
+            Endpoint::EndSession => e.end_session,
         }
     }
 

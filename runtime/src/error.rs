@@ -17,6 +17,8 @@ pub enum Endpoint {
     Introspection,
     /// Refresh endpoint (the token endpoint unless the spec names another).
     Refresh,
+    /// OpenID Connect RP-initiated logout endpoint (`end_session_endpoint`).
+    EndSession,
 }
 
 impl std::fmt::Display for Endpoint {
@@ -29,6 +31,7 @@ impl std::fmt::Display for Endpoint {
             Self::Userinfo => "userinfo",
             Self::Introspection => "introspection",
             Self::Refresh => "refresh",
+            Self::EndSession => "end_session",
         })
     }
 }

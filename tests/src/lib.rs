@@ -91,7 +91,31 @@ impl OidcServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
+
+    /// From now on, replace the ID token of every token response with a forgery of `kind`
+    /// (one of [`FORGED_ID_TOKENS`]), or stop with `"none"`.
+    ///
+    /// # Panics
+    /// When the server does not accept the switch.
+    pub async fn forge_id_tokens(&self, kind: &str) {
+        let url = self.url(&format!("/test/forge-id-token?kind={kind}"));
+        let response = reqwest::Client::new().post(url).send().await.expect("the forgery switch");
+        assert_eq!(response.status(), 204, "the forgery switch of tests/oidc/server.mjs");
+    }
 }
+
+/// The forgeries [`OidcServer::forge_id_tokens`] makes, each with the reason a relying party
+/// must give for refusing it: a key not in the JWKS (under the real `kid`), another audience,
+/// an expired token, another nonce (those three signed with the real key), `alg: none`, and
+/// HS256 keyed with the provider's public JWK.
+pub const FORGED_ID_TOKENS: &[(&str, &str)] = &[
+    ("foreign-key", "the signature does not verify"),
+    ("audience", "the audience does not contain client id"),
+    ("expired", "the ID token expired"),
+    ("nonce", "the nonce is missing or is not the one sent"),
+    ("alg-none", "signing algorithm `none` is not allowed"),
+    ("hs256", "signing algorithm `HS256` is not allowed"),
+];
 
 impl Drop for OidcServer {
     fn drop(&mut self) {
