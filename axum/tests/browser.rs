@@ -4,7 +4,9 @@
 //! authorized client. Once with the provider on the app's own site (it consents by itself),
 //! once on another site (`localhost` vs the app's `127.0.0.1`) behind a consent page whose
 //! form is submitted from the provider's page, as with a real provider: the browser then
-//! withholds the app's `SameSite=Strict` session cookie on the way back.
+//! withholds the app's `SameSite=Strict` session cookie on the way back. Then sign-out from
+//! the app's page through the provider's logout page, and a sign-in after a flood of
+//! anonymous requests has filled the pending authorizations.
 
 mod support;
 
@@ -66,4 +68,49 @@ async fn chromium_signs_in_with_a_provider_on_another_site() {
     assert_eq!(cookies(callbacks[0]), ["oauthgen-binding"], "the session cookie was withheld: {log:#?}");
     assert!(callbacks[1].contains("sec-fetch-site=same-origin"), "{log:#?}");
     assert!(cookies(callbacks[1]).contains(&"id".to_owned()), "{log:#?}");
+}
+
+/// Sign in (provider on another site), then the page's sign-out button: the app revokes and
+/// forgets the credentials, sends the browser to the provider's logout page (RP-initiated
+/// logout, submitted from there), and the provider sends it back to the app, signed out.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_signs_in_then_out_at_the_app_and_the_provider() {
+    let app = support::app_with(Duration::from_secs(600), true).await;
+    let dom = chromium_dom(&format!("{}/profile?then=signout", app.base)).await;
+    assert!(dom.contains("signed out <a"), "the final page is the app's home, signed out: {dom}");
+    let log = app.log.lock().unwrap().clone();
+    let paths: Vec<&str> = log.iter().map(|l| l.split(" sec-fetch-site").next().unwrap()).collect();
+    let at = |line: &str| paths.iter().position(|p| *p == line).unwrap_or_else(|| panic!("no {line}: {log:#?}"));
+    assert!(at("GET /oauth2callback") < at("POST /oauth2callback/signout"), "{log:#?}");
+    assert!(at("POST /oauth2callback/signout") < at("GET /oauth2callback/signedout"), "{log:#?}");
+    assert_eq!(paths.last(), Some(&"GET /home"), "{log:#?}");
+    // The provider logged the user in once; its logout page (submitted by its script) sent
+    // the browser back to the signed-out route, which it does only once it ended its session.
+    let prompts: Vec<String> = reqwest::get(app.server.url("/test/prompts")).await.unwrap().json().await.unwrap();
+    assert_eq!(prompts.iter().filter(|p| *p == "login").count(), 1, "{prompts:?}");
+}
+
+/// 12,000 anonymous requests (more than the 10,000 pending authorizations kept in all) to a
+/// protected page, then a real browser signs in with the provider on another site.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_signs_in_after_a_flood() {
+    use tower::ServiceExt as _;
+    let app = support::app_with(Duration::from_secs(600), true).await;
+    let flood: Vec<_> = (0..4)
+        .map(|_| {
+            let router = app.router.clone();
+            tokio::spawn(async move {
+                for i in 0..3_000 {
+                    let uri = format!("/profile?flood={i}&q={}", "x".repeat(1024));
+                    let request = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+                    assert_eq!(router.clone().oneshot(request).await.unwrap().status(), 303);
+                }
+            })
+        })
+        .collect();
+    for task in flood {
+        tokio::time::timeout(Duration::from_secs(120), task).await.expect("the flood within 120 s").unwrap();
+    }
+    let dom = chromium_dom(&format!("{}/hello", app.base)).await;
+    assert!(dom.contains(r#"<p id="email">user-1@example.test</p>"#), "the final page: {dom}");
 }

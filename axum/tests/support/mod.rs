@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Query;
 use axum::response::Html;
 use axum::routing::get;
 use oauthgen_axum::{Aware, OAuth, OAuthConfig, Required};
@@ -14,9 +15,22 @@ use oauthgen_tests::{OidcServer, TestOp};
 
 type Op = TestOp;
 
-async fn profile(auth: Required<Op, MemoryStore>) -> Html<String> {
+async fn profile(auth: Required<Op, MemoryStore>, then: Query<Then>) -> Html<String> {
     let me: serde_json::Value = auth.http().get(auth_userinfo(&auth)).send().await.unwrap().json().await.unwrap();
-    Html(format!("<p id=email>{}</p>", me["email"].as_str().unwrap_or_default()))
+    let mut page = format!("<p id=email>{}</p>", me["email"].as_str().unwrap_or_default());
+    if then.then.as_deref() == Some("signout") {
+        // The sign-out button of the page, pressed by the page's own script.
+        page.push_str(
+            "<form id=signout method=post action='/oauth2callback/signout?return=/home'><button>Sign out</button></form>\
+             <script>document.getElementById('signout').submit()</script>",
+        );
+    }
+    Html(page)
+}
+
+#[derive(serde::Deserialize)]
+struct Then {
+    then: Option<String>,
 }
 
 fn auth_userinfo(auth: &Required<Op, MemoryStore>) -> String {
@@ -91,6 +105,8 @@ pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
     if cross_site {
         let auth = format!("http://localhost:{}/auth", server.port);
         provider = provider.with_endpoint(oauthgen_runtime::Endpoint::Authorization, &auth).unwrap();
+        let end_session = format!("http://localhost:{}/session/end", server.port);
+        provider = provider.with_endpoint(oauthgen_runtime::Endpoint::EndSession, &end_session).unwrap();
         let switch = reqwest::Client::new().post(server.url("/test/interactive-consent?click=script")).send().await;
         assert_eq!(switch.unwrap().status(), 204, "the consent switch of tests/oidc/server.mjs");
     }
