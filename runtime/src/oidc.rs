@@ -499,6 +499,10 @@ static JWKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<KeyCache>>>>>
 const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(300);
 /// The longest a `max-age` is believed.
 const MAX_JWKS_TTL: Duration = Duration::from_secs(24 * 3600);
+/// While no key was ever fetched (the JWKS endpoint was down at the first sign-in), fetches
+/// are retried this often instead of once per cooldown: an outage of a few seconds must not
+/// refuse every sign-in for a minute.
+const FIRST_FETCH_RETRY: Duration = Duration::from_secs(1);
 
 fn ttl_from(cache_control: Option<&str>) -> Duration {
     let Some(cc) = cache_control else { return DEFAULT_JWKS_TTL };
@@ -543,7 +547,8 @@ async fn fetch_keys(
     cache: &mut KeyCache,
     cooldown: Duration,
 ) -> Result<bool, IdTokenError> {
-    if cache.last_attempt.is_some_and(|t| t.elapsed() < cooldown) {
+    let wait = if cache.keys.is_empty() { cooldown.min(FIRST_FETCH_RETRY) } else { cooldown };
+    if cache.last_attempt.is_some_and(|t| t.elapsed() < wait) {
         return Ok(false);
     }
     cache.last_attempt = Some(Instant::now());
@@ -579,6 +584,10 @@ async fn keys_for(
         && !cache.keys.has_kid(kid)
     {
         fetch_keys(config, uri, &mut cache, cooldown).await?;
+    }
+    if cache.keys.is_empty() && cache.fresh_until.is_none() {
+        // Never fetched: the last attempt failed moments ago. Say so, not "unknown key".
+        return Err(IdTokenError::Jwks("the provider's keys could not be fetched yet; try again".into()));
     }
     Ok(cache.keys.clone())
 }

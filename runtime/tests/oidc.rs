@@ -66,6 +66,8 @@ struct Op {
     issuer: String,
     published: Arc<Mutex<Vec<Value>>>,
     jwks_fetches: Arc<AtomicUsize>,
+    /// While set, the JWKS endpoint answers 503.
+    jwks_down: Arc<std::sync::atomic::AtomicBool>,
     id_token: Arc<Mutex<Option<String>>>,
 }
 
@@ -75,7 +77,9 @@ impl Op {
         let published = Arc::new(Mutex::new(vec![jwk("k1", &rsa(1))]));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let id_token = Arc::new(Mutex::new(None::<String>));
+        let jwks_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (p, keys, fetches, token) = (port.clone(), published.clone(), jwks_fetches.clone(), id_token.clone());
+        let down = jwks_down.clone();
         let server = MockServer::start(move |seen| {
             let issuer = format!("http://127.0.0.1:{}", p.get().copied().unwrap_or_default());
             match seen.path() {
@@ -87,6 +91,9 @@ impl Op {
                 ),
                 "/jwks" | "/keys" => {
                     fetches.fetch_add(1, Ordering::SeqCst);
+                    if down.load(Ordering::SeqCst) {
+                        return Reply::json(503, r#"{"error":"temporarily_unavailable"}"#);
+                    }
                     Reply::json(200, json!({"keys": *keys.lock().unwrap()}).to_string())
                         .with_header("cache-control", "public, max-age=3600")
                 }
@@ -104,7 +111,7 @@ impl Op {
         .await;
         port.set(server.port).unwrap();
         let issuer = format!("http://127.0.0.1:{}", server.port);
-        Self { server, issuer, published, jwks_fetches, id_token }
+        Self { server, issuer, published, jwks_fetches, jwks_down, id_token }
     }
 
     fn provider(&self) -> MockOp {
@@ -351,6 +358,29 @@ async fn key_rotation_refetches_once_and_floods_are_bounded_by_the_cooldown() {
     let old = sign("RS256", "k1", &k1, &op.claims(None));
     let err = validate_id_token(&config, &old, None).await.unwrap_err();
     assert!(matches!(err, Error::IdToken { reason: IdTokenError::UnknownKey { .. } }), "{err:?}");
+}
+
+/// The JWKS endpoint is down at the first sign-in: that sign-in fails with a JWKS error (not
+/// "unknown key"), and once it is back, a sign-in a second later succeeds, well within the
+/// 60 s cooldown that bounds refetches for unknown `kid`s.
+#[tokio::test]
+async fn a_jwks_outage_at_the_first_sign_in_is_retried_within_seconds() {
+    let op = Op::start().await;
+    let provider = op.provider();
+    let k1 = rsa(1);
+    op.jwks_down.store(true, Ordering::SeqCst);
+    let r = reason(log_in(&op, &provider, |c| sign("RS256", "k1", &k1, &c)).await);
+    assert!(matches!(&r, IdTokenError::Jwks(m) if m.contains("503")), "{r:?}");
+    // At once again: no new fetch (at most one a second), and still a JWKS error.
+    let r = reason(log_in(&op, &provider, |c| sign("RS256", "k1", &k1, &c)).await);
+    assert!(matches!(&r, IdTokenError::Jwks(_)), "{r:?}");
+    assert_eq!(op.fetches(), 1);
+
+    op.jwks_down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let credentials = log_in(&op, &provider, |c| sign("RS256", "k1", &k1, &c)).await.unwrap();
+    assert_eq!(credentials.id_token_claims().unwrap().sub, "user-1");
+    assert_eq!(op.fetches(), 2);
 }
 
 #[tokio::test]
