@@ -9,10 +9,9 @@ use std::time::Duration;
 use clap::Args;
 use oauthgen_codegen::Spec;
 use oauthgen_runtime::{
-    AnyStore, Credentials, Error, LoopbackOptions, Provider as _, ServiceAccountKey, TokenManager, TokenStore as _,
+    AnyStore, Credentials, Error, LoopbackOptions, Provider as _, RuntimeProvider, ServiceAccountKey, TokenManager,
+    TokenStore as _,
 };
-
-use crate::dynamic::{DynProvider, runtime_spec};
 
 /// Which provider, from which spec, with which variables.
 #[derive(Debug, Args)]
@@ -146,8 +145,9 @@ impl ProviderArgs {
         client_id: String,
         client_secret: Option<String>,
         stored_vars: &BTreeMap<String, String>,
-    ) -> DynProvider {
-        let mut provider = DynProvider::new(runtime_spec(spec), client_id, client_secret);
+    ) -> RuntimeProvider {
+        let mut provider =
+            RuntimeProvider::new(oauthgen_codegen::ir::provider_spec(spec).leak(), client_id, client_secret);
         for (name, value) in stored_vars.iter().chain(self.vars.iter().map(|(k, v)| (k, v))) {
             provider.config_mut().set_variable(name, value.clone());
         }
@@ -244,7 +244,7 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
 }
 
 async fn pasted_login(
-    provider: &DynProvider,
+    provider: &RuntimeProvider,
     scopes: &[String],
     options: LoopbackOptions,
 ) -> Result<Credentials, String> {
@@ -267,7 +267,7 @@ async fn pasted_login(
     }
 }
 
-async fn device_login(provider: &DynProvider, scopes: &[String], timeout: u64) -> Result<Credentials, String> {
+async fn device_login(provider: &RuntimeProvider, scopes: &[String], timeout: u64) -> Result<Credentials, String> {
     let mut device = oauthgen_runtime::device_authorization(provider, scopes).await.map_err(|e| e.to_string())?;
     eprintln!("To sign in, visit {} and enter the code {}", device.verification_uri, device.user_code);
     if let Some(complete) = &device.verification_uri_complete {
@@ -342,7 +342,7 @@ fn explain(e: &Error, provider: &str) -> String {
 fn stored_login(
     args: &TokenCmd,
     rt: &tokio::runtime::Runtime,
-) -> Result<(Spec, AnyStore, String, String, DynProvider), String> {
+) -> Result<(Spec, AnyStore, String, String, RuntimeProvider), String> {
     let spec = args.provider.spec()?;
     let (store, key, shown) = args.store.open(&spec.id, rt)?;
     let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;

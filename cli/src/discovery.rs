@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use oauthgen_runtime::Endpoint;
 use serde_json::Value;
 
 /// `oauthgen spec ...`
@@ -50,17 +51,6 @@ const GRANTS: &[(&str, &str)] = &[
     ("refresh_token", "refresh_token"),
     ("client_credentials", "client_credentials"),
     ("urn:ietf:params:oauth:grant-type:device_code", "device_code"),
-];
-
-/// Discovery member -> spec endpoint, in the order the spec is written.
-const ENDPOINTS: &[(&str, &str)] = &[
-    ("authorization_endpoint", "authorization"),
-    ("token_endpoint", "token"),
-    ("revocation_endpoint", "revocation"),
-    ("device_authorization_endpoint", "device_authorization"),
-    ("userinfo_endpoint", "userinfo"),
-    ("introspection_endpoint", "introspection"),
-    ("end_session_endpoint", "end_session"),
 ];
 
 /// Descriptions of the scopes OpenID Connect defines.
@@ -202,9 +192,9 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
         return Err(format!("the discovery document at {url} has no `token_endpoint`"));
     }
     w("endpoints:".to_owned());
-    for (member, key) in ENDPOINTS {
-        if let Some(v) = text(member) {
-            w(format!("  {key}: {}", q(v)));
+    for endpoint in Endpoint::ALL {
+        if let Some(v) = endpoint.discovery_field().and_then(text) {
+            w(format!("  {}: {}", endpoint.key(), q(v)));
         }
     }
 

@@ -9,7 +9,6 @@ use oauthgen_codegen::{Diagnostics, Spec};
 
 mod auth;
 mod discovery;
-mod dynamic;
 mod generate;
 
 /// Typed OAuth 2.0 clients from declarative provider specs.
@@ -150,22 +149,9 @@ struct Listing {
     capabilities: Vec<&'static str>,
 }
 
-fn listing(source: &str, spec: &Spec) -> Listing {
-    let ir = oauthgen_codegen::ir::lower(spec, source, None);
-    let e = &spec.endpoints;
-    let endpoints = [
-        ("authorization", &e.authorization),
-        ("token", &Some(e.token.clone())),
-        ("revocation", &e.revocation),
-        ("device_authorization", &e.device_authorization),
-        ("userinfo", &e.userinfo),
-        ("introspection", &e.introspection),
-        ("refresh", &e.refresh),
-        ("end_session", &e.end_session),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
-    .collect();
+fn listing(spec: &Spec) -> Listing {
+    let lowered = oauthgen_codegen::ir::provider_spec(spec);
+    let endpoints = lowered.endpoints.iter().map(|(e, template)| (e.key(), template.to_owned())).collect();
     Listing {
         id: spec.id.clone(),
         name: spec.name.clone(),
@@ -173,7 +159,7 @@ fn listing(source: &str, spec: &Spec) -> Listing {
         variables: spec.variables.keys().cloned().collect(),
         pkce: yaml_name(&spec.pkce),
         client_auth: spec.client_auth.iter().map(yaml_name).collect(),
-        capabilities: ir.capabilities.names(),
+        capabilities: lowered.capabilities().map(oauthgen_runtime::spec::Capability::name).collect(),
     }
 }
 
@@ -208,7 +194,7 @@ fn providers(json: bool, spec_dir: Option<&Path>) -> Result<ExitCode, String> {
             ok.into_iter().map(|(p, s)| (p.display().to_string(), s)).collect()
         }
     };
-    let list: Vec<Listing> = specs.iter().map(|(p, s)| listing(p, s)).collect();
+    let list: Vec<Listing> = specs.iter().map(|(_, s)| listing(s)).collect();
     let mut out = std::io::stdout().lock();
     if json {
         let text = serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?;

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::diag::{Diagnostic, Location};
 use crate::ident;
 use crate::schema::did_you_mean;
+use oauthgen_spec::{Endpoint, RESERVED_PARAMS};
+
 use crate::spec::{ClientAuth, Spec};
 use crate::yaml::{Index, escape};
 
@@ -38,23 +40,6 @@ pub fn is_loopback(host: &url::Host<&str>) -> bool {
         url::Host::Ipv6(ip) => ip.is_loopback(),
     }
 }
-
-/// Names reserved by the protocol: a spec may not set them through `authorize_params` or
-/// `token_request.params`.
-const RESERVED_PARAMS: &[&str] = &[
-    "client_id",
-    "client_secret",
-    "redirect_uri",
-    "response_type",
-    "scope",
-    "state",
-    "code",
-    "code_challenge",
-    "code_challenge_method",
-    "code_verifier",
-    "grant_type",
-    "refresh_token",
-];
 
 struct Checker<'a> {
     spec: &'a Spec,
@@ -166,20 +151,9 @@ impl Checker<'_> {
         }
 
         // Endpoints.
-        let e = &spec.endpoints;
-        let endpoints = [
-            ("authorization", e.authorization.as_ref()),
-            ("token", Some(&e.token)),
-            ("revocation", e.revocation.as_ref()),
-            ("device_authorization", e.device_authorization.as_ref()),
-            ("userinfo", e.userinfo.as_ref()),
-            ("introspection", e.introspection.as_ref()),
-            ("refresh", e.refresh.as_ref()),
-            ("end_session", e.end_session.as_ref()),
-        ];
-        for (name, url) in endpoints {
-            if let Some(url) = url {
-                self.url(&format!("/endpoints/{name}"), url);
+        for endpoint in Endpoint::ALL {
+            if let Some(url) = spec.endpoints.get(*endpoint) {
+                self.url(&format!("/endpoints/{}", endpoint.key()), url);
             }
         }
         if let Some(oidc) = &spec.oidc {
@@ -201,7 +175,8 @@ impl Checker<'_> {
         // Variables.
         let mut used = BTreeSet::new();
         let oidc_urls = spec.oidc.iter().flat_map(|o| std::iter::once(&o.issuer).chain(o.jwks_uri.as_ref()));
-        for t in endpoints.iter().filter_map(|(_, u)| *u).chain(oidc_urls) {
+        let endpoint_urls = Endpoint::ALL.iter().filter_map(|e| spec.endpoints.get(*e));
+        for t in endpoint_urls.chain(oidc_urls) {
             used.extend(placeholders(t).unwrap_or_default());
         }
         if let Some(cc) = &spec.grants.client_credentials {

@@ -5,11 +5,15 @@ use std::fmt::Write as _;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::ir::{Provider, Scope, Variable};
-use crate::spec::{
-    BodyFormat, ClientAuth, ExpiresIn, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce, ResponseFormat,
-    Subject, TimeUnit,
+use oauthgen_spec::{
+    Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates, ExpiresIn,
+    GrantsSpec, IdTokenAlgorithm, JwtAlgorithm, JwtBearerSpec, KeyFormat, List, LoopbackHost, Pkce, ProviderSpec,
+    RedirectSpec, RefreshSpec, ResponseFormat, Str, Subject, TimeUnit, TokenRequestSpec, TokenResponseSpec,
+    VariableSpec,
 };
+use quote::format_ident;
+
+use crate::ir::{Provider, Scope, Variable};
 
 /// `#[doc = " text"]`: the leading space makes prettyplease print `/// text`.
 fn doc(text: &str) -> TokenStream {
@@ -20,185 +24,154 @@ fn doc(text: &str) -> TokenStream {
     quote!(#[doc = #text])
 }
 
-fn opt(value: Option<&String>) -> TokenStream {
-    match value {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
+/// How a value of the model ([`oauthgen_spec`]) is written as Rust in generated code: the one
+/// place that knows it. `rt` is the path of the model in the runtime
+/// (`::oauthgen_runtime::__private::spec`).
+trait Literal {
+    fn literal(&self, rt: &TokenStream) -> TokenStream;
+}
+
+impl Literal for Str {
+    fn literal(&self, _: &TokenStream) -> TokenStream {
+        let text: &str = self;
+        quote!(::std::borrow::Cow::Borrowed(#text))
     }
 }
 
-fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> TokenStream {
-    let items = map.into_iter().map(|(k, v)| quote!((#k, #v)));
-    quote!(&[#(#items),*])
+impl<T: Literal + Clone> Literal for List<T> {
+    fn literal(&self, rt: &TokenStream) -> TokenStream {
+        let items = self.iter().map(|item| item.literal(rt));
+        quote!(::std::borrow::Cow::Borrowed(&[#(#items),*]))
+    }
 }
 
-/// The `ProviderSpec` constant: the spec as static data for the runtime.
-fn spec_const(p: &Provider) -> TokenStream {
-    let s = &p.spec;
-    let rt = quote!(::oauthgen_runtime::__private::spec);
-    let (id, name) = (&s.id, &s.name);
-    let docs = opt(s.docs.as_ref());
-    let e = &s.endpoints;
-    let token = &e.token;
-    let refresh_endpoint = opt(e.refresh.as_ref());
-    let (authorization, revocation, device_endpoint, userinfo, introspection) = (
-        opt(e.authorization.as_ref()),
-        opt(e.revocation.as_ref()),
-        opt(e.device_authorization.as_ref()),
-        opt(e.userinfo.as_ref()),
-        opt(e.introspection.as_ref()),
-    );
-    let variables = s.variables.iter().map(|(name, v)| {
-        let (description, default, pattern) = (&v.description, opt(v.default.as_ref()), opt(v.pattern.as_ref()));
-        quote!(#rt::VariableSpec { name: #name, description: #description, default: #default, pattern: #pattern })
-    });
-    let client_auth = s.client_auth.iter().map(|m| match m {
-        ClientAuth::Basic => quote!(#rt::ClientAuth::Basic),
-        ClientAuth::RequestBody => quote!(#rt::ClientAuth::RequestBody),
-    });
-    let pkce = match s.pkce {
-        Pkce::Required => quote!(#rt::Pkce::Required),
-        Pkce::Supported => quote!(#rt::Pkce::Supported),
-        Pkce::PublicOnly => quote!(#rt::Pkce::PublicOnly),
-        Pkce::Unsupported => quote!(#rt::Pkce::Unsupported),
-    };
-    let separator = &s.scopes.separator;
-    let default_scopes = s.scopes.default.iter().filter_map(|n| s.scopes.values.get(n)).map(|v| &v.value);
-    let authorize_params = pairs(&s.authorize_params);
-    let body_format = match s.token_request.body_format {
-        BodyFormat::Form => quote!(#rt::BodyFormat::Form),
-        BodyFormat::Json => quote!(#rt::BodyFormat::Json),
-    };
-    let token_params = pairs(&s.token_request.params);
-    let r = &s.token_response;
-    let format = match r.format {
-        ResponseFormat::Json => quote!(#rt::ResponseFormat::Json),
-        ResponseFormat::Form => quote!(#rt::ResponseFormat::Form),
-        ResponseFormat::Auto => quote!(#rt::ResponseFormat::Auto),
-    };
-    let expires_in = match r.expires_in {
-        ExpiresIn::Number => quote!(#rt::ExpiresIn::Number),
-        ExpiresIn::String => quote!(#rt::ExpiresIn::String),
-        ExpiresIn::Absent => quote!(#rt::ExpiresIn::Absent),
-    };
-    let unit = match r.expires_in_unit {
-        TimeUnit::Seconds => quote!(#rt::TimeUnit::Seconds),
-        TimeUnit::Milliseconds => quote!(#rt::TimeUnit::Milliseconds),
-    };
-    let error_in_200 = r.error_in_200;
-    let root = opt(r.root.as_ref());
-    let rt_expires = opt(r.refresh_token_expires_in.as_ref());
-    let f = &s.refresh;
-    let (rotates, returns_rt, requires_scope) = (f.rotates, f.returns_refresh_token, f.requires_scope);
-    let margin = f.margin_seconds.unwrap_or(60);
-    let g = &s.grants;
-    let (ac, rtg) = (g.authorization_code.is_some(), g.refresh_token.is_some());
-    let device = match &g.device_code {
-        Some(d) => {
-            let interval = d.default_interval.unwrap_or(5);
-            quote!(::core::option::Option::Some(#rt::DeviceCodeSpec { default_interval: #interval }))
+impl<T: Literal> Literal for Option<T> {
+    fn literal(&self, rt: &TokenStream) -> TokenStream {
+        match self {
+            Some(value) => {
+                let value = value.literal(rt);
+                quote!(::core::option::Option::Some(#value))
+            }
+            None => quote!(::core::option::Option::None),
         }
-        None => quote!(::core::option::Option::None),
-    };
-    let cc = match &g.client_credentials {
-        Some(c) => {
-            let endpoint = opt(c.token_endpoint.as_ref());
-            let params = pairs(&c.params);
-            quote!(::core::option::Option::Some(#rt::ClientCredentialsSpec { token_endpoint: #endpoint, params: #params }))
+    }
+}
+
+impl<A: Literal, B: Literal> Literal for (A, B) {
+    fn literal(&self, rt: &TokenStream) -> TokenStream {
+        let (a, b) = (self.0.literal(rt), self.1.literal(rt));
+        quote!((#a, #b))
+    }
+}
+
+impl Literal for bool {
+    fn literal(&self, _: &TokenStream) -> TokenStream {
+        quote!(#self)
+    }
+}
+
+impl Literal for u32 {
+    fn literal(&self, _: &TokenStream) -> TokenStream {
+        quote!(#self)
+    }
+}
+
+/// The fieldless enums of the model: `rt::Type::Variant`, the variant named by its `Debug`.
+macro_rules! enum_literals {
+    ($($ty:ident),* $(,)?) => {$(
+        impl Literal for $ty {
+            fn literal(&self, rt: &TokenStream) -> TokenStream {
+                let variant = format_ident!("{self:?}");
+                quote!(#rt::$ty::#variant)
+            }
         }
-        None => quote!(::core::option::Option::None),
-    };
-    let jwt = match &g.jwt_bearer {
-        Some(j) => {
-            let key_format = match j.key_format {
-                KeyFormat::GoogleServiceAccountJson => {
-                    quote!(#rt::KeyFormat::GoogleServiceAccountJson)
-                }
-                KeyFormat::Pem => quote!(#rt::KeyFormat::Pem),
-            };
-            let algorithm = match j.algorithm {
-                JwtAlgorithm::RS256 => quote!(#rt::JwtAlgorithm::Rs256),
-            };
-            let audience = if j.audience == "token" {
-                quote!(#rt::Audience::TokenEndpoint)
-            } else {
-                let a = &j.audience;
-                quote!(#rt::Audience::Literal(#a))
-            };
-            let subject = match j.subject {
-                Subject::Supported => quote!(#rt::Subject::Supported),
-                Subject::Required => quote!(#rt::Subject::Required),
-                Subject::Unsupported => quote!(#rt::Subject::Unsupported),
-            };
-            quote!(::core::option::Option::Some(#rt::JwtBearerSpec {
-                key_format: #key_format, algorithm: #algorithm, audience: #audience, subject: #subject,
-            }))
+    )*};
+}
+
+enum_literals!(
+    ClientAuth,
+    Pkce,
+    BodyFormat,
+    ResponseFormat,
+    ExpiresIn,
+    TimeUnit,
+    KeyFormat,
+    JwtAlgorithm,
+    Subject,
+    LoopbackHost,
+    IdTokenAlgorithm
+);
+
+/// Structs of the model: every field named (destructured, so a new field is a compile error
+/// here until it is written out).
+macro_rules! struct_literal {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl Literal for $ty {
+            fn literal(&self, rt: &TokenStream) -> TokenStream {
+                let $ty { $($field),* } = self;
+                $(let $field = $field.literal(rt);)*
+                quote!(#rt::$ty { $($field: #$field),* })
+            }
         }
-        None => quote!(::core::option::Option::None),
     };
-    let loopback = match s.redirect.loopback_host {
-        LoopbackHost::Ipv4 => "127.0.0.1",
-        LoopbackHost::Localhost => "localhost",
-    };
-    let callback_params = &s.redirect.callback_params;
-    let issuer = opt(s.oidc.as_ref().map(|o| &o.issuer));
-    let jwks_uri = opt(s.oidc.as_ref().and_then(|o| o.jwks_uri.as_ref()));
-    let algorithms = s.oidc.iter().flat_map(|o| &o.algorithms).map(|a| match a {
-        IdTokenAlgorithm::Rs256 => quote!(#rt::IdTokenAlgorithm::Rs256),
-        IdTokenAlgorithm::Ps256 => quote!(#rt::IdTokenAlgorithm::Ps256),
-        IdTokenAlgorithm::Es256 => quote!(#rt::IdTokenAlgorithm::Es256),
-        IdTokenAlgorithm::EdDsa => quote!(#rt::IdTokenAlgorithm::EdDsa),
-    });
-    let sends_iss = s.oidc.as_ref().is_some_and(|o| o.sends_iss);
-    let end_session = opt(s.endpoints.end_session.as_ref());
-    quote! {
-        #rt::ProviderSpec {
-            id: #id,
-            name: #name,
-            docs: #docs,
-            endpoints: #rt::EndpointTemplates {
-                authorization: #authorization,
-                token: #token,
-                revocation: #revocation,
-                device_authorization: #device_endpoint,
-                userinfo: #userinfo,
-                introspection: #introspection,
-                refresh: #refresh_endpoint,
-                end_session: #end_session,
-            },
-            variables: &[#(#variables),*],
-            client_auth: &[#(#client_auth),*],
-            pkce: #pkce,
-            scope_separator: #separator,
-            default_scopes: &[#(#default_scopes),*],
-            authorize_params: #authorize_params,
-            token_request: #rt::TokenRequestSpec { body_format: #body_format, params: #token_params },
-            token_response: #rt::TokenResponseSpec {
-                format: #format,
-                expires_in: #expires_in,
-                expires_in_unit: #unit,
-                error_in_200: #error_in_200,
-                root: #root,
-                refresh_token_expires_in: #rt_expires,
-            },
-            refresh: #rt::RefreshSpec {
-                rotates: #rotates,
-                returns_refresh_token: #returns_rt,
-                requires_scope: #requires_scope,
-                margin_seconds: #margin,
-            },
-            grants: #rt::GrantsSpec {
-                authorization_code: #ac,
-                refresh_token: #rtg,
-                device_code: #device,
-                client_credentials: #cc,
-                jwt_bearer: #jwt,
-            },
-            redirect: #rt::RedirectSpec { loopback_host: #loopback, callback_params: &[#(#callback_params),*] },
-            oidc_issuer: #issuer,
-            oidc_jwks_uri: #jwks_uri,
-            oidc_algorithms: &[#(#algorithms),*],
-            oidc_sends_iss: #sends_iss,
+}
+
+struct_literal!(ProviderSpec {
+    id,
+    name,
+    docs,
+    endpoints,
+    variables,
+    client_auth,
+    pkce,
+    scope_separator,
+    default_scopes,
+    authorize_params,
+    token_request,
+    token_response,
+    refresh,
+    grants,
+    redirect,
+    oidc_issuer,
+    oidc_jwks_uri,
+    oidc_algorithms,
+    oidc_sends_iss,
+});
+struct_literal!(EndpointTemplates {
+    authorization,
+    token,
+    revocation,
+    device_authorization,
+    userinfo,
+    introspection,
+    refresh,
+    end_session,
+});
+struct_literal!(VariableSpec { name, description, default, pattern });
+struct_literal!(TokenRequestSpec { body_format, params });
+struct_literal!(TokenResponseSpec {
+    format,
+    expires_in,
+    expires_in_unit,
+    error_in_200,
+    root,
+    refresh_token_expires_in
+});
+struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, margin_seconds });
+struct_literal!(GrantsSpec { authorization_code, refresh_token, device_code, client_credentials, jwt_bearer });
+struct_literal!(DeviceCodeSpec { default_interval });
+struct_literal!(ClientCredentialsSpec { token_endpoint, params });
+struct_literal!(JwtBearerSpec { key_format, algorithm, audience, subject });
+struct_literal!(RedirectSpec { loopback_host, callback_params });
+
+impl Literal for Audience {
+    fn literal(&self, rt: &TokenStream) -> TokenStream {
+        match self {
+            Self::TokenEndpoint => quote!(#rt::Audience::TokenEndpoint),
+            Self::Literal(value) => {
+                let value = value.literal(rt);
+                quote!(#rt::Audience::Literal(#value))
+            }
         }
     }
 }
@@ -224,18 +197,17 @@ fn scope_enum(p: &Provider) -> TokenStream {
         .map(|Scope { variant, value, .. }| quote!(#value => ::core::result::Result::Ok(Self::#variant)));
     let rt = quote!(::oauthgen_runtime::__private);
     let from_str_body = if p.scopes.is_empty() {
-        quote!(::core::result::Result::Err(#rt::UnknownScope::new(#ty::SPEC.id, s)))
+        quote!(::core::result::Result::Err(#rt::UnknownScope::new(&#ty::SPEC.id, s)))
     } else {
         quote! {
             match s {
                 #(#from_str,)*
-                _ => ::core::result::Result::Err(#rt::UnknownScope::new(#ty::SPEC.id, s)),
+                _ => ::core::result::Result::Err(#rt::UnknownScope::new(&#ty::SPEC.id, s)),
             }
         }
     };
     let all = p.scopes.iter().map(|s| &s.variant);
-    let defaults =
-        p.spec.scopes.default.iter().filter_map(|d| p.scopes.iter().find(|s| &s.name == d)).map(|s| &s.variant);
+    let defaults = p.scopes.iter().filter(|s| s.default).map(|s| &s.variant);
     let all_doc = doc(&format!("Every scope the {name} spec declares, in name order."));
     let default_doc = doc(&format!("The scopes requested when none are given (`scopes.default` in the {name} spec)."));
     quote! {
@@ -302,13 +274,11 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
     let (ty, scope) = (&p.type_name, &p.scope_type);
     let s = &p.spec;
     let name = &s.name;
-    let spec_const = spec_const(p);
+    let spec_const = s.literal(&quote!(#rt::spec));
     let mut type_doc = vec![format!("{name} (`{}`), generated by oauthgen from `{}`.", s.id, p.source)];
     type_doc.push(String::new());
-    type_doc.push(format!(
-        "Capabilities: {}.",
-        p.capabilities.names().iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-    ));
+    type_doc
+        .push(format!("Capabilities: {}.", s.capabilities().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")));
     if let Some(d) = &s.docs {
         type_doc.push(String::new());
         type_doc.push(format!("Provider documentation: <{d}>"));
@@ -354,20 +324,10 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
             }
         }
     });
-    let c = p.capabilities;
-    let caps = [
-        (c.authorization_code, quote!(AuthorizationCode)),
-        (c.refresh, quote!(Refresh)),
-        (c.device_code, quote!(DeviceFlow)),
-        (c.client_credentials, quote!(ClientCredentials)),
-        (c.jwt_bearer, quote!(ServiceAccount)),
-        (c.revocation, quote!(Revocation)),
-        (c.introspection, quote!(Introspection)),
-        (c.userinfo, quote!(UserInfo)),
-    ]
-    .into_iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, t)| quote!(impl #rt::#t for #ty {}));
+    let caps = s.capabilities().map(|c: Capability| {
+        let t = format_ident!("{}", c.trait_name());
+        quote!(impl #rt::#t for #ty {})
+    });
     let scope_enum = scope_enum(p);
     let new_doc = doc(&format!("A confidential {name} client: a client id and secret registered with {name}."));
     let public_doc = doc(&format!("A public {name} client (no client secret), as used by installed and browser apps."));

@@ -1,5 +1,13 @@
-//! The lowered provider: identifiers chosen, capabilities decided. Emitters see only this.
+//! Lowering: a checked spec becomes the one model, [`ProviderSpec`] (every default applied,
+//! once, here), plus what only generated code needs (identifiers, documentation). Emitters
+//! and the CLI see only this.
 
+use std::collections::BTreeMap;
+
+use oauthgen_spec::{
+    Audience, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates, GrantsSpec, JwtBearerSpec, List, Param,
+    ProviderSpec, RedirectSpec, RefreshSpec, Str, TokenRequestSpec, TokenResponseSpec, VariableSpec,
+};
 use proc_macro2::Ident;
 use quote::format_ident;
 
@@ -9,8 +17,8 @@ use crate::spec::Spec;
 /// A provider ready for emission.
 #[derive(Debug, Clone)]
 pub struct Provider {
-    /// The checked spec.
-    pub spec: Spec,
+    /// The lowered spec: what the generated `SPEC` constant holds.
+    pub spec: ProviderSpec,
     /// The spec's path as shown in generated headers and docs (`specs/google.yaml`).
     pub source: String,
     /// The provider type (`Google`).
@@ -21,8 +29,6 @@ pub struct Provider {
     pub variables: Vec<Variable>,
     /// Scopes, in name order.
     pub scopes: Vec<Scope>,
-    /// What the provider can do.
-    pub capabilities: Capabilities,
 }
 
 /// A templated variable.
@@ -53,47 +59,8 @@ pub struct Scope {
     pub value: String,
     /// Documentation.
     pub description: String,
-}
-
-/// The capability traits a provider implements.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[allow(clippy::struct_excessive_bools, reason = "one flag per capability trait, named as in the spec")]
-pub struct Capabilities {
-    /// `AuthorizationCode`.
-    pub authorization_code: bool,
-    /// `Refresh`.
-    pub refresh: bool,
-    /// `DeviceFlow`.
-    pub device_code: bool,
-    /// `ClientCredentials`.
-    pub client_credentials: bool,
-    /// `ServiceAccount`.
-    pub jwt_bearer: bool,
-    /// `Revocation`.
-    pub revocation: bool,
-    /// `Introspection`.
-    pub introspection: bool,
-    /// `UserInfo`.
-    pub userinfo: bool,
-}
-
-impl Capabilities {
-    /// Capability names, as listed by `oauthgen providers`.
-    pub fn names(self) -> Vec<&'static str> {
-        [
-            (self.authorization_code, "authorization_code"),
-            (self.refresh, "refresh_token"),
-            (self.device_code, "device_code"),
-            (self.client_credentials, "client_credentials"),
-            (self.jwt_bearer, "jwt_bearer"),
-            (self.revocation, "revocation"),
-            (self.introspection, "introspection"),
-            (self.userinfo, "userinfo"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect()
-    }
+    /// Requested when the caller asks for none (`scopes.default`).
+    pub default: bool,
 }
 
 /// Lower a checked spec. `type_name` overrides the provider type's name (the macro uses the
@@ -122,18 +89,111 @@ pub fn lower(spec: &Spec, source: &str, type_name: Option<&Ident>) -> Provider {
             name: name.clone(),
             value: s.value.clone(),
             description: s.description.clone(),
+            default: spec.scopes.default.contains(name),
         })
         .collect();
+    Provider { spec: provider_spec(spec), source: source.to_owned(), type_name, scope_type, variables, scopes }
+}
+
+fn str(text: &str) -> Str {
+    Str::Owned(text.to_owned())
+}
+
+fn opt(text: Option<&String>) -> Option<Str> {
+    text.map(|t| str(t))
+}
+
+fn params(map: &BTreeMap<String, String>) -> List<Param> {
+    map.iter().map(|(k, v)| (str(k), str(v))).collect::<Vec<_>>().into()
+}
+
+/// The one lowering of a checked spec into the model every part of oauthgen reads: defaults
+/// applied (`margin_seconds` 60, device `default_interval` 5, the `token` audience), default
+/// scope names resolved to scope strings, variables and parameters in name order.
+pub fn provider_spec(spec: &Spec) -> ProviderSpec {
+    let e = &spec.endpoints;
     let g = &spec.grants;
-    let capabilities = Capabilities {
-        authorization_code: g.authorization_code.is_some(),
-        refresh: g.refresh_token.is_some(),
-        device_code: g.device_code.is_some(),
-        client_credentials: g.client_credentials.is_some(),
-        jwt_bearer: g.jwt_bearer.is_some(),
-        revocation: spec.endpoints.revocation.is_some(),
-        introspection: spec.endpoints.introspection.is_some(),
-        userinfo: spec.endpoints.userinfo.is_some(),
-    };
-    Provider { spec: spec.clone(), source: source.to_owned(), type_name, scope_type, variables, scopes, capabilities }
+    let r = &spec.token_response;
+    let oidc = spec.oidc.as_ref();
+    ProviderSpec {
+        id: str(&spec.id),
+        name: str(&spec.name),
+        docs: opt(spec.docs.as_ref()),
+        endpoints: EndpointTemplates {
+            authorization: opt(e.authorization.as_ref()),
+            token: str(&e.token),
+            revocation: opt(e.revocation.as_ref()),
+            device_authorization: opt(e.device_authorization.as_ref()),
+            userinfo: opt(e.userinfo.as_ref()),
+            introspection: opt(e.introspection.as_ref()),
+            refresh: opt(e.refresh.as_ref()),
+            end_session: opt(e.end_session.as_ref()),
+        },
+        variables: spec
+            .variables
+            .iter()
+            .map(|(name, v)| VariableSpec {
+                name: str(name),
+                description: str(&v.description),
+                default: opt(v.default.as_ref()),
+                pattern: opt(v.pattern.as_ref()),
+            })
+            .collect::<Vec<_>>()
+            .into(),
+        client_auth: spec.client_auth.clone().into(),
+        pkce: spec.pkce,
+        scope_separator: str(&spec.scopes.separator),
+        default_scopes: spec
+            .scopes
+            .default
+            .iter()
+            .filter_map(|n| spec.scopes.values.get(n))
+            .map(|v| str(&v.value))
+            .collect::<Vec<_>>()
+            .into(),
+        authorize_params: params(&spec.authorize_params),
+        token_request: TokenRequestSpec {
+            body_format: spec.token_request.body_format,
+            params: params(&spec.token_request.params),
+        },
+        token_response: TokenResponseSpec {
+            format: r.format,
+            expires_in: r.expires_in,
+            expires_in_unit: r.expires_in_unit,
+            error_in_200: r.error_in_200,
+            root: opt(r.root.as_ref()),
+            refresh_token_expires_in: opt(r.refresh_token_expires_in.as_ref()),
+        },
+        refresh: RefreshSpec {
+            rotates: spec.refresh.rotates,
+            returns_refresh_token: spec.refresh.returns_refresh_token,
+            requires_scope: spec.refresh.requires_scope,
+            margin_seconds: spec.refresh.margin_seconds.unwrap_or(RefreshSpec::DEFAULT_MARGIN_SECONDS),
+        },
+        grants: GrantsSpec {
+            authorization_code: g.authorization_code.is_some(),
+            refresh_token: g.refresh_token.is_some(),
+            device_code: g.device_code.as_ref().map(|d| DeviceCodeSpec {
+                default_interval: d.default_interval.unwrap_or(DeviceCodeSpec::DEFAULT_INTERVAL),
+            }),
+            client_credentials: g.client_credentials.as_ref().map(|c| ClientCredentialsSpec {
+                token_endpoint: opt(c.token_endpoint.as_ref()),
+                params: params(&c.params),
+            }),
+            jwt_bearer: g.jwt_bearer.as_ref().map(|j| JwtBearerSpec {
+                key_format: j.key_format,
+                algorithm: j.algorithm,
+                audience: Audience::from_spec(&j.audience),
+                subject: j.subject,
+            }),
+        },
+        redirect: RedirectSpec {
+            loopback_host: spec.redirect.loopback_host,
+            callback_params: spec.redirect.callback_params.iter().map(|p| str(p)).collect::<Vec<_>>().into(),
+        },
+        oidc_issuer: oidc.map(|o| str(&o.issuer)),
+        oidc_jwks_uri: oidc.and_then(|o| opt(o.jwks_uri.as_ref())),
+        oidc_algorithms: oidc.map(|o| o.algorithms.clone()).unwrap_or_default().into(),
+        oidc_sends_iss: oidc.is_some_and(|o| o.sends_iss),
+    }
 }

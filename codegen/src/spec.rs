@@ -8,6 +8,13 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The spec format's enums, defined once in `oauthgen-spec` (with their YAML names and schema
+/// documentation) and used unchanged by the runtime.
+pub use oauthgen_spec::{
+    BodyFormat, ClientAuth, ExpiresIn, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce, ResponseFormat,
+    Subject, TimeUnit,
+};
+
 /// An OAuth 2.0 provider, described as data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +114,23 @@ pub struct Endpoints {
     pub end_session: Option<String>,
 }
 
+impl Endpoints {
+    /// The URL template of `endpoint`, as written.
+    pub fn get(&self, endpoint: oauthgen_spec::Endpoint) -> Option<&String> {
+        use oauthgen_spec::Endpoint as E;
+        match endpoint {
+            E::Authorization => self.authorization.as_ref(),
+            E::Token => Some(&self.token),
+            E::Revocation => self.revocation.as_ref(),
+            E::DeviceAuthorization => self.device_authorization.as_ref(),
+            E::Userinfo => self.userinfo.as_ref(),
+            E::Introspection => self.introspection.as_ref(),
+            E::Refresh => self.refresh.as_ref(),
+            E::EndSession => self.end_session.as_ref(),
+        }
+    }
+}
+
 /// A typed input for `{name}` placeholders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -124,30 +148,6 @@ pub struct Variable {
     /// An example value, for documentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
-}
-
-/// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    /// HTTP Basic (`client_secret_basic`).
-    Basic,
-    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
-    RequestBody,
-}
-
-/// PKCE support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Pkce {
-    /// Every authorization request must carry a code challenge.
-    Required,
-    /// Accepted from every client.
-    Supported,
-    /// Accepted only from public clients (no client secret).
-    PublicOnly,
-    /// Rejected or ignored: never sent.
-    Unsupported,
 }
 
 /// The provider's scopes.
@@ -200,17 +200,6 @@ pub struct TokenRequest {
     pub params: BTreeMap<String, String>,
 }
 
-/// Encoding of a request body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BodyFormat {
-    /// `application/x-www-form-urlencoded`.
-    #[default]
-    Form,
-    /// `application/json`.
-    Json,
-}
-
 /// Declarative clean-up of non-standard token responses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -234,43 +223,6 @@ pub struct TokenResponse {
     /// The name of the refresh-token lifetime field, kept in the credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_expires_in: Option<String>,
-}
-
-/// Token response body format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseFormat {
-    /// JSON (RFC 6749).
-    #[default]
-    Json,
-    /// Form-encoded (`access_token=...&token_type=bearer`).
-    Form,
-    /// Sniffed from the body.
-    Auto,
-}
-
-/// How `expires_in` arrives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExpiresIn {
-    /// A JSON number.
-    #[default]
-    Number,
-    /// A string of digits (PayPal, Naver).
-    String,
-    /// Not sent: tokens have no stated lifetime.
-    Absent,
-}
-
-/// A unit of time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TimeUnit {
-    /// Seconds (RFC 6749).
-    #[default]
-    Seconds,
-    /// Milliseconds.
-    Milliseconds,
 }
 
 /// What refreshing does at this provider.
@@ -366,37 +318,6 @@ fn default_audience() -> String {
     "token".to_owned()
 }
 
-/// A signing key format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyFormat {
-    /// A Google service-account JSON key file.
-    GoogleServiceAccountJson,
-    /// A PEM-encoded private key.
-    Pem,
-}
-
-/// A JWS algorithm.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum JwtAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    #[default]
-    RS256,
-}
-
-/// Whether an assertion may carry a subject.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Subject {
-    /// The assertion may carry `sub`.
-    Supported,
-    /// The assertion must carry `sub` (Salesforce, DocuSign: the user to act as).
-    Required,
-    /// The assertion never carries `sub`.
-    #[default]
-    Unsupported,
-}
-
 /// Redirect handling.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -407,18 +328,6 @@ pub struct Redirect {
     /// Callback query parameters to keep in the credentials (QuickBooks `realmId`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callback_params: Vec<String>,
-}
-
-/// A loopback host name.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum LoopbackHost {
-    /// `127.0.0.1` (RFC 8252 recommends the literal address).
-    #[default]
-    #[serde(rename = "127.0.0.1")]
-    Ipv4,
-    /// `localhost`.
-    #[serde(rename = "localhost")]
-    Localhost,
 }
 
 /// OpenID Connect metadata.
@@ -441,33 +350,4 @@ pub struct Oidc {
     /// without it is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sends_iss: bool,
-}
-
-/// A JWS algorithm for ID tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub enum IdTokenAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    #[serde(rename = "RS256")]
-    Rs256,
-    /// RSASSA-PSS with SHA-256.
-    #[serde(rename = "PS256")]
-    Ps256,
-    /// ECDSA on P-256 with SHA-256.
-    #[serde(rename = "ES256")]
-    Es256,
-    /// Ed25519.
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-impl IdTokenAlgorithm {
-    /// The JOSE name, as written in specs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Ps256 => "PS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
 }

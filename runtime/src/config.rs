@@ -69,9 +69,15 @@ impl ProviderConfig {
         }
     }
 
-    /// The static spec.
+    /// The spec.
     pub fn spec(&self) -> &'static ProviderSpec {
         self.spec
+    }
+
+    /// The provider id, for errors.
+    fn id(&self) -> &'static str {
+        let spec: &'static ProviderSpec = self.spec;
+        &spec.id
     }
 
     /// The client id.
@@ -93,7 +99,7 @@ impl ProviderConfig {
     /// otherwise): the method your client is registered with.
     pub fn set_client_auth(&mut self, method: ClientAuth) -> Result<(), Error> {
         if !self.spec.client_auth.contains(&method) {
-            return Err(Error::UnsupportedClientAuth { provider: self.spec.id, method });
+            return Err(Error::UnsupportedClientAuth { provider: self.id(), method });
         }
         self.client_auth = Some(method);
         Ok(())
@@ -131,9 +137,10 @@ impl ProviderConfig {
 
     /// Set a templated variable. Values are checked when a URL is built from them.
     pub fn set_variable(&mut self, name: &str, value: String) {
-        match self.spec.variables.iter().find(|v| v.name == name) {
+        let spec: &'static ProviderSpec = self.spec;
+        match spec.variable(name) {
             Some(v) => {
-                self.variables.insert(v.name, value);
+                self.variables.insert(&v.name, value);
             }
             None => {
                 self.extra_variables.insert(name.to_owned(), value);
@@ -154,8 +161,9 @@ impl ProviderConfig {
 
     /// The value of variable `name`, checked against its pattern.
     pub fn variable(&self, name: &str) -> Result<&str, Error> {
-        let provider = self.spec.id;
-        let Some(var) = self.spec.variables.iter().find(|v| v.name == name) else {
+        let provider = self.id();
+        let spec: &'static ProviderSpec = self.spec;
+        let Some(var) = spec.variable(name) else {
             return Err(Error::InvalidVariable {
                 provider,
                 name: name.to_owned(),
@@ -163,20 +171,20 @@ impl ProviderConfig {
                 reason: "the spec declares no such variable".into(),
             });
         };
-        let value = match (self.variables.get(var.name), var.default) {
+        let value = match (self.variables.get(&*var.name), var.default.as_deref()) {
             (Some(v), _) => v.as_str(),
             (None, Some(d)) => d,
             (None, None) => {
-                return Err(Error::MissingVariable { provider, name: var.name });
+                return Err(Error::MissingVariable { provider, name: &var.name });
             }
         };
         let invalid = |reason: String| Error::InvalidVariable {
             provider,
-            name: var.name.to_owned(),
+            name: var.name.to_string(),
             value: value.to_owned(),
             reason,
         };
-        match var.pattern {
+        match var.pattern.as_deref() {
             // The spec's pattern decides (a host with a port needs `:`); it must still be
             // non-empty.
             Some(pattern) => {
@@ -199,7 +207,7 @@ impl ProviderConfig {
     pub(crate) fn check_unknown_variables(&self) -> Result<(), Error> {
         match self.extra_variables.keys().next() {
             Some(name) => Err(Error::InvalidVariable {
-                provider: self.spec.id,
+                provider: self.id(),
                 name: name.clone(),
                 value: String::new(),
                 reason: "the spec declares no such variable".into(),
@@ -227,14 +235,8 @@ impl ProviderConfig {
     fn template(&self, endpoint: Endpoint) -> Option<&'static str> {
         let e = &self.spec.endpoints;
         match endpoint {
-            Endpoint::Authorization => e.authorization,
-            Endpoint::Token => Some(e.token),
-            Endpoint::Revocation => e.revocation,
-            Endpoint::DeviceAuthorization => e.device_authorization,
-            Endpoint::Userinfo => e.userinfo,
-            Endpoint::Introspection => e.introspection,
-            Endpoint::Refresh => e.refresh.or(Some(e.token)),
-            Endpoint::EndSession => e.end_session,
+            Endpoint::Refresh => e.get(Endpoint::Refresh).or(Some(&e.token)),
+            other => e.get(other),
         }
     }
 
@@ -250,7 +252,7 @@ impl ProviderConfig {
         {
             return Ok(url.clone());
         }
-        let template = self.template(endpoint).ok_or(Error::NoEndpoint { provider: self.spec.id, endpoint })?;
+        let template = self.template(endpoint).ok_or(Error::NoEndpoint { provider: self.id(), endpoint })?;
         self.parse_url(&self.render(template)?, &endpoint.to_string())
     }
 
@@ -261,6 +263,6 @@ impl ProviderConfig {
 
     /// The issuer, rendered, when the spec names one.
     pub fn issuer(&self) -> Result<Option<String>, Error> {
-        self.spec.oidc_issuer.map(|i| self.render(i)).transpose()
+        self.spec.oidc_issuer.as_deref().map(|i| self.render(i)).transpose()
     }
 }

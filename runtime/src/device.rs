@@ -82,7 +82,7 @@ pub async fn device_authorization<P: DeviceFlow, S: AsRef<str>>(
     let config = provider.config();
     let spec = config.spec();
     let scopes = join_scopes(config, scopes);
-    let joined = scopes.join(spec.scope_separator);
+    let joined = scopes.join(&*spec.scope_separator);
     let mut params = Vec::new();
     if !scopes.is_empty() {
         params.push(("scope", joined.as_str()));
@@ -138,8 +138,8 @@ pub async fn device_poll_once<P: DeviceFlow>(
 ) -> Result<DevicePoll, Error> {
     let config = provider.config();
     let mut params = vec![("grant_type", GRANT_TYPE), ("device_code", device.device_code.as_str())];
-    for (name, value) in config.spec().token_request.params {
-        params.push((*name, *value));
+    for (name, value) in config.spec().token_request.params.iter() {
+        params.push((&**name, &**value));
     }
     let response = post_authenticated(config, Endpoint::Token, params).await?;
     let status = response.status().as_u16();

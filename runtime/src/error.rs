@@ -1,40 +1,6 @@
 //! The runtime's one error type.
 
-/// Which endpoint a URL belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Endpoint {
-    /// Authorization endpoint.
-    Authorization,
-    /// Token endpoint.
-    Token,
-    /// Revocation endpoint.
-    Revocation,
-    /// Device authorization endpoint.
-    DeviceAuthorization,
-    /// User information endpoint.
-    Userinfo,
-    /// Introspection endpoint.
-    Introspection,
-    /// Refresh endpoint (the token endpoint unless the spec names another).
-    Refresh,
-    /// OpenID Connect RP-initiated logout endpoint (`end_session_endpoint`).
-    EndSession,
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Authorization => "authorization",
-            Self::Token => "token",
-            Self::Revocation => "revocation",
-            Self::DeviceAuthorization => "device_authorization",
-            Self::Userinfo => "userinfo",
-            Self::Introspection => "introspection",
-            Self::Refresh => "refresh",
-            Self::EndSession => "end_session",
-        })
-    }
-}
+pub use oauthgen_spec::Endpoint;
 
 /// Everything that can go wrong in the runtime. No variant holds a secret.
 #[derive(Debug, Clone, thiserror::Error)]

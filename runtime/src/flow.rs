@@ -63,7 +63,7 @@ fn base_client(config: &ProviderConfig) -> BaseClient {
 
 pub(crate) fn join_scopes<S: AsRef<str>>(config: &ProviderConfig, scopes: &[S]) -> Vec<String> {
     if scopes.is_empty() {
-        config.spec().default_scopes.iter().map(|s| (*s).to_owned()).collect()
+        config.spec().default_scopes.iter().map(ToString::to_string).collect()
     } else {
         scopes.iter().map(|s| s.as_ref().to_owned()).collect()
     }
@@ -216,18 +216,6 @@ pub fn authorize_url<P: AuthorizationCode, S: AsRef<str>>(
     authorize_url_with(provider, redirect_uri, scopes, &[])
 }
 
-/// Parameters the flow sets itself; callers cannot override them.
-const RESERVED: &[&str] = &[
-    "client_id",
-    "client_secret",
-    "redirect_uri",
-    "response_type",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-];
-
 /// [`authorize_url`] with extra parameters for this request only (`login_hint`, `prompt`
 /// ...). Parameters the flow sets itself (`state`, `redirect_uri` ...) are refused.
 ///
@@ -240,7 +228,7 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
     scopes: &[S],
     params: &[(&str, &str)],
 ) -> Result<Authorization, Error> {
-    if let Some((name, _)) = params.iter().find(|(n, _)| RESERVED.contains(n)) {
+    if let Some((name, _)) = params.iter().find(|(n, _)| crate::spec::RESERVED_PARAMS.contains(n)) {
         return Err(Error::ReservedParameter((*name).to_owned()));
     }
     let config = provider.config();
@@ -254,7 +242,7 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
     let state_value = state.secret().clone();
     let mut request = client.authorize_url(move || state).set_redirect_uri(Cow::Owned(redirect));
     if !scopes.is_empty() {
-        request = request.add_scope(Scope::new(scopes.join(spec.scope_separator)));
+        request = request.add_scope(Scope::new(scopes.join(&*spec.scope_separator)));
     }
     let use_pkce = match spec.pkce {
         Pkce::Required | Pkce::Supported => true,
@@ -267,8 +255,9 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
         request = request.set_pkce_challenge(challenge);
         verifier = Some(v.secret().clone());
     }
-    for (name, value) in spec.authorize_params.iter().chain(params) {
-        request = request.add_extra_param(*name, *value);
+    let spec_params = spec.authorize_params.iter().map(|(n, v)| (&**n, &**v));
+    for (name, value) in spec_params.chain(params.iter().copied()) {
+        request = request.add_extra_param(name, value);
     }
     let mut nonce = params.iter().find(|(n, _)| *n == "nonce").map(|(_, v)| (*v).to_owned());
     if nonce.is_none() && spec.oidc_issuer.is_some() && scopes.iter().any(|s| s == "openid") {
@@ -280,7 +269,7 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
     Ok(Authorization {
         url,
         pending: PendingAuthorization {
-            provider: spec.id.to_owned(),
+            provider: spec.id.to_string(),
             state: state_value,
             pkce_verifier: verifier,
             redirect_uri: redirect_uri.to_owned(),
@@ -389,8 +378,8 @@ pub async fn exchange<P: AuthorizationCode>(
     if let Some(v) = &pending.pkce_verifier {
         request = request.set_pkce_verifier(PkceCodeVerifier::new(v.clone()));
     }
-    for (name, value) in spec.token_request.params {
-        request = request.add_extra_param(*name, *value);
+    for (name, value) in spec.token_request.params.iter() {
+        request = request.add_extra_param(&**name, &**value);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(map_error)?;
@@ -406,9 +395,9 @@ pub async fn exchange<P: AuthorizationCode>(
             None => {}
         }
     }
-    for name in spec.redirect.callback_params {
+    for name in spec.redirect.callback_params.iter() {
         if let Some(v) = callback.get(name) {
-            credentials.extra.insert((*name).to_owned(), Value::String(v.to_owned()));
+            credentials.extra.insert(name.to_string(), Value::String(v.to_owned()));
         }
     }
     Ok(credentials)
@@ -427,10 +416,10 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
     let client = base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
     let mut request = client.exchange_refresh_token(&refresh_token);
     if spec.refresh.requires_scope && !credentials.scopes.is_empty() {
-        request = request.add_scope(Scope::new(credentials.scopes.join(spec.scope_separator)));
+        request = request.add_scope(Scope::new(credentials.scopes.join(&*spec.scope_separator)));
     }
-    for (name, value) in spec.token_request.params {
-        request = request.add_extra_param(*name, *value);
+    for (name, value) in spec.token_request.params.iter() {
+        request = request.add_extra_param(&**name, &**value);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     match request.request_async(&http).await.map_err(map_error) {
@@ -449,7 +438,7 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
                     Err(e) => Some(e),
                 };
                 if let Some(e) = refused {
-                    tracing::warn!(provider = spec.id, error = %e, "the refreshed ID token was refused; keeping the previous one");
+                    tracing::warn!(provider = &*spec.id, error = %e, "the refreshed ID token was refused; keeping the previous one");
                     fresh.id_token = None;
                 }
             }
@@ -482,9 +471,12 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
 ) -> Result<Credentials, Error> {
     let config = provider.config();
     let spec = config.spec();
-    let grant =
-        spec.grants.client_credentials.ok_or(Error::NoGrant { provider: spec.id, grant: "client_credentials" })?;
-    let token_url = match grant.token_endpoint {
+    let grant = spec
+        .grants
+        .client_credentials
+        .as_ref()
+        .ok_or(Error::NoGrant { provider: &spec.id, grant: "client_credentials" })?;
+    let token_url = match grant.token_endpoint.as_deref() {
         Some(t) if !config.has_override(Endpoint::Token) => {
             config.parse_url(&config.render(t)?, "client credentials token endpoint")?
         }
@@ -494,13 +486,13 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
     let client = base_client(config).set_token_uri(TokenUrl::from_url(token_url));
     let mut request = client.exchange_client_credentials();
     if !scopes.is_empty() {
-        request = request.add_scope(Scope::new(scopes.join(spec.scope_separator)));
+        request = request.add_scope(Scope::new(scopes.join(&*spec.scope_separator)));
     }
-    for (name, value) in spec.token_request.params {
-        request = request.add_extra_param(*name, *value);
+    for (name, value) in spec.token_request.params.iter() {
+        request = request.add_extra_param(&**name, &**value);
     }
-    for (name, template) in grant.params {
-        request = request.add_extra_param(*name, config.render(template)?);
+    for (name, template) in grant.params.iter() {
+        request = request.add_extra_param(&**name, config.render(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(map_error)?;

@@ -129,8 +129,9 @@ pub(crate) async fn send(
     let bytes = read_limited(response).await?;
     let mut builder = http::Response::builder().status(status);
     if endpoint == Endpoint::Token {
-        let n = normalize(&spec.token_response, spec.scope_separator, status.as_u16(), content_type.as_deref(), &bytes)
-            .map_err(|m| TransportError::Malformed { status: status.as_u16(), reason: m.0 })?;
+        let n =
+            normalize(&spec.token_response, &spec.scope_separator, status.as_u16(), content_type.as_deref(), &bytes)
+                .map_err(|m| TransportError::Malformed { status: status.as_u16(), reason: m.0 })?;
         let json = serde_json::to_vec(&n.body).map_err(|e| TransportError::Http(e.to_string()))?;
         builder = builder.status(n.status).header(http::header::CONTENT_TYPE, "application/json");
         return builder.body(json).map_err(|e| TransportError::Http(e.to_string()));

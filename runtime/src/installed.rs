@@ -110,7 +110,7 @@ impl<'p, P: AuthorizationCode> LoopbackLogin<'p, P> {
             .await
             .map_err(|e| Error::Loopback(format!("cannot listen on 127.0.0.1:{}: {e}", options.port)))?;
         let port = listener.local_addr().map_err(|e| Error::Loopback(e.to_string()))?.port();
-        let host = provider.config().spec().redirect.loopback_host;
+        let host = provider.config().spec().redirect.loopback_host.as_str();
         let redirect_uri = format!("http://{host}:{port}{}", options.path);
         let auth = authorize_url(provider, &redirect_uri, scopes)?;
         Ok(Self { provider, listener, auth, options })

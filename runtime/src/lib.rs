@@ -78,8 +78,8 @@ pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 pub use oauthgen_macros::oauth_provider;
 pub use oidc::{IdTokenClaims, IdTokenError, OidcOptions, validate_id_token};
 pub use provider::{
-    AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
-    UserInfo, userinfo_url,
+    AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, RuntimeProvider,
+    ServiceAccount, UserInfo, userinfo_url,
 };
 pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};
 #[cfg(feature = "redis")]

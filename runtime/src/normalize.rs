@@ -118,7 +118,7 @@ pub fn normalize(
     body: &[u8],
 ) -> Result<Normalized, Malformed> {
     let mut map = parse_body(spec, content_type, body)?;
-    if let Some(root) = spec.root
+    if let Some(root) = spec.root.as_deref()
         && !map.contains_key("error")
     {
         match map.remove(root) {
@@ -155,7 +155,7 @@ pub fn normalize(
         // `number` and `string` are both accepted whichever the spec names, and a lifetime the
         // spec calls `absent` is still honoured when a response carries one.
         number_field(&mut map, "expires_in", spec.expires_in_unit)?;
-        if let Some(field) = spec.refresh_token_expires_in {
+        if let Some(field) = spec.refresh_token_expires_in.as_deref() {
             number_field(&mut map, field, spec.expires_in_unit)?;
         }
         match map.get("scope") {
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn wrappers_arrays_and_html() {
-        let withings = TokenResponseSpec { root: Some("body"), ..JSON };
+        let withings = TokenResponseSpec { root: Some("body".into()), ..JSON };
         let n = run(
             &withings,
             " ",
@@ -274,7 +274,7 @@ mod tests {
         /// Arbitrary bodies give a result or an error, never a panic, whatever the spec says.
         #[test]
         fn never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), status in 100u16..600, auto in proptest::prelude::any::<bool>()) {
-            let spec = TokenResponseSpec { format: if auto { ResponseFormat::Auto } else { ResponseFormat::Json }, root: auto.then_some("body"), ..JSON };
+            let spec = TokenResponseSpec { format: if auto { ResponseFormat::Auto } else { ResponseFormat::Json }, root: auto.then_some("body".into()), ..JSON };
             let _ = normalize(&spec, ",", status, None, &body);
         }
 

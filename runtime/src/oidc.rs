@@ -595,7 +595,7 @@ async fn keys_for(
 /// The signing algorithms allowed for `config`'s provider: the spec's list, else those of
 /// the discovery document this validator supports, else RS256.
 fn algorithms(config: &ProviderConfig, discovery: Option<&Discovery>) -> Vec<IdTokenAlgorithm> {
-    let spec = config.spec().oidc_algorithms;
+    let spec = &config.spec().oidc_algorithms;
     if !spec.is_empty() {
         return spec.to_vec();
     }
@@ -628,7 +628,7 @@ pub async fn validate_id_token(
     let allowed = algorithms(config, discovery.as_deref());
     // Refuse a bad `alg` before any key fetch.
     check_alg(&parsed, &allowed)?;
-    let uri = match (spec.oidc_jwks_uri, &discovery) {
+    let uri = match (spec.oidc_jwks_uri.as_deref(), &discovery) {
         (Some(t), _) => config.render(t)?,
         (None, Some(d)) => d.jwks_uri.clone(),
         (None, None) => return Err(IdTokenError::Discovery("no `jwks_uri`".into()).into()),

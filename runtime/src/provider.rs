@@ -111,3 +111,54 @@ pub trait UserInfo: Provider {}
 pub fn userinfo_url<P: UserInfo>(provider: &P) -> Result<Url, Error> {
     provider.config().endpoint(Endpoint::Userinfo)
 }
+
+/// A provider whose spec is known only at run time: a spec file loaded by a command-line
+/// tool or read from an application's configuration. It implements every capability trait;
+/// a grant or endpoint its spec lacks is an error when used ([`Error::NoGrant`],
+/// [`Error::NoEndpoint`]) instead of a compile error.
+///
+/// ```
+/// use std::borrow::Cow;
+/// use oauthgen_runtime::spec::ProviderSpec;
+/// use oauthgen_runtime::{Provider, RuntimeProvider};
+///
+/// let mut spec = ProviderSpec::new("acme", "Acme", "https://acme.example/token");
+/// spec.grants.client_credentials =
+///     Some(oauthgen_runtime::spec::ClientCredentialsSpec { token_endpoint: None, params: Cow::Borrowed(&[]) });
+/// let acme = RuntimeProvider::new(spec.leak(), "client-id".into(), Some("secret".into()));
+/// assert_eq!(acme.config().spec().id, "acme");
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuntimeProvider {
+    config: ProviderConfig,
+}
+
+impl RuntimeProvider {
+    /// A client of the provider `spec` describes ([`crate::spec::ProviderSpec::leak`] turns an
+    /// owned spec into the `'static` one needed here).
+    pub fn new(spec: &'static crate::spec::ProviderSpec, client_id: String, client_secret: Option<String>) -> Self {
+        Self { config: ProviderConfig::new(spec, client_id, client_secret) }
+    }
+}
+
+impl Provider for RuntimeProvider {
+    /// Scopes are the provider's scope strings.
+    type Scope = &'static str;
+
+    fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    fn config_mut(&mut self) -> &mut ProviderConfig {
+        &mut self.config
+    }
+}
+
+impl AuthorizationCode for RuntimeProvider {}
+impl Refresh for RuntimeProvider {}
+impl DeviceFlow for RuntimeProvider {}
+impl ClientCredentials for RuntimeProvider {}
+impl ServiceAccount for RuntimeProvider {}
+impl Revocation for RuntimeProvider {}
+impl Introspection for RuntimeProvider {}
+impl UserInfo for RuntimeProvider {}

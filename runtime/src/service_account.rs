@@ -165,7 +165,7 @@ pub fn assertion<P: ServiceAccount, S: AsRef<str>>(
 ) -> Result<String, Error> {
     let config = provider.config();
     let spec = config.spec();
-    let jwt = spec.grants.jwt_bearer.ok_or(Error::NoGrant { provider: spec.id, grant: "jwt_bearer" })?;
+    let jwt = spec.grants.jwt_bearer.as_ref().ok_or(Error::NoGrant { provider: &spec.id, grant: "jwt_bearer" })?;
     match (jwt.subject, subject) {
         (Subject::Required, None) => {
             return Err(Error::Signing(format!("the `{}` spec requires a subject (`sub`)", spec.id)));
@@ -175,9 +175,9 @@ pub fn assertion<P: ServiceAccount, S: AsRef<str>>(
         }
         _ => {}
     }
-    let audience = match jwt.audience {
+    let audience = match &jwt.audience {
         // The spec's own token endpoint (not an override), as google-auth does.
-        Audience::TokenEndpoint => config.render(spec.endpoints.token)?,
+        Audience::TokenEndpoint => config.render(&spec.endpoints.token)?,
         Audience::Literal(a) => config.render(a)?,
     };
     let mut header = vec![("typ", py_string("JWT")), ("alg", py_string("RS256"))];

@@ -452,7 +452,7 @@ async fn debug_output_hides_every_secret() {
 async fn spec_jwks_uri_and_algorithms_spare_discovery_and_sends_iss_requires_iss() {
     let op = Op::start().await;
     let provider = MockOpStrict::new(op.server.port.to_string(), CLIENT, "secret");
-    assert_eq!(provider.config().spec().endpoints.end_session, Some("http://127.0.0.1:{port}/logout"));
+    assert_eq!(provider.config().spec().endpoints.end_session.as_deref(), Some("http://127.0.0.1:{port}/logout"));
     let auth = authorize_url(&provider, REDIRECT, MockOpStrictScope::DEFAULT).unwrap();
     let nonce = auth.url.query_pairs().find(|(k, _)| k == "nonce").map(|(_, v)| v.into_owned()).unwrap();
     op.will_issue(sign("RS256", "k1", &rsa(1), &op.claims(Some(&nonce))));
