@@ -129,3 +129,33 @@ pub mod __private {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// Include the code that `oauthgen_codegen::Builder` wrote in your `build.rs` for one spec:
+/// `include_provider!("acme")` expands to
+/// `include!(concat!(env!("OUT_DIR"), "/oauthgen/acme.rs"));`, the provider type (`Acme`),
+/// its scope enum (`AcmeScope`) and its capability impls, as `#[oauth_provider]` would
+/// generate them. The argument is the spec's `id`.
+///
+/// ```ignore
+/// // build.rs (with `oauthgen-codegen` in [build-dependencies])
+/// fn main() -> Result<(), oauthgen_codegen::builder::Error> {
+///     oauthgen_codegen::Builder::new().spec("specs/acme.yaml").compile()
+/// }
+///
+/// // src/lib.rs
+/// oauthgen_runtime::include_provider!("acme");
+///
+/// pub fn client() -> Acme {
+///     Acme::new("client-id", "client-secret")
+/// }
+/// ```
+///
+/// (Not a doctest: doctests have no `OUT_DIR`.) Use it at module level, in a `mod` of its own
+/// to keep the generated names apart. With `Builder::out_dir`, use `include!` on that path
+/// instead.
+#[macro_export]
+macro_rules! include_provider {
+    ($id:literal) => {
+        ::core::include!(::core::concat!(::core::env!("OUT_DIR"), "/oauthgen/", $id, ".rs"));
+    };
+}
