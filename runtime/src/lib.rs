@@ -61,7 +61,7 @@ pub mod service_account;
 pub mod spec;
 pub mod store;
 
-pub use authorized::{BearerAuth, authorized_client, authorized_client_with};
+pub use authorized::{BearerAuth, authorized_client, authorized_client_with, secure_redirect_policy};
 pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
 pub use device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
@@ -70,7 +70,7 @@ pub use flow::{
     Authorization, Callback, PendingAuthorization, TokenInfo, authorize_url, authorize_url_with, client_credentials,
     exchange, introspect, refresh, revoke,
 };
-pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
+pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
 pub use installed::{LoopbackLogin, LoopbackOptions, loopback_login, open_browser};
 pub use manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
@@ -81,6 +81,7 @@ pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
     UserInfo, userinfo_url,
 };
+pub use reqwest;
 pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
