@@ -250,15 +250,6 @@ fn login_refuses_forged_id_tokens_and_whoami_falls_back_to_userinfo() {
 
     // Without an ID token, the userinfo endpoint answers (and has the email).
     let mut stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(setup.store()).unwrap()).unwrap();
-    fn drop_id_tokens(value: &mut serde_json::Value) -> usize {
-        match value {
-            serde_json::Value::Object(map) => {
-                usize::from(map.remove("id_token").is_some()) + map.values_mut().map(drop_id_tokens).sum::<usize>()
-            }
-            serde_json::Value::Array(items) => items.iter_mut().map(drop_id_tokens).sum(),
-            _ => 0,
-        }
-    }
     assert_eq!(drop_id_tokens(&mut stored), 1, "{stored}");
     std::fs::write(setup.store(), stored.to_string()).unwrap();
     let (code, info, stderr) = run(&mut setup.cmd("whoami", &[]));
@@ -266,4 +257,15 @@ fn login_refuses_forged_id_tokens_and_whoami_falls_back_to_userinfo() {
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!((info["sub"].as_str(), info["email"].as_str()), (Some("user-1"), Some("user-1@example.test")), "{info}");
     assert!(info.get("iss").is_none(), "the userinfo answer, not the token's claims: {info}");
+}
+
+/// Remove every `id_token` member from a stored JSON document; how many there were.
+fn drop_id_tokens(value: &mut serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Object(map) => {
+            usize::from(map.remove("id_token").is_some()) + map.values_mut().map(drop_id_tokens).sum::<usize>()
+        }
+        serde_json::Value::Array(items) => items.iter_mut().map(drop_id_tokens).sum(),
+        _ => 0,
+    }
 }
