@@ -211,11 +211,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Invalid { invalid, total } => {
-                for d in invalid {
-                    writeln!(f, "{d}")?;
-                }
                 let errors: usize = invalid.iter().map(|d| d.items().len()).sum();
-                write!(f, "error: {} of {total} spec(s) invalid, {errors} error(s)", invalid.len())
+                write!(f, "{} of {total} provider spec(s) invalid, {errors} error(s):", invalid.len())?;
+                for d in invalid {
+                    write!(f, "\n\n{}", d.to_string().trim_end())?;
+                }
+                Ok(())
             }
             Self::NoSpecs => f.write_str("no specs to compile: give `.spec(path)` or `.specs_in_dir(dir)` a YAML file"),
             Self::NoOutDir => f.write_str("`OUT_DIR` is not set: run from a build script, or give `.out_dir(path)`"),
@@ -298,7 +299,7 @@ mod tests {
         assert_eq!(shown, err.to_string());
         assert!(shown.contains(&format!("{}:4:", bad.display())), "{shown}");
         assert!(shown.contains("endpoints: { token: 'http://acme.test/token' }"), "{shown}");
-        assert!(shown.ends_with("error: 1 of 1 spec(s) invalid, 1 error(s)"), "{shown}");
+        assert!(shown.starts_with("1 of 1 provider spec(s) invalid, 1 error(s):\n\n"), "{shown}");
         assert!(!out.exists());
 
         let err = Builder::new().out_dir(&out).compile().unwrap_err();
