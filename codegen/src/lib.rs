@@ -29,6 +29,7 @@
 //! ```
 
 pub mod attribute;
+pub mod builder;
 pub mod check;
 pub mod diag;
 pub mod emit;
@@ -43,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 use proc_macro2::TokenStream;
 
+pub use builder::Builder;
 pub use diag::{Diagnostic, Diagnostics, Location, Severity};
 pub use spec::Spec;
 

@@ -24,6 +24,7 @@ pub struct ProviderConfig {
     client_auth: Option<ClientAuth>,
     timeout: std::time::Duration,
     oidc: crate::oidc::OidcOptions,
+    http_client: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -53,6 +54,47 @@ fn default_value_problem(value: &str) -> Option<&'static str> {
     None
 }
 
+/// Percent-decode `value` (invalid escapes kept as they are).
+fn percent_decoded(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a path segment is `.` or `..`, also percent-encoded (`%2e%2e`, which URL parsers
+/// resolve like `..`).
+fn is_dot_segment(segment: &str) -> bool {
+    matches!(percent_decoded(segment).as_str(), "." | "..")
+}
+
+/// What no variable value may be, whatever its spec's pattern: a dot segment, or hold a
+/// character that ends a host or a path segment, starts user info, or is a control
+/// character, also percent-encoded.
+fn forbidden_value_problem(value: &str) -> Option<&'static str> {
+    if is_dot_segment(value) {
+        return Some("it is a dot segment");
+    }
+    let forbidden = |c: char| matches!(c, '/' | '\\' | '?' | '#' | '@') || c.is_control();
+    if value.contains(forbidden) || percent_decoded(value).contains(forbidden) {
+        return Some("`/`, `\\`, `?`, `#`, `@` and control characters are not allowed, also percent-encoded");
+    }
+    None
+}
+
 impl ProviderConfig {
     /// A configuration for `spec` with the given client.
     pub fn new(spec: &'static ProviderSpec, client_id: String, client_secret: Option<String>) -> Self {
@@ -66,6 +108,7 @@ impl ProviderConfig {
             client_auth: None,
             timeout: crate::REQUEST_TIMEOUT,
             oidc: crate::oidc::OidcOptions::default(),
+            http_client: None,
         }
     }
 
@@ -135,6 +178,20 @@ impl ProviderConfig {
         self.oidc
     }
 
+    /// Send every request for this provider (token, refresh, revocation, device,
+    /// introspection, discovery, JWKS, service-account tokens) with `client`: proxies, root
+    /// certificates, test doubles. The timeout ([`Self::set_timeout`]) and the response size
+    /// limit still apply; redirects follow `client`'s policy, so build it from
+    /// [`crate::http_client_builder`] (no redirects) unless you mean otherwise.
+    pub fn set_http_client(&mut self, client: reqwest::Client) {
+        self.http_client = Some(client);
+    }
+
+    /// The caller's HTTP client, when one was set.
+    pub(crate) fn http_client(&self) -> Option<&reqwest::Client> {
+        self.http_client.as_ref()
+    }
+
     /// Set a templated variable. Values are checked when a URL is built from them.
     pub fn set_variable(&mut self, name: &str, value: String) {
         let spec: &'static ProviderSpec = self.spec;
@@ -184,6 +241,11 @@ impl ProviderConfig {
             value: value.to_owned(),
             reason,
         };
+        // Whatever the pattern says, a value never ends a host or a path segment, holds
+        // user info or makes a dot segment, also percent-encoded.
+        if let Some(why) = forbidden_value_problem(value) {
+            return Err(invalid(why.to_owned()));
+        }
         match var.pattern.as_deref() {
             // The spec's pattern decides (a host with a port needs `:`); it must still be
             // non-empty.
@@ -220,15 +282,35 @@ impl ProviderConfig {
     pub fn render(&self, template: &str) -> Result<String, Error> {
         self.check_unknown_variables()?;
         let mut out = String::with_capacity(template.len());
+        let mut filled = Vec::new();
         let mut rest = template;
         while let Some(open) = rest.find('{') {
             out.push_str(&rest[..open]);
             let after = &rest[open + 1..];
             let close = after.find('}').unwrap_or(after.len());
+            let start = out.len();
             out.push_str(self.variable(&after[..close])?);
+            filled.push((start..out.len(), &after[..close]));
             rest = after.get(close + 1..).unwrap_or("");
         }
         out.push_str(rest);
+        // A value next to the template's own dots must not make a dot segment either.
+        let mut start = 0;
+        for segment in out.split(['/', '\\']) {
+            let range = start..start + segment.len();
+            start = range.end + 1;
+            let Some((value, name)) = filled.iter().find(|(v, _)| v.start < range.end && range.start < v.end) else {
+                continue;
+            };
+            if is_dot_segment(segment) {
+                return Err(Error::InvalidVariable {
+                    provider: self.id(),
+                    name: (*name).to_owned(),
+                    value: out[value.clone()].to_owned(),
+                    reason: format!("it makes the dot segment `{segment}` in `{template}`"),
+                });
+            }
+        }
         Ok(out)
     }
 
@@ -242,7 +324,9 @@ impl ProviderConfig {
 
     /// The URL of `endpoint`: its override, or the spec's template filled in.
     pub fn endpoint(&self, endpoint: Endpoint) -> Result<Url, Error> {
+        let what = || format!("the `{}` {endpoint} endpoint", self.spec.id);
         if let Some(url) = self.overrides.get(&endpoint) {
+            crate::http::require_tls(&what(), url)?;
             return Ok(url.clone());
         }
         // Overriding the token endpoint moves refreshes too, unless the spec has its own.
@@ -250,19 +334,27 @@ impl ProviderConfig {
             && self.spec.endpoints.refresh.is_none()
             && let Some(url) = self.overrides.get(&Endpoint::Token)
         {
+            crate::http::require_tls(&what(), url)?;
             return Ok(url.clone());
         }
         let template = self.template(endpoint).ok_or(Error::NoEndpoint { provider: self.id(), endpoint })?;
         self.parse_url(&self.render(template)?, &endpoint.to_string())
     }
 
-    /// Parse a rendered URL.
+    /// Parse a rendered URL; it must be `https` unless its host is loopback.
     pub(crate) fn parse_url(&self, url: &str, what: &str) -> Result<Url, Error> {
-        Url::parse(url).map_err(|source| Error::InvalidUrl { what: format!("`{}` {what}", self.spec.id), source })
+        let what = format!("`{}` {what}", self.spec.id);
+        let parsed = Url::parse(url).map_err(|source| Error::InvalidUrl { what: what.clone(), source })?;
+        crate::http::require_tls(&what, &parsed)?;
+        Ok(parsed)
     }
 
-    /// The issuer, rendered, when the spec names one.
+    /// The issuer, rendered, when the spec names one; it must be an `https` URL unless its
+    /// host is loopback.
     pub fn issuer(&self) -> Result<Option<String>, Error> {
-        self.spec.oidc_issuer.as_deref().map(|i| self.render(i)).transpose()
+        let Some(template) = self.spec.oidc_issuer.as_deref() else { return Ok(None) };
+        let issuer = self.render(template)?;
+        self.parse_url(&issuer, "issuer")?;
+        Ok(Some(issuer))
     }
 }

@@ -34,6 +34,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A URL the runtime would send to (or send a user to) is neither `https` nor plain
+    /// `http` to a loopback host (`127.0.0.0/8`, `::1`, `localhost`).
+    #[error("refusing {url} for {what}: https is required unless the host is loopback")]
+    InsecureUrl {
+        /// What the URL is for.
+        what: String,
+        /// The URL, without user info, query or fragment.
+        url: String,
+    },
     /// A URL could not be built or parsed.
     #[error("invalid URL for {what}: {source}")]
     InvalidUrl {

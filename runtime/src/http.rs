@@ -30,6 +30,9 @@ pub(crate) enum TransportError {
     Malformed { status: u16, reason: String },
     #[error("HTTP {status}")]
     Unavailable { status: u16, retry_after: Option<Duration> },
+    /// Refused before sending (a plain-http URL to a host that is not loopback).
+    #[error("{0}")]
+    Refused(Error),
 }
 
 impl TransportError {
@@ -39,25 +42,71 @@ impl TransportError {
             Self::AfterSend(reason) => Error::Http { endpoint, reason, maybe_sent: true },
             Self::Malformed { status, reason } => Error::MalformedResponse { status, reason },
             Self::Unavailable { status, retry_after } => Error::Unavailable { endpoint, status, retry_after },
+            Self::Refused(error) => error,
         }
     }
 }
 
-fn client() -> Result<&'static reqwest::Client, TransportError> {
+/// A `reqwest` client builder with the runtime's policy: [`REQUEST_TIMEOUT`], a 10 s
+/// connection timeout, no redirects (following one could send credentials elsewhere) and
+/// oauthgen's user agent. Start from it to add a proxy or root certificates, then pass the
+/// client to [`crate::Provider::with_http_client`].
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("oauthgen/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The client for `config`'s provider: the caller's (see
+/// [`ProviderConfig::set_http_client`]), else one shared client built by
+/// [`http_client_builder`].
+fn client(config: &ProviderConfig) -> Result<&reqwest::Client, TransportError> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    if let Some(client) = config.http_client() {
+        return Ok(client);
+    }
     CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(REQUEST_TIMEOUT)
-                .connect_timeout(Duration::from_secs(10))
-                // Token endpoints must not redirect: following one could send credentials elsewhere.
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("oauthgen/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.to_string())
-        })
+        .get_or_init(|| http_client_builder().build().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| TransportError::Http(format!("cannot build the HTTP client: {e}")))
+}
+
+/// Whether `url` is a loopback one: `127.0.0.0/8`, `::1` or `localhost`.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// [`require_tls`] for a URL read from a file (a key file's `token_uri`): why not, in words.
+pub(crate) fn require_tls_str(what: &str, url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{what} is not a URL: {e}"))?;
+    require_tls(what, &parsed).map_err(|e| e.to_string())
+}
+
+/// Refuse `url` unless it is `https`, or plain `http` to a loopback host: what every URL
+/// the runtime sends to (or sends a user to) must be. The error shows no user info, query
+/// or fragment.
+pub(crate) fn require_tls(what: &str, url: &url::Url) -> Result<(), Error> {
+    let secure = match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => is_loopback(url),
+        _ => false,
+    };
+    if secure {
+        return Ok(());
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    Err(Error::InsecureUrl { what: what.to_owned(), url: shown.to_string() })
 }
 
 /// Turn a form body into a JSON object, for providers that want JSON token requests.
@@ -102,8 +151,9 @@ pub(crate) async fn send(
         body = form_to_json(&body)?;
         headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     }
-    let url = parts.uri.to_string();
-    let response = client()?
+    let url = url::Url::parse(&parts.uri.to_string()).map_err(|e| TransportError::Http(e.to_string()))?;
+    require_tls(&format!("the {endpoint} endpoint"), &url).map_err(TransportError::Refused)?;
+    let response = client(config)?
         .request(parts.method, url)
         .headers(headers)
         .body(body)
@@ -142,10 +192,11 @@ pub(crate) async fn send(
     builder.body(bytes).map_err(|e| TransportError::Http(e.to_string()))
 }
 
-/// GET `url` (discovery, JWKS) with the shared client, `config`'s timeout and the size
-/// limit: the body of a 2xx answer and its `Cache-Control`, or why not.
+/// GET `url` (discovery, JWKS) with `config`'s client, timeout and the size limit: the
+/// body of a 2xx answer and its `Cache-Control`, or why not.
 pub(crate) async fn get(config: &ProviderConfig, url: &url::Url) -> Result<(Vec<u8>, Option<String>), String> {
-    let response = client()
+    require_tls("a discovery or JWKS request", url).map_err(|e| e.to_string())?;
+    let response = client(config)
         .map_err(|e| e.to_string())?
         .get(url.as_str())
         .header(http::header::ACCEPT, "application/json")

@@ -3,7 +3,8 @@
 //! Default Credentials file).
 //!
 //! Readers check every field they need and fail with a clear error: they never act on
-//! `_module`/`_class` beyond recognising the two OAuth 2.0 credential classes.
+//! `_module`/`_class` beyond recognising the two OAuth 2.0 credential classes. `token_uri`
+//! and `revoke_uri` must be `https` unless their host is loopback.
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -63,6 +64,14 @@ fn object(format: &'static str, text: &str) -> Result<Map<String, Value>, Format
     }
 }
 
+/// A URL read by [`string`] (`token_uri`, `revoke_uri`): `https` unless its host is loopback.
+fn url(format: &'static str, key: &str, value: Option<String>) -> Result<Option<String>, FormatError> {
+    if let Some(u) = &value {
+        crate::http::require_tls_str(&format!("`{key}`"), u).map_err(|reason| err(format, reason))?;
+    }
+    Ok(value)
+}
+
 fn string(
     format: &'static str,
     map: &Map<String, Value>,
@@ -81,7 +90,7 @@ fn string(
 pub mod oauth2client {
     use super::{
         AccessToken, ClientInfo, ClientSecret, Credentials, EXPIRY, FormatError, IdToken, Map, OffsetDateTime,
-        RefreshToken, Value, err, object, string,
+        RefreshToken, Value, err, object, string, url,
     };
 
     const FORMAT: &str = "oauth2client";
@@ -163,8 +172,8 @@ pub mod oauth2client {
         let client = ClientInfo {
             client_id: string(FORMAT, &map, "client_id", true)?.unwrap_or_default(),
             client_secret: string(FORMAT, &map, "client_secret", true)?.map(ClientSecret::new),
-            token_uri: string(FORMAT, &map, "token_uri", true)?,
-            revoke_uri: string(FORMAT, &map, "revoke_uri", false)?,
+            token_uri: url(FORMAT, "token_uri", string(FORMAT, &map, "token_uri", true)?)?,
+            revoke_uri: url(FORMAT, "revoke_uri", string(FORMAT, &map, "revoke_uri", false)?)?,
             user_agent: string(FORMAT, &map, "user_agent", true)?,
         };
         Ok((credentials, client))
@@ -200,7 +209,7 @@ pub mod oauth2client {
 
 /// Google `authorized_user` JSON: gcloud's Application Default Credentials file.
 pub mod authorized_user {
-    use super::{ClientInfo, ClientSecret, FormatError, Map, Value, err, object, string};
+    use super::{ClientInfo, ClientSecret, FormatError, Map, Value, err, object, string, url};
     use crate::RefreshToken;
 
     const FORMAT: &str = "authorized_user";
@@ -238,7 +247,7 @@ pub mod authorized_user {
             client: ClientInfo {
                 client_id: need("client_id")?,
                 client_secret: Some(ClientSecret::new(need("client_secret")?)),
-                token_uri: string(FORMAT, &map, "token_uri", false)?,
+                token_uri: url(FORMAT, "token_uri", string(FORMAT, &map, "token_uri", false)?)?,
                 revoke_uri: None,
                 user_agent: None,
             },

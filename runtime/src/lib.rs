@@ -61,7 +61,7 @@ pub mod service_account;
 pub mod spec;
 pub mod store;
 
-pub use authorized::{BearerAuth, authorized_client, authorized_client_with};
+pub use authorized::{BearerAuth, authorized_client, authorized_client_with, secure_redirect_policy};
 pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
 pub use device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
@@ -70,7 +70,7 @@ pub use flow::{
     Authorization, Callback, PendingAuthorization, TokenInfo, authorize_url, authorize_url_with, client_credentials,
     exchange, introspect, refresh, revoke,
 };
-pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
+pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
 pub use installed::{LoopbackLogin, LoopbackOptions, loopback_login, open_browser};
 pub use manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
@@ -81,6 +81,7 @@ pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, RuntimeProvider,
     ServiceAccount, UserInfo, userinfo_url,
 };
+pub use reqwest;
 pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
@@ -128,4 +129,34 @@ pub mod __private {
         let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
         s.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Include the code that `oauthgen_codegen::Builder` wrote in your `build.rs` for one spec:
+/// `include_provider!("acme")` expands to
+/// `include!(concat!(env!("OUT_DIR"), "/oauthgen/acme.rs"));`, the provider type (`Acme`),
+/// its scope enum (`AcmeScope`) and its capability impls, as `#[oauth_provider]` would
+/// generate them. The argument is the spec's `id`.
+///
+/// ```ignore
+/// // build.rs (with `oauthgen-codegen` in [build-dependencies])
+/// fn main() -> Result<(), oauthgen_codegen::builder::Error> {
+///     oauthgen_codegen::Builder::new().spec("specs/acme.yaml").compile()
+/// }
+///
+/// // src/lib.rs
+/// oauthgen_runtime::include_provider!("acme");
+///
+/// pub fn client() -> Acme {
+///     Acme::new("client-id", "client-secret")
+/// }
+/// ```
+///
+/// (Not a doctest: doctests have no `OUT_DIR`.) Use it at module level, in a `mod` of its own
+/// to keep the generated names apart. With `Builder::out_dir`, use `include!` on that path
+/// instead.
+#[macro_export]
+macro_rules! include_provider {
+    ($id:literal) => {
+        ::core::include!(::core::concat!(::core::env!("OUT_DIR"), "/oauthgen/", $id, ".rs"));
+    };
 }

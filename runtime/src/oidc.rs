@@ -634,6 +634,7 @@ pub async fn validate_id_token(
         (None, None) => return Err(IdTokenError::Discovery("no `jwks_uri`".into()).into()),
     };
     let uri = Url::parse(&uri).map_err(|e| IdTokenError::Jwks(format!("invalid `jwks_uri`: {e}")))?;
+    crate::http::require_tls(&format!("the `{}` jwks_uri", spec.id), &uri)?;
     let keys = keys_for(config, &uri, parsed.kid.as_deref(), options.jwks_cooldown).await?;
     let client_id = config.client_id().as_str();
     let expect = Expectations {

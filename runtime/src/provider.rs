@@ -21,7 +21,8 @@ pub trait Provider: Send + Sync {
     fn config_mut(&mut self) -> &mut ProviderConfig;
 
     /// Replace one endpoint's URL: tests, proxies, or a provider's other host (the classic
-    /// library's changeable `auth_uri` and `token_uri`).
+    /// library's changeable `auth_uri` and `token_uri`). It must be `https` unless its host
+    /// is loopback (`127.0.0.0/8`, `::1`, `localhost`): [`Error::InsecureUrl`] otherwise.
     ///
     /// ```
     /// # use oauthgen_runtime::{Endpoint, Provider};
@@ -35,8 +36,32 @@ pub trait Provider: Send + Sync {
     {
         let parsed = Url::parse(url)
             .map_err(|source| Error::InvalidUrl { what: format!("{endpoint} endpoint override"), source })?;
+        crate::http::require_tls(&format!("the {endpoint} endpoint override"), &parsed)?;
         self.config_mut().set_endpoint(endpoint, parsed);
         Ok(self)
+    }
+
+    /// Send every request for this provider (token, refresh, revocation, device,
+    /// introspection, discovery, JWKS, service-account tokens) with your own `client`:
+    /// a proxy, extra root certificates, a test double. The per-request timeout and the
+    /// response size limit still apply. Redirects follow `client`'s policy: build it from
+    /// [`crate::http_client_builder`] to keep the runtime's (none).
+    ///
+    /// ```
+    /// # use oauthgen_runtime::Provider;
+    /// # fn f<P: Provider>(p: P) -> Result<P, oauthgen_runtime::reqwest::Error> {
+    /// let proxy = oauthgen_runtime::reqwest::Proxy::https("http://proxy.internal:3128")?;
+    /// let client = oauthgen_runtime::http_client_builder().proxy(proxy).build()?;
+    /// let p = p.with_http_client(client);
+    /// # Ok(p) }
+    /// ```
+    #[must_use]
+    fn with_http_client(mut self, client: reqwest::Client) -> Self
+    where
+        Self: Sized,
+    {
+        self.config_mut().set_http_client(client);
+        self
     }
 }
 

@@ -81,6 +81,9 @@ impl ServiceAccountKey {
         {
             return Err(KeyError(format!("`type` is `{kind}`, expected `service_account`")));
         }
+        if let Some(uri) = &file.token_uri {
+            crate::http::require_tls_str("the key file's `token_uri`", uri).map_err(KeyError)?;
+        }
         let mut key = Self::from_pem(&file.client_email, &file.private_key, file.private_key_id)?;
         key.token_uri = file.token_uri;
         Ok(key)
@@ -213,7 +216,8 @@ pub async fn service_account_token<P: ServiceAccount, S: AsRef<str>>(
 
 /// Exchange an assertion built elsewhere (see [`assertion`]) for an access token, at
 /// `token_uri` or (when `None`, or when the token endpoint is overridden) the provider's
-/// token endpoint. `scopes` are recorded in the credentials when the response names none.
+/// token endpoint. The URL must be `https` unless its host is loopback
+/// ([`Error::InsecureUrl`]). `scopes` are recorded in the credentials when the response names none.
 pub async fn exchange_assertion<P: ServiceAccount>(
     provider: &P,
     token_uri: Option<&str>,
