@@ -63,34 +63,48 @@ pub fn parse_str(path: impl AsRef<Path>, text: &str) -> Result<Spec, Diagnostics
 }
 
 fn parse_into(text: &str, stem: Option<&str>, diags: &mut Diagnostics) -> Option<Spec> {
-    let (value, index) = match yaml::load(text) {
+    let (mut value, mut index) = match yaml::load(text) {
         Ok(v) => v,
         Err(d) => {
             diags.push(d);
             return None;
         }
     };
-    let mut value = value;
     let structural = schema::validate(&value, &index);
     let broken = !structural.is_empty();
-    let repairable = structural.iter().all(|p| p.removable);
+    // Every structural problem is repaired (removed, replaced, a placeholder inserted, a
+    // misspelled key moved to the key it was meant to be) so that the semantic checks still
+    // run on the rest of the spec and one run reports every mistake; a spec that needed a
+    // repair is never returned.
+    let mut placeholders = Vec::new();
     for p in structural {
-        match (&p.replacement, p.removable) {
-            (Some(v), _) => {
+        match p.repair {
+            schema::Repair::Keep => {}
+            schema::Repair::Remove => remove(&mut value, &p.pointer),
+            schema::Repair::Replace(v) => {
                 if let Some(slot) = value.pointer_mut(&p.pointer) {
-                    *slot = v.clone();
+                    *slot = v;
                 }
             }
-            (None, true) => remove(&mut value, &p.pointer),
-            (None, false) => {}
+            schema::Repair::Insert(v) => {
+                insert(&mut value, &p.pointer, v);
+                placeholders.push(p.diagnostic.location);
+            }
+            schema::Repair::Rename { from } => {
+                if let Some(moved) = take(&mut value, &from) {
+                    insert(&mut value, &p.pointer, moved);
+                    index.alias(&p.pointer, &from);
+                }
+            }
         }
         diags.push(p.diagnostic);
     }
-    if !repairable {
-        return None;
+    if broken && let (Some(stem), Some(serde_json::Value::Object(root))) = (stem, Some(&mut value)) {
+        // A placeholder id would be reported as not matching the file name.
+        if root.get("id").and_then(serde_json::Value::as_str) == Some(schema::PLACEHOLDER_URL) {
+            root.insert("id".into(), serde_json::Value::String(stem.to_owned()));
+        }
     }
-    // With the faulty nodes removed, the rest of the spec is still checked so that one run
-    // reports every mistake; a spec that needed such repairs is never returned.
     let spec: Spec = match serde_json::from_value(value) {
         Ok(s) => s,
         Err(e) => {
@@ -101,9 +115,31 @@ fn parse_into(text: &str, stem: Option<&str>, diags: &mut Diagnostics) -> Option
         }
     };
     for d in check::check(&spec, &index, stem) {
-        diags.push(d);
+        // What the checks say about a placeholder repeats the missing-key error.
+        if !placeholders.contains(&d.location) {
+            diags.push(d);
+        }
     }
     (!broken).then_some(spec)
+}
+
+/// Insert `value` at a JSON pointer whose parent is an object.
+fn insert(value: &mut serde_json::Value, pointer: &str, new: serde_json::Value) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    if let Some(serde_json::Value::Object(map)) = value.pointer_mut(parent) {
+        map.insert(last, new);
+    }
+}
+
+/// Take the object member at a JSON pointer out of its parent.
+fn take(value: &mut serde_json::Value, pointer: &str) -> Option<serde_json::Value> {
+    let (parent, last) = pointer.rsplit_once('/')?;
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(serde_json::Value::Object(map)) => map.remove(&last),
+        _ => None,
+    }
 }
 
 /// Remove the node at a JSON pointer: an object member, or an array item (set to null so

@@ -13,6 +13,10 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Location};
 use crate::yaml::{Index, escape};
 
+/// The string standing in for a missing or broken string value: a valid `https` URL, so that
+/// the URL checks of the semantic stage report nothing about it.
+pub const PLACEHOLDER_URL: &str = "https://placeholder.invalid/";
+
 /// The JSON Schema of the spec format, as written to `specs/schema.json`.
 pub fn schema() -> Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or(Value::Null);
@@ -29,19 +33,36 @@ pub fn schema_text() -> String {
     text
 }
 
-/// A structural problem and the JSON pointer of the node it is about.
+/// A structural problem, the JSON pointer of the node it is about, and how to repair the
+/// spec so that the rest of it can still be checked (a repaired spec is never returned).
 #[derive(Debug, Clone)]
 pub struct Problem {
-    /// The node at fault (`/endpoints/tokne`); empty for a missing key.
+    /// The node at fault (`/endpoints/tokne`), or where a missing key belongs
+    /// (`/endpoints/token`).
     pub pointer: String,
-    /// Whether removing the node leaves a valid parent (unknown keys, bad values of
-    /// optional keys); a missing required key cannot be repaired that way.
-    pub removable: bool,
-    /// A valid value to put in the node's place (an enumeration's first value), so that the
-    /// rest of the spec can still be checked; `None` removes the node instead.
-    pub replacement: Option<Value>,
+    /// How to repair it.
+    pub repair: Repair,
     /// The diagnostic.
     pub diagnostic: Diagnostic,
+}
+
+/// How a structural problem is repaired before the semantic checks run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Repair {
+    /// Nothing to do: the model still reads the value (too short, out of range, ...).
+    Keep,
+    /// Remove the node (an unknown key, a bad value of an optional key).
+    Remove,
+    /// Put this valid value in the node's place (an enumeration's first value, an empty
+    /// value of the expected kind, a placeholder).
+    Replace(Value),
+    /// Insert this placeholder at the pointer of a missing required key.
+    Insert(Value),
+    /// Move the node at `from` (a misspelled key) to the pointer, and check it there.
+    Rename {
+        /// The misspelled key's pointer.
+        from: String,
+    },
 }
 
 /// The schema with its regular expressions compiled, built once per process: it depends only
@@ -166,18 +187,58 @@ impl<'a> Validator<'a> {
         s
     }
 
+    /// A problem the model can live with: the value stays.
     fn error(&mut self, at: Location, message: String, help: Option<String>) {
-        self.problem(at, message, help, None);
+        self.problem(at, message, help, "", Repair::Keep);
     }
 
-    fn problem(&mut self, at: Location, message: String, help: Option<String>, pointer: Option<&str>) {
+    fn problem(&mut self, at: Location, message: String, help: Option<String>, pointer: &str, repair: Repair) {
         let mut d = Diagnostic::error(at, message);
         d.help = help;
-        let (pointer, removable) = match pointer {
-            Some(p) => (p.to_owned(), true),
-            None => (String::new(), false),
+        self.out.push(Problem { pointer: pointer.to_owned(), repair, diagnostic: d });
+    }
+
+    /// A value valid for `schema`, to stand in for a missing or broken one: an enumeration's
+    /// first value, a mapping with placeholders for its required keys, an empty list, `false`,
+    /// the minimum, or a string that is a valid `https` URL (so that URL checks stay quiet).
+    fn placeholder(&self, schema: &'a Value, depth: usize) -> Value {
+        let schema = self.resolve(schema);
+        if let Some(first) = self.constants(schema).and_then(|c| c.first().copied()) {
+            return first.clone();
+        }
+        if depth < 8
+            && let Some(branch) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array)
+            && let Some(first) = branch.iter().find(|b| b.get("type") != Some(&Value::from("null")))
+        {
+            return self.placeholder(first, depth + 1);
+        }
+        let kind = match schema.get("type") {
+            Some(Value::String(t)) => t.as_str(),
+            Some(Value::Array(types)) => {
+                types.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null")
+            }
+            _ => "object",
         };
-        self.out.push(Problem { pointer, removable, replacement: None, diagnostic: d });
+        match kind {
+            "object" => {
+                let mut map = serde_json::Map::new();
+                let props = schema.get("properties").and_then(Value::as_object);
+                for key in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                    if let (Some(key), Some(props)) = (key.as_str(), props)
+                        && let Some(child) = props.get(key)
+                        && depth < 8
+                    {
+                        map.insert(key.to_owned(), self.placeholder(child, depth + 1));
+                    }
+                }
+                Value::Object(map)
+            }
+            "array" => Value::Array(Vec::new()),
+            "boolean" => Value::Bool(false),
+            "integer" | "number" => schema.get("minimum").cloned().unwrap_or_else(|| Value::from(1)),
+            "string" => Value::String(PLACEHOLDER_URL.to_owned()),
+            _ => Value::Null,
+        }
     }
 
     /// Constant values allowed by `schema`, when it is an enumeration.
@@ -214,10 +275,8 @@ impl<'a> Validator<'a> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("expected one of {}", quoted_list(names.iter().map(String::as_str))),
                 };
-                self.problem(at, format!("invalid value `{shown}` for `{what}`"), Some(help), Some(pointer));
-                if let Some(last) = self.out.last_mut() {
-                    last.replacement = consts.first().map(|c| (*c).clone());
-                }
+                let repair = consts.first().map_or(Repair::Remove, |c| Repair::Replace((*c).clone()));
+                self.problem(at, format!("invalid value `{shown}` for `{what}`"), Some(help), pointer, repair);
             }
             return;
         }
@@ -255,18 +314,10 @@ impl<'a> Validator<'a> {
             if !allowed.is_empty() && !allowed.iter().any(|t| matches_type(t, value)) {
                 let expected: Vec<String> = allowed.iter().filter(|t| **t != "null").map(|t| article(t)).collect();
                 let message = format!("expected {} for `{what}`, found {}", expected.join(" or "), type_name(value));
-                self.problem(at, message, None, Some(pointer));
-                // An empty value of the expected kind keeps the key, so later checks do not
+                // A valid value of the expected kind keeps the key, so later checks do not
                 // report its absence as well.
-                let empty = match allowed.first().copied() {
-                    Some("object") => Some(Value::Object(serde_json::Map::new())),
-                    Some("array") => Some(Value::Array(Vec::new())),
-                    Some("boolean") => Some(Value::Bool(false)),
-                    _ => None,
-                };
-                if let Some(last) = self.out.last_mut() {
-                    last.replacement = empty;
-                }
+                let repair = Repair::Replace(self.placeholder(schema, 0));
+                self.problem(at, message, None, pointer, repair);
                 return;
             }
         }
@@ -324,18 +375,34 @@ impl<'a> Validator<'a> {
 
     fn check_object(&mut self, schema: &'a Value, map: &serde_json::Map<String, Value>, pointer: &str, what: &str) {
         let props = schema.get("properties").and_then(Value::as_object);
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            for key in required.iter().filter_map(Value::as_str) {
-                if !map.contains_key(key) {
-                    let at = self.index.key(pointer);
-                    let msg = if pointer.is_empty() {
-                        format!("missing required key `{key}`")
-                    } else {
-                        format!("missing required key `{key}` in `{what}`")
-                    };
-                    self.error(at, msg, None);
-                }
+        let known = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        // A missing required key whose best match is an unknown key of the same mapping: that
+        // key is a misspelling, reported as such and checked as the key it was meant to be.
+        let mut renamed: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+        let required = schema.get("required").and_then(Value::as_array).into_iter().flatten();
+        for key in required.filter_map(Value::as_str) {
+            if map.contains_key(key) {
+                continue;
             }
+            let misspelled = map.keys().find(|k| {
+                closed
+                    && !known.contains(&k.as_str())
+                    && !renamed.contains_key(k.as_str())
+                    && did_you_mean(k, known.iter().copied()) == Some(key)
+            });
+            if let Some(misspelled) = misspelled {
+                renamed.insert(misspelled, key);
+                continue;
+            }
+            let at = self.index.key(pointer);
+            let msg = if pointer.is_empty() {
+                format!("missing required key `{key}`")
+            } else {
+                format!("missing required key `{key}` in `{what}`")
+            };
+            let placeholder = props.and_then(|p| p.get(key)).map_or(Value::Null, |s| self.placeholder(s, 0));
+            self.problem(at, msg, None, &format!("{pointer}/{}", escape(key)), Repair::Insert(placeholder));
         }
         for (key, child) in map {
             let child_pointer = format!("{pointer}/{}", escape(key));
@@ -343,16 +410,29 @@ impl<'a> Validator<'a> {
                 self.check(s, child, &child_pointer);
                 continue;
             }
+            if let Some(meant) = renamed.get(key.as_str()).copied()
+                && let Some(s) = props.and_then(|p| p.get(meant))
+            {
+                let at = self.index.key(&child_pointer);
+                let place = if pointer.is_empty() { String::new() } else { format!(" in `{what}`") };
+                let message = format!("unknown key `{key}`{place}");
+                let help =
+                    format!("did you mean `{meant}`? (`{meant}` is required; this value is checked as `{meant}`)");
+                // Its own problems first, at its own pointers; then it moves.
+                self.check(s, child, &child_pointer);
+                let repair = Repair::Rename { from: child_pointer };
+                self.problem(at, message, Some(help), &format!("{pointer}/{}", escape(meant)), repair);
+                continue;
+            }
             match schema.get("additionalProperties") {
                 Some(Value::Bool(false)) => {
                     let at = self.index.key(&child_pointer);
-                    let known = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
                     let place = if pointer.is_empty() { String::new() } else { format!(" in `{what}`") };
                     let help = match did_you_mean(key, known.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("expected one of {}", quoted_list(known.iter().copied())),
                     };
-                    self.problem(at, format!("unknown key `{key}`{place}"), Some(help), Some(&child_pointer));
+                    self.problem(at, format!("unknown key `{key}`{place}"), Some(help), &child_pointer, Repair::Remove);
                 }
                 Some(s @ Value::Object(_)) => self.check(s, child, &child_pointer),
                 _ => {}

@@ -16,6 +16,9 @@ use crate::diag::{Diagnostic, Location};
 #[derive(Debug, Default, Clone)]
 pub struct Index {
     nodes: BTreeMap<String, Spot>,
+    /// Pointers moved by a repair (a misspelled key checked as the key it was meant to be):
+    /// `(new prefix, old prefix)`.
+    aliases: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +38,17 @@ impl Index {
         self.lookup(pointer, |s| s.key.unwrap_or(s.value))
     }
 
+    /// Locate what is now at `new` (and below) where it was written, at `old`.
+    pub fn alias(&mut self, new: &str, old: &str) {
+        self.aliases.push((new.to_owned(), old.to_owned()));
+    }
+
     fn lookup(&self, pointer: &str, pick: impl Fn(&Spot) -> Location) -> Location {
-        let mut p = pointer;
+        let moved = self.aliases.iter().find_map(|(new, old)| {
+            let rest = pointer.strip_prefix(new.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{old}{rest}"))
+        });
+        let mut p = moved.as_deref().unwrap_or(pointer);
         loop {
             if let Some(spot) = self.nodes.get(p) {
                 return pick(spot);
