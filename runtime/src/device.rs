@@ -64,15 +64,6 @@ struct Response {
     interval: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-    #[serde(default)]
-    error_uri: Option<String>,
-}
-
 /// Start a device authorization (RFC 8628 section 3.1). An empty `scopes` asks for the spec's
 /// default scopes.
 pub async fn device_authorization<P: DeviceFlow, S: AsRef<str>>(
@@ -87,14 +78,9 @@ pub async fn device_authorization<P: DeviceFlow, S: AsRef<str>>(
     if !scopes.is_empty() {
         params.push(("scope", joined.as_str()));
     }
+    // A refusal (an OAuth error or not) is an error from `post_authenticated`.
     let response = post_authenticated(config, Endpoint::DeviceAuthorization, params).await?;
     let status = response.status().as_u16();
-    if !response.status().is_success() {
-        return Err(oauth_error(response.body()).unwrap_or(Error::MalformedResponse {
-            status,
-            reason: "the device authorization endpoint refused the request".into(),
-        }));
-    }
     let r: Response = serde_json::from_slice(response.body()).map_err(|e| Error::MalformedResponse {
         status,
         reason: format!("invalid device authorization response: {e}"),
@@ -111,11 +97,6 @@ pub async fn device_authorization<P: DeviceFlow, S: AsRef<str>>(
         scopes,
         started: Instant::now(),
     })
-}
-
-fn oauth_error(body: &[u8]) -> Option<Error> {
-    let e: ErrorBody = serde_json::from_slice(body).ok()?;
-    Some(Error::OAuth { error: e.error, description: e.error_description, uri: e.error_uri })
 }
 
 /// One poll's outcome.
@@ -141,31 +122,28 @@ pub async fn device_poll_once<P: DeviceFlow>(
     for (name, value) in config.spec().token_request.params.iter() {
         params.push((&**name, &**value));
     }
-    let response = post_authenticated(config, Endpoint::Token, params).await?;
-    let status = response.status().as_u16();
-    if response.status().is_success() {
-        let token: TokenResp = serde_json::from_slice(response.body())
-            .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-        let credentials = credentials_from(&token, &device.scopes);
-        // An ID token (OpenID Connect over the device flow) is validated like on exchange,
-        // without a nonce: the device flow sends none.
-        if let (Some(id_token), true) = (&credentials.id_token, config.spec().oidc_issuer.is_some()) {
-            crate::oidc::validate_id_token(config, id_token.secret(), None).await?;
-        }
-        return Ok(DevicePoll::Done(Box::new(credentials)));
-    }
-    match oauth_error(response.body()) {
-        Some(Error::OAuth { error, .. }) if error == "authorization_pending" => Ok(DevicePoll::Pending),
-        Some(Error::OAuth { error, .. }) if error == "slow_down" => {
+    let response = match post_authenticated(config, Endpoint::Token, params).await {
+        Ok(response) => response,
+        Err(Error::OAuth { error, .. }) if error == "authorization_pending" => return Ok(DevicePoll::Pending),
+        Err(Error::OAuth { error, .. }) if error == "slow_down" => {
             device.interval = (device.interval.saturating_add(Duration::from_secs(5))).min(MAX_INTERVAL);
-            Ok(DevicePoll::SlowDown)
+            return Ok(DevicePoll::SlowDown);
         }
-        Some(Error::OAuth { error, description, uri }) if error == "access_denied" => {
-            Err(Error::Authorization { error, description, uri })
+        Err(Error::OAuth { error, description, uri }) if error == "access_denied" => {
+            return Err(Error::Authorization { error, description, uri });
         }
-        Some(e) => Err(e),
-        None => Err(Error::MalformedResponse { status, reason: "the token endpoint refused the device code".into() }),
+        Err(e) => return Err(e),
+    };
+    let status = response.status().as_u16();
+    let token: TokenResp = serde_json::from_slice(response.body())
+        .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
+    let credentials = credentials_from(&token, &device.scopes);
+    // An ID token (OpenID Connect over the device flow) is validated like on exchange,
+    // without a nonce: the device flow sends none.
+    if let (Some(id_token), true) = (&credentials.id_token, config.spec().oidc_issuer.is_some()) {
+        crate::oidc::validate_id_token(config, id_token.secret(), None).await?;
     }
+    Ok(DevicePoll::Done(Box::new(credentials)))
 }
 
 /// Poll until the user finishes, the codes expire (`Error::OAuth` with `expired_token`, also

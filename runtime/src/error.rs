@@ -76,8 +76,10 @@ pub enum Error {
         /// `error_uri`.
         uri: Option<String>,
     },
-    /// The token endpoint answered with an OAuth error.
-    #[error("token endpoint error: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    /// An endpoint (token, refresh, revocation, introspection, device authorization) answered
+    /// with an OAuth error (RFC 6749 section 5.2). The fields are the provider's, with control
+    /// characters replaced and each cut to 1 KiB.
+    #[error("the provider refused the request: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     OAuth {
         /// The `error` code (`invalid_grant` ...).
         error: String,
@@ -86,8 +88,8 @@ pub enum Error {
         /// `error_uri`.
         uri: Option<String>,
     },
-    /// The token endpoint's answer could not be understood.
-    #[error("malformed token response (HTTP {status}): {reason}")]
+    /// An endpoint's answer could not be understood (or was a refusal without an OAuth error).
+    #[error("malformed response (HTTP {status}): {reason}")]
     MalformedResponse {
         /// HTTP status.
         status: u16,

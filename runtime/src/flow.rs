@@ -69,14 +69,16 @@ pub(crate) fn join_scopes<S: AsRef<str>>(config: &ProviderConfig, scopes: &[S]) 
     }
 }
 
-fn map_error(e: RequestTokenError<TransportError, BasicErrorResponse>) -> Error {
+/// An `oauth2` request's failure at `endpoint`. Refusals (OAuth errors included) arrive as
+/// [`TransportError::Refused`], parsed by the transport like every endpoint's.
+fn map_error(endpoint: Endpoint, e: RequestTokenError<TransportError, BasicErrorResponse>) -> Error {
     match e {
-        RequestTokenError::ServerResponse(r) => Error::OAuth {
-            error: r.error().as_ref().to_owned(),
-            description: r.error_description().cloned(),
-            uri: r.error_uri().cloned(),
+        // The transport hands `oauth2` successes only (HTTP 200), so this is not reached.
+        RequestTokenError::ServerResponse(_) => Error::MalformedResponse {
+            status: 0,
+            reason: format!("unexpected error response from the {endpoint} endpoint"),
         },
-        RequestTokenError::Request(t) => t.into_error(Endpoint::Token),
+        RequestTokenError::Request(t) => t.into_error(endpoint),
         // The body is left out: a response that failed to parse may still hold a token.
         RequestTokenError::Parse(e, _) => Error::MalformedResponse { status: 200, reason: e.to_string() },
         RequestTokenError::Other(reason) => Error::MalformedResponse { status: 0, reason },
@@ -382,7 +384,7 @@ pub async fn exchange<P: AuthorizationCode>(
         request = request.add_extra_param(&**name, &**value);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
-    let response = request.request_async(&http).await.map_err(map_error)?;
+    let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
     let mut credentials = credentials_from(&response, &pending.scopes);
     if spec.oidc_issuer.is_some() {
         match &credentials.id_token {
@@ -413,7 +415,8 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
     let config = provider.config();
     let spec = config.spec();
     let refresh_token = credentials.refresh_token.clone().ok_or(Error::NoRefreshToken)?;
-    let client = base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
+    // `endpoints.refresh` when the spec has one, else the token endpoint.
+    let client = base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Refresh)?));
     let mut request = client.exchange_refresh_token(&refresh_token);
     if spec.refresh.requires_scope && !credentials.scopes.is_empty() {
         request = request.add_scope(Scope::new(credentials.scopes.join(&*spec.scope_separator)));
@@ -421,8 +424,8 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
     for (name, value) in spec.token_request.params.iter() {
         request = request.add_extra_param(&**name, &**value);
     }
-    let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
-    match request.request_async(&http).await.map_err(map_error) {
+    let http = Transport { config: config.clone(), endpoint: Endpoint::Refresh };
+    match request.request_async(&http).await.map_err(|e| map_error(Endpoint::Refresh, e)) {
         Ok(response) => {
             let mut fresh = credentials_from(&response, &credentials.scopes);
             // A new ID token is validated (without a nonce: none is sent on refresh) and must
@@ -495,12 +498,12 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
         request = request.add_extra_param(&**name, config.render(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
-    let response = request.request_async(&http).await.map_err(map_error)?;
+    let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
     Ok(credentials_from(&response, &scopes))
 }
 
 /// POST `params` to `endpoint` as a form, authenticated as the client (RFC 7009 and 7662
-/// share this shape).
+/// share this shape). The answer is a success: refusals, OAuth errors included, are errors.
 pub(crate) async fn post_authenticated(
     config: &ProviderConfig,
     endpoint: Endpoint,
@@ -548,16 +551,12 @@ pub(crate) async fn post_unauthenticated(
     send(config, Endpoint::Token, request).await.map_err(|e| e.into_error(Endpoint::Token))
 }
 
+/// A response that is not a success. [`post_authenticated`] and [`post_unauthenticated`]
+/// already turn every refusal (OAuth errors included) into an error, so this only names one
+/// that got past them.
 pub(crate) fn endpoint_error(response: &oauth2::HttpResponse, what: &str) -> Error {
     let status = response.status().as_u16();
-    match serde_json::from_slice::<BasicRevocationErrorResponse>(response.body()) {
-        Ok(e) => Error::OAuth {
-            error: e.error().as_ref().to_owned(),
-            description: e.error_description().cloned(),
-            uri: e.error_uri().cloned(),
-        },
-        Err(_) => Error::MalformedResponse { status, reason: format!("the {what} endpoint refused the request") },
-    }
+    Error::MalformedResponse { status, reason: format!("the {what} endpoint refused the request") }
 }
 
 /// Revoke the credentials at the provider (RFC 7009): the refresh token when there is one
@@ -568,11 +567,9 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
         None => (credentials.access_token.secret().as_str(), "access_token"),
     };
     let params = vec![("token", token), ("token_type_hint", hint)];
-    let response = post_authenticated(provider.config(), Endpoint::Revocation, params).await?;
-    if response.status().is_success() {
-        return Ok(());
-    }
-    Err(endpoint_error(&response, "revocation"))
+    // A refusal is an error from `post_authenticated`: what comes back is a success.
+    post_authenticated(provider.config(), Endpoint::Revocation, params).await?;
+    Ok(())
 }
 
 /// What an introspection endpoint says about a token (RFC 7662).
@@ -617,9 +614,6 @@ pub async fn introspect<P: Introspection>(provider: &P, token: &str, hint: Optio
         params.push(("token_type_hint", h));
     }
     let response = post_authenticated(provider.config(), Endpoint::Introspection, params).await?;
-    if !response.status().is_success() {
-        return Err(endpoint_error(&response, "introspection"));
-    }
     serde_json::from_slice(response.body()).map_err(|e| Error::MalformedResponse {
         status: response.status().as_u16(),
         reason: format!("invalid introspection response: {e}"),

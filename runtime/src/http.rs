@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error};
 use crate::normalize::normalize;
+use crate::oauth_error::{issues_tokens, parse_oauth_error};
 use crate::spec::BodyFormat;
 
 /// The largest response body read from a provider.
@@ -30,7 +31,8 @@ pub(crate) enum TransportError {
     Malformed { status: u16, reason: String },
     #[error("HTTP {status}")]
     Unavailable { status: u16, retry_after: Option<Duration> },
-    /// Refused before sending (a plain-http URL to a host that is not loopback).
+    /// Refused before sending (a plain-http URL to a host that is not loopback), or by the
+    /// provider (an OAuth error, or a refusal without one).
     #[error("{0}")]
     Refused(Error),
 }
@@ -137,8 +139,10 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Transport {
     }
 }
 
-/// Send one request for `config`'s provider. Token endpoint responses are cleaned up
-/// according to the spec before `oauth2` parses them.
+/// Send one request for `config`'s provider. A refusal at any endpoint (an OAuth error, also
+/// inside HTTP 200 when the spec says so, or a 4xx without one) becomes
+/// [`TransportError::Refused`]; successes of the endpoints that issue tokens (token, refresh)
+/// are cleaned up according to the spec before `oauth2` parses them.
 pub(crate) async fn send(
     config: &ProviderConfig,
     endpoint: Endpoint,
@@ -147,7 +151,7 @@ pub(crate) async fn send(
     let spec = config.spec();
     let (parts, mut body) = request.into_parts();
     let mut headers = parts.headers;
-    if endpoint == Endpoint::Token && spec.token_request.body_format == BodyFormat::Json && !body.is_empty() {
+    if issues_tokens(endpoint) && spec.token_request.body_format == BodyFormat::Json && !body.is_empty() {
         body = form_to_json(&body)?;
         headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     }
@@ -177,13 +181,19 @@ pub(crate) async fn send(
         return Err(TransportError::Unavailable { status: status.as_u16(), retry_after });
     }
     let bytes = read_limited(response).await?;
+    // Every endpoint's refusals, as one typed error: callers only ever see successes.
+    if let Some(e) = parse_oauth_error(&spec.token_response, endpoint, status.as_u16(), content_type.as_deref(), &bytes)
+    {
+        return Err(TransportError::Refused(e));
+    }
     let mut builder = http::Response::builder().status(status);
-    if endpoint == Endpoint::Token {
+    if issues_tokens(endpoint) {
         let n =
             normalize(&spec.token_response, &spec.scope_separator, status.as_u16(), content_type.as_deref(), &bytes)
                 .map_err(|m| TransportError::Malformed { status: status.as_u16(), reason: m.0 })?;
         let json = serde_json::to_vec(&n.body).map_err(|e| TransportError::Http(e.to_string()))?;
-        builder = builder.status(n.status).header(http::header::CONTENT_TYPE, "application/json");
+        // A success (refusals were answered above), with the status `oauth2` expects of one.
+        builder = builder.status(http::StatusCode::OK).header(http::header::CONTENT_TYPE, "application/json");
         return builder.body(json).map_err(|e| TransportError::Http(e.to_string()));
     }
     if let Some(ct) = content_type {

@@ -55,6 +55,7 @@ pub mod installed;
 pub mod interop;
 mod manager;
 pub mod normalize;
+mod oauth_error;
 pub mod oidc;
 mod provider;
 pub mod service_account;

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::oauth_error::{error_code, is_refusal};
 use crate::spec::{ResponseFormat, TimeUnit, TokenResponseSpec};
 
 /// A token endpoint response after clean-up: a status to report and a JSON object body.
@@ -21,8 +22,10 @@ pub struct Normalized {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed(pub String);
 
-fn parse_body(
-    spec: &TokenResponseSpec,
+/// The body as a JSON object, read as `format` says (`auto`: JSON when it looks
+/// like JSON, a form otherwise); HTML pages are refused.
+pub(crate) fn parse_body(
+    format: ResponseFormat,
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Map<String, Value>, Malformed> {
@@ -54,7 +57,7 @@ fn parse_body(
             content_type.unwrap_or("a body starting with `<`")
         )));
     }
-    match spec.format {
+    match format {
         ResponseFormat::Json => as_json(),
         ResponseFormat::Form => as_form(),
         ResponseFormat::Auto => {
@@ -67,7 +70,7 @@ fn parse_body(
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -117,7 +120,7 @@ pub fn normalize(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Normalized, Malformed> {
-    let mut map = parse_body(spec, content_type, body)?;
+    let mut map = parse_body(spec.format, content_type, body)?;
     if let Some(root) = spec.root.as_deref()
         && !map.contains_key("error")
     {
@@ -129,28 +132,24 @@ pub fn normalize(
             None => return Err(Malformed(format!("the response has no `{root}` object"))),
         }
     }
-    match map.get("error") {
-        None | Some(Value::String(_)) => {}
-        Some(Value::Null | Value::Bool(false)) => {
+    // The `error` code and when it makes a success status a refusal are decided where every
+    // endpoint's errors are parsed.
+    match error_code(map.get("error"))? {
+        Some(code) => {
+            map.insert("error".into(), Value::String(code));
+        }
+        None => {
             map.remove("error");
-        }
-        Some(v @ (Value::Bool(true) | Value::Number(_))) => {
-            let text = v.to_string();
-            map.insert("error".into(), Value::String(text));
-        }
-        Some(other) => {
-            return Err(Malformed(format!("`error` is {}, expected a string", kind(other))));
         }
     }
     let has_error = map.contains_key("error");
-    // A success status with an `error` is an error when the spec says so, or when it carries
-    // no token at all.
-    let status =
-        if (200..300).contains(&status) && has_error && (spec.error_in_200 || !map.contains_key("access_token")) {
-            400
-        } else {
-            status
-        };
+    let status = if (200..300).contains(&status)
+        && is_refusal(status, has_error, spec.error_in_200, map.contains_key("access_token"))
+    {
+        400
+    } else {
+        status
+    };
     if (200..300).contains(&status) {
         // `number` and `string` are both accepted whichever the spec names, and a lifetime the
         // spec calls `absent` is still honoured when a response carries one.
@@ -197,20 +196,20 @@ pub fn normalize(
     Ok(Normalized { status, body: map })
 }
 
+/// The plainest token responses (JSON, numeric lifetimes in seconds), for tests to vary.
+#[cfg(test)]
+pub(crate) const JSON: TokenResponseSpec = TokenResponseSpec {
+    format: ResponseFormat::Json,
+    expires_in: crate::spec::ExpiresIn::Number,
+    expires_in_unit: TimeUnit::Seconds,
+    error_in_200: false,
+    root: None,
+    refresh_token_expires_in: None,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use crate::spec::ExpiresIn;
-
-    const JSON: TokenResponseSpec = TokenResponseSpec {
-        format: ResponseFormat::Json,
-        expires_in: ExpiresIn::Number,
-        expires_in_unit: TimeUnit::Seconds,
-        error_in_200: false,
-        root: None,
-        refresh_token_expires_in: None,
-    };
 
     fn run(spec: &TokenResponseSpec, sep: &str, status: u16, body: &str) -> Result<Normalized, Malformed> {
         normalize(spec, sep, status, None, body.as_bytes())
