@@ -68,6 +68,39 @@ fn committed_schema_is_current() {
     );
 }
 
+/// The providers crate's sources (`providers/src/*.rs`) are what the generator makes of
+/// `specs/`. `OAUTHGEN_BLESS=1` rewrites them (and removes files no spec makes).
+#[test]
+fn providers_crate_is_current() {
+    let src = workspace().join("providers/src");
+    let fresh = oauthgen_codegen::providers_crate(&workspace().join("specs")).unwrap();
+    let bless = std::env::var_os("OAUTHGEN_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (name, contents) in &fresh {
+        let path = src.join(name);
+        if bless {
+            oauthgen_codegen::write_if_changed(&path, contents).unwrap();
+        }
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
+            stale.push(name.clone());
+        }
+    }
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !fresh.iter().any(|(n, _)| *n == name) {
+            if bless {
+                std::fs::remove_file(src.join(&name)).unwrap();
+            } else {
+                stale.push(format!("{name} (no spec makes it)"));
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "providers/src is stale ({stale:?}): run `OAUTHGEN_BLESS=1 cargo test -p oauthgen-tests --test codegen`"
+    );
+}
+
 /// The providers crate has one feature per spec, and `all` lists them all.
 #[test]
 fn providers_features_match_specs() {
