@@ -33,36 +33,34 @@ impl Outcome {
 
 /// Every fixture as the path the front ends are given (relative to `tests/`, where cargo
 /// runs this test), and whether it is valid.
-fn fixtures() -> Vec<(PathBuf, bool)> {
+fn fixtures() -> Vec<(String, bool)> {
     let mut all = Vec::new();
     for (dir, ok) in [("fixtures/ok", true), ("fixtures/broken", false)] {
         let files = oauthgen_codegen::spec_files(&manifest_dir().join(dir)).unwrap();
         assert!(!files.is_empty(), "no fixtures in {dir}");
-        all.extend(files.iter().map(|f| (Path::new(dir).join(f.file_name().unwrap()), ok)));
+        all.extend(files.iter().map(|f| (format!("{dir}/{}", f.file_name().unwrap().to_str().unwrap()), ok)));
     }
     all
 }
 
 /// (a) `Builder`, as in a user's build.rs.
-fn builder(rel: &Path, out: &Path) -> Outcome {
-    let shown = rel.to_str().unwrap();
+fn builder(rel: &str, out: &Path) -> Outcome {
     match oauthgen_codegen::Builder::new().spec(rel).out_dir(out).compile() {
         Ok(()) => {
-            let id = rel.file_stem().unwrap().to_str().unwrap();
-            Outcome::items(&std::fs::read_to_string(out.join(format!("{id}.rs"))).unwrap(), shown)
+            let id = Path::new(rel).file_stem().unwrap().to_str().unwrap();
+            Outcome::items(&std::fs::read_to_string(out.join(format!("{id}.rs"))).unwrap(), rel)
         }
         Err(e) => {
-            let [diags] = e.diagnostics() else { panic!("{rel:?}: not one spec's diagnostics: {e}") };
-            Outcome::rejected(&diags.to_string(), shown)
+            let [diags] = e.diagnostics() else { panic!("{rel}: not one spec's diagnostics: {e}") };
+            Outcome::rejected(&diags.to_string(), rel)
         }
     }
 }
 
 /// (b) The attribute macro's expansion, on `pub struct <Id>;`.
-fn macro_expansion(rel: &Path) -> Outcome {
-    let shown = rel.to_str().unwrap();
-    let stem = rel.file_stem().unwrap().to_str().unwrap();
-    let args: TokenStream = format!("spec = {shown:?}").parse().unwrap();
+fn macro_expansion(rel: &str) -> Outcome {
+    let stem = Path::new(rel).file_stem().unwrap().to_str().unwrap();
+    let args: TokenStream = format!("spec = \"{rel}\"").parse().unwrap();
     let item: TokenStream = format!("pub struct {};", oauthgen_codegen::ident::upper_camel(stem)).parse().unwrap();
     let out = oauthgen_codegen::attribute::expand(args, item, Some(manifest_dir()));
     let mut file: syn::File = syn::parse2(out).unwrap();
@@ -74,8 +72,8 @@ fn macro_expansion(rel: &Path) -> Outcome {
     });
     if let Some(error) = error {
         let text = error.value();
-        let diags = text.strip_prefix("invalid provider spec\n").unwrap_or_else(|| panic!("{rel:?}: {text}"));
-        return Outcome::rejected(diags, shown);
+        let diags = text.strip_prefix("invalid provider spec\n").unwrap_or_else(|| panic!("{rel}: {text}"));
+        return Outcome::rejected(diags, rel);
     }
     // The tracking constant, `const _: &[u8] = include_bytes!("<abs path>");`, is the macro's own.
     let tracked = manifest_dir().join(rel).to_string_lossy().into_owned();
@@ -84,19 +82,19 @@ fn macro_expansion(rel: &Path) -> Outcome {
         !matches!(item, syn::Item::Const(c) if c.ident == "_"
             && quote::ToTokens::to_token_stream(&c.expr).to_string().contains(&format!("{tracked:?}")))
     });
-    assert_eq!(file.items.len(), before - 1, "{rel:?}: the macro tracks the spec file");
-    Outcome::Items(prettyplease::unparse(&file).replace(shown, "<spec>"))
+    assert_eq!(file.items.len(), before - 1, "{rel}: the macro tracks the spec file");
+    Outcome::Items(prettyplease::unparse(&file).replace(rel, "<spec>"))
 }
 
 /// (c) The CLI: what `oauthgen check` and `oauthgen generate` call (cli/src/main.rs and
 /// cli/src/generate.rs), on the path as given and the file name respectively.
-fn cli(rel: &Path) -> Outcome {
-    let (ok, bad) = oauthgen_codegen::load_all(&[rel.to_path_buf()]);
+fn cli(rel: &str) -> Outcome {
+    let (ok, bad) = oauthgen_codegen::load_all(&[PathBuf::from(rel)]);
     if let [diags] = &bad[..] {
-        return Outcome::rejected(&diags.to_string(), rel.to_str().unwrap());
+        return Outcome::rejected(&diags.to_string(), rel);
     }
-    let [(_, spec)] = &ok[..] else { panic!("{rel:?}: one spec") };
-    let shown = rel.file_name().unwrap().to_str().unwrap();
+    let [(_, spec)] = &ok[..] else { panic!("{rel}: one spec") };
+    let shown = Path::new(rel).file_name().unwrap().to_str().unwrap();
     let lib = oauthgen_codegen::generate_crate(&[(shown, spec)]).unwrap();
     let file = syn::parse_file(&lib).unwrap();
     let module = oauthgen_codegen::ident::snake(&spec.id);
@@ -107,7 +105,7 @@ fn cli(rel: &Path) -> Outcome {
             syn::Item::Mod(m) if m.ident == module => m.content.map(|(_, items)| items),
             _ => None,
         })
-        .unwrap_or_else(|| panic!("{rel:?}: no `mod {module}` in\n{lib}"));
+        .unwrap_or_else(|| panic!("{rel}: no `mod {module}` in\n{lib}"));
     let file = syn::File { shebang: None, attrs: Vec::new(), items };
     Outcome::Items(prettyplease::unparse(&file).replace(shown, "<spec>"))
 }
@@ -127,7 +125,8 @@ fn providers_build_script() -> PathBuf {
 }
 
 /// (d) The providers crate's build script, run on a crate whose `specs/` holds the fixture.
-fn providers(script: &Path, rel: &Path, tmp: &Path) -> Outcome {
+fn providers(script: &Path, rel: &str, tmp: &Path) -> Outcome {
+    let rel = Path::new(rel);
     let name = rel.file_name().unwrap();
     let crate_dir = tmp.join(rel.file_stem().unwrap());
     std::fs::create_dir_all(crate_dir.join("specs")).unwrap();
@@ -139,7 +138,7 @@ fn providers(script: &Path, rel: &Path, tmp: &Path) -> Outcome {
         .output()
         .unwrap();
     let stdout = String::from_utf8(run.stdout).unwrap();
-    assert!(run.status.success(), "{rel:?}: {stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{}: {stdout}\n{}", rel.display(), String::from_utf8_lossy(&run.stderr));
     let errors: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("cargo::error=")).collect();
     if errors.is_empty() {
         let id = rel.file_stem().unwrap().to_str().unwrap();
@@ -162,20 +161,21 @@ fn four_front_ends_agree_on_every_fixture() {
         let a = builder(&rel, &tmp.path().join("builder"));
         match (&a, ok) {
             (Outcome::Items(code), true) => assert!(code.contains("impl ::oauthgen_runtime::__private::Provider for")),
-            (Outcome::Rejected(text), false) => assert!(text.starts_with("<spec>:"), "{rel:?}: {text}"),
-            _ => panic!("{rel:?} should be {}: {a:?}", if ok { "accepted" } else { "rejected" }),
+            (Outcome::Rejected(text), false) => assert!(text.starts_with("<spec>:"), "{rel}: {text}"),
+            _ => panic!("{rel} should be {}: {a:?}", if ok { "accepted" } else { "rejected" }),
         }
         let b = macro_expansion(&rel);
-        assert_eq!(a, b, "{rel:?}: Builder (left) and macro (right) differ");
+        assert_eq!(a, b, "{rel}: Builder (left) and macro (right) differ");
         let c = cli(&rel);
-        assert_eq!(a, c, "{rel:?}: Builder (left) and CLI (right) differ");
+        assert_eq!(a, c, "{rel}: Builder (left) and CLI (right) differ");
         let d = providers(&script, &rel, &tmp.path().join("providers"));
-        assert_eq!(a, d, "{rel:?}: Builder (left) and the providers build script (right) differ");
+        assert_eq!(a, d, "{rel}: Builder (left) and the providers build script (right) differ");
     }
 }
 
-/// A real user crate (tests/fixtures/build-rs-crate): its build.rs runs `Builder`, its lib.rs
-/// `include_provider!("acme")`, and it compiles with warnings denied; with a broken spec the
+/// A real user crate (tests/fixtures/build-rs-crate): its build.rs runs `Builder` (with
+/// `.runtime_path`, the runtime being renamed), its lib.rs `include_provider!("acme")`, and it
+/// compiles with warnings denied; with a broken spec the
 /// build fails showing `specs/acme.yaml:line:col` and the offending line. Built from a copy
 /// (paths to this workspace made absolute) into `target/build-rs-crate`, so after the first
 /// run only the copy itself compiles.
@@ -224,7 +224,8 @@ fn build_rs_crate_compiles_and_fails_with_located_diagnostics() {
     let out_dir = run.split(' ').find_map(|w| w.strip_prefix("OUT_DIR=")).unwrap();
     let printed = std::fs::read_to_string(Path::new(out_dir).join("../output")).unwrap();
     assert_eq!(printed, "cargo:rerun-if-changed=specs\ncargo:rerun-if-changed=specs/acme.yaml\n");
-    assert!(Path::new(out_dir).join("oauthgen/acme.rs").is_file());
+    let generated = std::fs::read_to_string(Path::new(out_dir).join("oauthgen/acme.rs")).unwrap();
+    assert!(generated.contains("::oauth::__private::") && !generated.contains("oauthgen_runtime"), "{generated}");
 
     let broken = spec.replace("token: \"https://", "tokne: \"http://").replace("pkce: supported", "pkce: sometimes");
     assert_ne!(broken, spec);
