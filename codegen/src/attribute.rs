@@ -32,8 +32,11 @@ pub fn expand(args: TokenStream, item: TokenStream, manifest_dir: Option<&Path>)
     }
 }
 
-fn parse_args(args: TokenStream) -> syn::Result<syn::LitStr> {
+/// The macro's arguments: `spec = "specs/acme.yaml"` and, optionally, `crate = "::path"` (the
+/// runtime crate's path when it is renamed or re-exported, as `#[serde(crate = "...")]`).
+fn parse_args(args: TokenStream) -> syn::Result<(syn::LitStr, TokenStream)> {
     let mut spec = None;
+    let mut runtime = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("spec") {
             if spec.is_some() {
@@ -41,16 +44,27 @@ fn parse_args(args: TokenStream) -> syn::Result<syn::LitStr> {
             }
             spec = Some(meta.value()?.parse::<syn::LitStr>()?);
             Ok(())
+        } else if meta.path.is_ident("crate") {
+            if runtime.is_some() {
+                return Err(meta.error("`crate` given twice"));
+            }
+            let lit = meta.value()?.parse::<syn::LitStr>()?;
+            let path: syn::Path = lit
+                .parse()
+                .map_err(|_| syn::Error::new(lit.span(), "`crate` must be a path, e.g. `crate = \"::oauth\"`"))?;
+            runtime = Some(path.to_token_stream());
+            Ok(())
         } else {
-            Err(meta.error("unknown argument, expected `spec = \"specs/name.yaml\"`"))
+            Err(meta.error("unknown argument, expected `spec = \"specs/name.yaml\"` or `crate = \"::path\"`"))
         }
     });
     parser.parse2(args)?;
-    spec.ok_or_else(|| syn::Error::new(Span::call_site(), "missing `spec = \"specs/name.yaml\"`"))
+    let spec = spec.ok_or_else(|| syn::Error::new(Span::call_site(), "missing `spec = \"specs/name.yaml\"`"))?;
+    Ok((spec, runtime.unwrap_or_else(crate::emit::default_runtime)))
 }
 
 fn expand_struct(args: TokenStream, item: &syn::ItemStruct, manifest_dir: Option<&Path>) -> syn::Result<TokenStream> {
-    let lit = parse_args(args)?;
+    let (lit, runtime) = parse_args(args)?;
     let rel = PathBuf::from(lit.value());
     if rel.is_absolute() {
         return Err(syn::Error::new(lit.span(), "the spec path must be relative to the crate's Cargo.toml"));
@@ -80,7 +94,7 @@ fn expand_struct(args: TokenStream, item: &syn::ItemStruct, manifest_dir: Option
     };
     let provider = crate::ir::lower(&spec, &rel.to_string_lossy(), Some(&item.ident));
     let vis = item.vis.to_token_stream();
-    let mut out = crate::emit::provider(&provider, &item.attrs, &vis);
+    let mut out = crate::emit::provider(&provider, &item.attrs, &vis, &runtime);
     out.extend(track);
     Ok(out)
 }

@@ -22,7 +22,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use proc_macro2::{Group, Spacing, TokenStream, TokenTree};
+use proc_macro2::TokenStream;
 use quote::ToTokens as _;
 
 use crate::{Diagnostics, Spec};
@@ -120,48 +120,13 @@ impl Builder {
     }
 }
 
-/// The file for one spec: [`generate_file`](crate::generate_file)'s, with the runtime's path
-/// replaced when one is given.
+/// The file for one spec: [`generate_file`](crate::generate_file)'s, with generated code
+/// reaching the runtime at `runtime` when one is given.
 fn generate(source: &str, spec: &Spec, runtime: Option<&TokenStream>) -> Result<String, syn::Error> {
     match runtime {
         None => crate::generate_file(&[(source, spec)]),
-        Some(runtime) => {
-            // TODO(issue 10): pass to emit once it takes a runtime path; until then the
-            // emitted `::oauthgen_runtime` is replaced token by token.
-            let tokens = replace_runtime(crate::generate_items(source, spec), runtime);
-            crate::emit::format_file(&tokens, &[source])
-        }
+        Some(runtime) => crate::emit::format_file(&crate::generate_items_with(source, spec, runtime), &[source]),
     }
-}
-
-/// Replace every `::oauthgen_runtime` path prefix in `tokens` with `runtime`. Only the three
-/// tokens `:` `:` `oauthgen_runtime` match; string literals (docs) are left alone.
-fn replace_runtime(tokens: TokenStream, runtime: &TokenStream) -> TokenStream {
-    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
-    let mut out = TokenStream::new();
-    let mut i = 0;
-    while i < tokens.len() {
-        if let [TokenTree::Punct(a), TokenTree::Punct(b), TokenTree::Ident(id), ..] = &tokens[i..]
-            && a.as_char() == ':'
-            && a.spacing() == Spacing::Joint
-            && b.as_char() == ':'
-            && id == "oauthgen_runtime"
-        {
-            out.extend(runtime.clone());
-            i += 3;
-            continue;
-        }
-        match &tokens[i] {
-            TokenTree::Group(g) => {
-                let mut group = Group::new(g.delimiter(), replace_runtime(g.stream(), runtime));
-                group.set_span(g.span());
-                out.extend([TokenTree::Group(group)]);
-            }
-            t => out.extend([t.clone()]),
-        }
-        i += 1;
-    }
-    out
 }
 
 /// Why [`Builder::compile`] failed. `Debug` prints the same readable text as `Display`, so

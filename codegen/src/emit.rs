@@ -176,7 +176,7 @@ impl Literal for Audience {
     }
 }
 
-fn scope_enum(p: &Provider) -> TokenStream {
+fn scope_enum(p: &Provider, runtime: &TokenStream) -> TokenStream {
     let (ty, scope) = (&p.type_name, &p.scope_type);
     let name = &p.spec.name;
     let enum_doc = doc(&format!("A scope of [`{ty}`], as declared in `{}`.", p.source));
@@ -195,7 +195,7 @@ fn scope_enum(p: &Provider) -> TokenStream {
         .scopes
         .iter()
         .map(|Scope { variant, value, .. }| quote!(#value => ::core::result::Result::Ok(Self::#variant)));
-    let rt = quote!(::oauthgen_runtime::__private);
+    let rt = quote!(#runtime::__private);
     let from_str_body = if p.scopes.is_empty() {
         quote!(::core::result::Result::Err(#rt::UnknownScope::new(&#ty::SPEC.id, s)))
     } else {
@@ -267,10 +267,17 @@ fn scope_enum(p: &Provider) -> TokenStream {
     }
 }
 
+/// The path generated code uses for the runtime crate unless told otherwise.
+pub fn default_runtime() -> TokenStream {
+    quote!(::oauthgen_runtime)
+}
+
 /// Items for one provider: the provider type, its scope enum and its capability impls.
 /// `attrs` and `vis` come from the macro's input struct; the other front ends pass nothing.
-pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> TokenStream {
-    let rt = quote!(::oauthgen_runtime::__private);
+/// `runtime` is the path of the runtime crate ([`default_runtime`], or the user's when it is
+/// renamed or re-exported).
+pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runtime: &TokenStream) -> TokenStream {
+    let rt = quote!(#runtime::__private);
     let (ty, scope) = (&p.type_name, &p.scope_type);
     let s = &p.spec;
     let name = &s.name;
@@ -328,7 +335,7 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream) -> To
         let t = format_ident!("{}", c.trait_name());
         quote!(impl #rt::#t for #ty {})
     });
-    let scope_enum = scope_enum(p);
+    let scope_enum = scope_enum(p, runtime);
     let new_doc = doc(&format!("A confidential {name} client: a client id and secret registered with {name}."));
     let public_doc = doc(&format!("A public {name} client (no client secret), as used by installed and browser apps."));
     quote! {

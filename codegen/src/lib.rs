@@ -1,22 +1,25 @@
 //! The oauthgen generator: provider specs (YAML) in, Rust out.
 //!
-//! One library behind three front ends - the `#[oauth_provider]` macro, the providers crate's
-//! `build.rs` and the `oauthgen` CLI - so that all three accept and reject exactly the same
-//! specs and emit exactly the same code. It never depends on `proc_macro`.
+//! One library behind four front ends - the `#[oauth_provider]` macro, [`Builder`] in a
+//! user's `build.rs`, the `oauthgen` CLI and the providers crate's sources
+//! ([`providers_crate`]) - so that all four accept and reject exactly the same specs and emit
+//! exactly the same code. It never depends on `proc_macro`.
 //!
 //! The pipeline has one module per stage:
 //!
 //! | stage | module | what it does |
 //! |---|---|---|
 //! | parse | [`yaml`] | YAML to a JSON value plus a pointer -> `line:col` index |
-//! | validate | [`schema`] | structure against `specs/schema.json`: unknown keys, types, enums |
-//! | model | [`spec`] | serde model, one to one with the YAML |
+//! | validate | [`schema`] | structure against `specs/schema.json`: unknown keys, types, enums; each problem with a repair |
+//! | model | [`spec`] | the spec as written (serde, one to one with the YAML) |
 //! | check | [`check`] | cross-field rules: templates, URLs, scopes, grants |
-//! | lower | [`ir`] | identifiers and capabilities decided |
-//! | emit | [`emit`] | tokens with `quote`, files with `prettyplease` |
+//! | lower | [`ir`] | the one model, `oauthgen_spec::ProviderSpec`, every default applied; identifiers |
+//! | emit | [`emit`] | the model as Rust literals, tokens with `quote`, files with `prettyplease` |
 //!
 //! Every stage collects all its diagnostics ([`Diagnostics`]) instead of stopping at the
-//! first, and nothing panics on bad input.
+//! first: structural problems are repaired (a misspelled required key is checked as the key
+//! it was meant to be, missing values get placeholders) so the semantic checks always run.
+//! Nothing panics on bad input.
 //!
 //! ```
 //! let text = "id: acme\nname: Acme\nprovenance: [{ source: test, checked: 2026-11-24 }]\n\
@@ -214,7 +217,13 @@ pub fn load_all(paths: &[PathBuf]) -> (Vec<(PathBuf, Spec)>, Vec<Diagnostics>) {
 
 /// The items for one spec: provider type, scope enum, capability impls.
 pub fn generate_items(source: &str, spec: &Spec) -> TokenStream {
-    emit::provider(&ir::lower(spec, source, None), &[], &quote::quote!(pub))
+    generate_items_with(source, spec, &emit::default_runtime())
+}
+
+/// [`generate_items`], with generated code reaching the runtime crate at `runtime`
+/// (`::my_runtime`, `crate::oauth`) instead of `::oauthgen_runtime`.
+pub fn generate_items_with(source: &str, spec: &Spec, runtime: &TokenStream) -> TokenStream {
+    emit::provider(&ir::lower(spec, source, None), &[], &quote::quote!(pub), runtime)
 }
 
 /// A formatted Rust file with the items of every given spec, `(display path, spec)`.

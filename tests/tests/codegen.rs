@@ -143,3 +143,31 @@ fn every_schema_feature_is_used_by_a_real_provider() {
         assert!(!s.provenance.is_empty(), "{} has no provenance", s.id);
     }
 }
+
+/// `crate = "..."` on the macro: generated code reaches the runtime through the given path
+/// (here a re-export), not `::oauthgen_runtime`.
+mod renamed {
+    pub(crate) use oauthgen_runtime as oauth;
+
+    #[oauthgen_runtime::oauth_provider(spec = "fixtures/ok/testop.yaml", crate = "crate::renamed::oauth")]
+    pub struct Renamed;
+}
+
+#[test]
+fn the_macro_takes_the_runtime_path() {
+    use oauthgen_runtime::Provider as _;
+    let provider = renamed::Renamed::new("4000", "client", "secret");
+    assert_eq!(provider.config().spec().id, "testop");
+    let expanded = oauthgen_codegen::attribute::expand(
+        quote_args(),
+        "pub struct Renamed;".parse().unwrap(),
+        Some(&workspace().join("tests")),
+    )
+    .to_string();
+    assert!(expanded.contains("crate :: renamed :: oauth :: __private"), "{expanded}");
+    assert!(!expanded.contains("oauthgen_runtime"), "{expanded}");
+}
+
+fn quote_args() -> proc_macro2::TokenStream {
+    r#"spec = "fixtures/ok/testop.yaml", crate = "crate::renamed::oauth""#.parse().unwrap()
+}

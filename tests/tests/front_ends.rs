@@ -1,5 +1,5 @@
 //! The four front ends of the generator - `Builder` in a user's build.rs, the
-//! `#[oauth_provider]` macro, the `oauthgen` CLI and the providers crate's build script -
+//! `#[oauth_provider]` macro, the `oauthgen` CLI and the providers crate's generator -
 //! accept and reject the same specs, with the same diagnostics, and emit the same items.
 
 use std::path::{Path, PathBuf};
@@ -110,43 +110,21 @@ fn cli(rel: &str) -> Outcome {
     Outcome::Items(prettyplease::unparse(&file).replace(shown, "<spec>"))
 }
 
-/// The providers crate's compiled build script: the newest next to this test's binary.
-fn providers_build_script() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let build = exe.parent().and_then(Path::parent).unwrap().join("build");
-    std::fs::read_dir(&build)
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("oauthgen-providers-"))
-        .map(|e| e.path().join("build-script-build"))
-        .filter(|p| p.is_file())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| panic!("no oauthgen-providers build script in {}", build.display()))
-}
-
-/// (d) The providers crate's build script, run on a crate whose `specs/` holds the fixture.
-fn providers(script: &Path, rel: &str, tmp: &Path) -> Outcome {
+/// (d) The providers crate's generator (`providers_crate`, whose output the crate ships), on
+/// a `specs/` directory holding the fixture.
+fn providers(rel: &str, tmp: &Path) -> Outcome {
     let rel = Path::new(rel);
     let name = rel.file_name().unwrap();
-    let crate_dir = tmp.join(rel.file_stem().unwrap());
-    std::fs::create_dir_all(crate_dir.join("specs")).unwrap();
-    std::fs::create_dir_all(crate_dir.join("out")).unwrap();
-    std::fs::copy(manifest_dir().join(rel), crate_dir.join("specs").join(name)).unwrap();
-    let run = Command::new(script)
-        .env("CARGO_MANIFEST_DIR", &crate_dir)
-        .env("OUT_DIR", crate_dir.join("out"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(run.stdout).unwrap();
-    assert!(run.status.success(), "{}: {stdout}\n{}", rel.display(), String::from_utf8_lossy(&run.stderr));
-    let errors: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("cargo::error=")).collect();
-    if errors.is_empty() {
-        let id = rel.file_stem().unwrap().to_str().unwrap();
-        let code = std::fs::read_to_string(crate_dir.join("out").join(format!("{id}.rs"))).unwrap();
-        Outcome::items(&code, &format!("specs/{}", name.to_str().unwrap()))
-    } else {
-        let shown = crate_dir.join("specs").join(name);
-        Outcome::rejected(&errors.join("\n"), shown.to_str().unwrap())
+    let specs = tmp.join(rel.file_stem().unwrap()).join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::copy(manifest_dir().join(rel), specs.join(name)).unwrap();
+    match oauthgen_codegen::providers_crate(&specs) {
+        Ok(files) => {
+            let module = format!("{}.rs", oauthgen_codegen::ident::snake(rel.file_stem().unwrap().to_str().unwrap()));
+            let (_, code) = files.iter().find(|(n, _)| *n == module).unwrap_or_else(|| panic!("no {module}"));
+            Outcome::items(code, &format!("specs/{}", name.to_str().unwrap()))
+        }
+        Err(text) => Outcome::rejected(&text, specs.join(name).to_str().unwrap()),
     }
 }
 
@@ -156,7 +134,6 @@ fn providers(script: &Path, rel: &str, tmp: &Path) -> Outcome {
 fn four_front_ends_agree_on_every_fixture() {
     assert_eq!(std::env::current_dir().unwrap(), manifest_dir().canonicalize().unwrap(), "cargo runs tests in tests/");
     let tmp = tempfile::tempdir().unwrap();
-    let script = providers_build_script();
     for (rel, ok) in fixtures() {
         let a = builder(&rel, &tmp.path().join("builder"));
         match (&a, ok) {
@@ -168,8 +145,8 @@ fn four_front_ends_agree_on_every_fixture() {
         assert_eq!(a, b, "{rel}: Builder (left) and macro (right) differ");
         let c = cli(&rel);
         assert_eq!(a, c, "{rel}: Builder (left) and CLI (right) differ");
-        let d = providers(&script, &rel, &tmp.path().join("providers"));
-        assert_eq!(a, d, "{rel}: Builder (left) and the providers build script (right) differ");
+        let d = providers(&rel, &tmp.path().join("providers"));
+        assert_eq!(a, d, "{rel}: Builder (left) and the providers crate's generator (right) differ");
     }
 }
 
