@@ -8,7 +8,6 @@
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::{AccessToken, ClientSecret, Credentials, IdToken, RefreshToken};
 
@@ -49,8 +48,13 @@ impl std::fmt::Debug for ClientInfo {
     }
 }
 
-const EXPIRY: &[time::format_description::BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+/// The oauth2client `token_expiry` format (`%Y-%m-%dT%H:%M:%SZ`), parsed once (at run time
+/// rather than with `time`'s proc macro, which every application would then compile).
+static EXPIRY: std::sync::LazyLock<Vec<time::format_description::BorrowedFormatItem<'static>>> =
+    std::sync::LazyLock::new(|| {
+        time::format_description::parse_borrowed::<1>("[year]-[month]-[day]T[hour]:[minute]:[second]Z")
+            .unwrap_or_default()
+    });
 
 fn err(format: &'static str, reason: impl Into<String>) -> FormatError {
     FormatError { format, reason: reason.into() }
@@ -131,7 +135,7 @@ pub mod oauth2client {
         let expires_at = match string(FORMAT, &map, "token_expiry", true)? {
             None => None,
             Some(s) => Some(
-                time::PrimitiveDateTime::parse(&s, EXPIRY)
+                time::PrimitiveDateTime::parse(&s, &EXPIRY[..])
                     .map_err(|_| err(FORMAT, format!("`token_expiry` {s:?} is not %Y-%m-%dT%H:%M:%SZ")))?
                     .assume_utc(),
             ),
@@ -183,7 +187,7 @@ pub mod oauth2client {
     pub fn write(credentials: &Credentials, client: &ClientInfo) -> String {
         let expiry = credentials.expires_at.map(|t: OffsetDateTime| {
             let utc = t.to_offset(time::UtcOffset::UTC);
-            utc.format(EXPIRY).unwrap_or_default()
+            utc.format(&EXPIRY[..]).unwrap_or_default()
         });
         let mut map = Map::new();
         let s = |v: Option<&str>| v.map_or(Value::Null, |s| Value::String(s.to_owned()));
