@@ -288,7 +288,7 @@ pub fn providers_crate(dir: &Path) -> Result<Vec<(String, String)>, String> {
         let name = spec.name.replace('\\', "\\\\").replace('"', "\\\"");
         let _ = writeln!(
             lib,
-            "#[cfg(feature = \"{id}\")]\n#[doc = \"{name} (`{id}`): generated from `{display}`.\"]\npub mod {module};\n",
+            "#[cfg(feature = \"{id}\")]\n#[doc = \"{name} (`{id}`): generated from `{display}`.\"]\n#[rustfmt::skip]\npub mod {module};\n",
             id = spec.id,
             module = ident::ident(&module),
         );

@@ -12,78 +12,98 @@ pub struct Atlassian {
 }
 impl Atlassian {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("atlassian"),
-            name: ::std::borrow::Cow::Borrowed("Atlassian Cloud"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("atlassian"),
+        name: ::std::borrow::Cow::Borrowed("Atlassian Cloud"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://auth.atlassian.com/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://auth.atlassian.com/oauth/token"),
-                revocation: ::core::option::Option::None,
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://api.atlassian.com/me")),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://auth.atlassian.com/authorize"),
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://auth.atlassian.com/oauth/token",
+            ),
+            revocation: ::core::option::Option::None,
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://api.atlassian.com/me"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[
                 ::std::borrow::Cow::Borrowed("read:me"),
                 ::std::borrow::Cow::Borrowed("offline_access"),
-            ]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[
-                (::std::borrow::Cow::Borrowed("audience"), ::std::borrow::Cow::Borrowed("api.atlassian.com")),
-                (::std::borrow::Cow::Borrowed("prompt"), ::std::borrow::Cow::Borrowed("consent")),
-            ]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Json,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(
+            &[
+                (
+                    ::std::borrow::Cow::Borrowed("audience"),
+                    ::std::borrow::Cow::Borrowed("api.atlassian.com"),
+                ),
+                (
+                    ::std::borrow::Cow::Borrowed("prompt"),
+                    ::std::borrow::Cow::Borrowed("consent"),
+                ),
+            ],
+        ),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Json,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Atlassian Cloud client: a client id and secret registered with Atlassian Cloud.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -94,7 +114,10 @@ impl Atlassian {
     /// A public Atlassian Cloud client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -117,7 +140,10 @@ impl ::oauthgen_runtime::__private::Refresh for Atlassian {}
 impl ::oauthgen_runtime::__private::UserInfo for Atlassian {}
 /// A scope of [`Atlassian`], as declared in `specs/atlassian.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum AtlassianScope {
     /// A refresh token, to keep access while the user is away
     ///
@@ -142,8 +168,13 @@ pub enum AtlassianScope {
 }
 impl AtlassianScope {
     /// Every scope the Atlassian Cloud spec declares, in name order.
-    pub const ALL: &'static [Self] =
-        &[Self::OfflineAccess, Self::ReadConfluenceContentAll, Self::ReadJiraWork, Self::ReadMe, Self::WriteJiraWork];
+    pub const ALL: &'static [Self] = &[
+        Self::OfflineAccess,
+        Self::ReadConfluenceContentAll,
+        Self::ReadJiraWork,
+        Self::ReadMe,
+        Self::WriteJiraWork,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Atlassian Cloud spec).
     pub const DEFAULT: &'static [Self] = &[Self::OfflineAccess, Self::ReadMe];
     /// The scope string sent to the provider.
@@ -173,11 +204,20 @@ impl ::core::str::FromStr for AtlassianScope {
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
             "offline_access" => ::core::result::Result::Ok(Self::OfflineAccess),
-            "read:confluence-content.all" => ::core::result::Result::Ok(Self::ReadConfluenceContentAll),
+            "read:confluence-content.all" => {
+                ::core::result::Result::Ok(Self::ReadConfluenceContentAll)
+            }
             "read:jira-work" => ::core::result::Result::Ok(Self::ReadJiraWork),
             "read:me" => ::core::result::Result::Ok(Self::ReadMe),
             "write:jira-work" => ::core::result::Result::Ok(Self::WriteJiraWork),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Atlassian::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Atlassian::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

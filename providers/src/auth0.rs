@@ -12,26 +12,34 @@ pub struct Auth0 {
 }
 impl Auth0 {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("auth0"),
-            name: ::std::borrow::Cow::Borrowed("Auth0"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                "https://auth0.com/docs/api/authentication",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{domain}/authorize")),
-                token: ::std::borrow::Cow::Borrowed("https://{domain}/oauth/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{domain}/oauth/revoke")),
-                device_authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{domain}/oauth/device/code",
-                )),
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{domain}/userinfo")),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{domain}/oidc/logout")),
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("auth0"),
+        name: ::std::borrow::Cow::Borrowed("Auth0"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://auth0.com/docs/api/authentication"),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/authorize"),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://{domain}/oauth/token"),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oauth/revoke"),
+            ),
+            device_authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oauth/device/code"),
+            ),
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/userinfo"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oidc/logout"),
+            ),
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("audience"),
                     description: ::std::borrow::Cow::Borrowed(
@@ -46,65 +54,76 @@ impl Auth0 {
                         "The tenant domain (`{tenant}.{region}.auth0.com` or a custom domain)",
                     ),
                     default: ::core::option::Option::None,
-                    pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$")),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
+                    ),
                 },
-            ]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[
                 ::std::borrow::Cow::Borrowed("openid"),
                 ::std::borrow::Cow::Borrowed("email"),
                 ::std::borrow::Cow::Borrowed("offline_access"),
-            ]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
-                    default_interval: 5u32,
-                }),
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[(
+            ],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
+                default_interval: 5u32,
+            }),
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
+                params: ::std::borrow::Cow::Borrowed(
+                    &[
+                        (
                             ::std::borrow::Cow::Borrowed("audience"),
                             ::std::borrow::Cow::Borrowed("{audience}"),
-                        )]),
-                    },
+                        ),
+                    ],
                 ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{domain}/")),
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://{domain}/"),
+        ),
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Auth0 client: a client id and secret registered with Auth0.
     ///
     /// Arguments:
@@ -117,7 +136,10 @@ impl Auth0 {
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -138,7 +160,10 @@ impl Auth0 {
         domain: impl ::core::convert::Into<::std::string::String>,
         client_id: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -150,13 +175,19 @@ impl Auth0 {
     }
     /// Sets `{audience}`: The API identifier that client-credentials tokens are for
     #[must_use]
-    pub fn with_audience(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_audience(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("audience", value.into());
         self
     }
     /// Sets `{domain}`: The tenant domain (`{tenant}.{region}.auth0.com` or a custom domain)
     #[must_use]
-    pub fn with_domain(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_domain(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("domain", value.into());
         self
     }
@@ -178,7 +209,10 @@ impl ::oauthgen_runtime::__private::Revocation for Auth0 {}
 impl ::oauthgen_runtime::__private::UserInfo for Auth0 {}
 /// A scope of [`Auth0`], as declared in `specs/auth0.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum Auth0Scope {
     /// The user's email address
     ///
@@ -199,9 +233,18 @@ pub enum Auth0Scope {
 }
 impl Auth0Scope {
     /// Every scope the Auth0 spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::Email, Self::OfflineAccess, Self::Openid, Self::Profile];
+    pub const ALL: &'static [Self] = &[
+        Self::Email,
+        Self::OfflineAccess,
+        Self::Openid,
+        Self::Profile,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Auth0 spec).
-    pub const DEFAULT: &'static [Self] = &[Self::Email, Self::OfflineAccess, Self::Openid];
+    pub const DEFAULT: &'static [Self] = &[
+        Self::Email,
+        Self::OfflineAccess,
+        Self::Openid,
+    ];
     /// The scope string sent to the provider.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -231,7 +274,11 @@ impl ::core::str::FromStr for Auth0Scope {
             "offline_access" => ::core::result::Result::Ok(Self::OfflineAccess),
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "profile" => ::core::result::Result::Ok(Self::Profile),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Auth0::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(&Auth0::SPEC.id, s),
+                )
+            }
         }
     }
 }

@@ -12,76 +12,84 @@ pub struct Box {
 }
 impl Box {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("box"),
-            name: ::std::borrow::Cow::Borrowed("Box"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("box"),
+        name: ::std::borrow::Cow::Borrowed("Box"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developer.box.com/guides/authentication/oauth2/",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://account.box.com/api/oauth2/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://api.box.com/oauth2/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://api.box.com/oauth2/revoke",
-                )),
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://api.box.com/2.0/users/me",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+                ),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://api.box.com/oauth2/token"),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://api.box.com/oauth2/revoke"),
+            ),
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://api.box.com/2.0/users/me"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(&[]),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Box client: a client id and secret registered with Box.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -92,7 +100,10 @@ impl Box {
     /// A public Box client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -116,7 +127,10 @@ impl ::oauthgen_runtime::__private::Revocation for Box {}
 impl ::oauthgen_runtime::__private::UserInfo for Box {}
 /// A scope of [`Box`], as declared in `specs/box.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum BoxScope {
     /// Manage users of the enterprise
     ///
@@ -133,7 +147,11 @@ pub enum BoxScope {
 }
 impl BoxScope {
     /// Every scope the Box spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::ManageUsers, Self::RootReadonly, Self::RootReadwrite];
+    pub const ALL: &'static [Self] = &[
+        Self::ManageUsers,
+        Self::RootReadonly,
+        Self::RootReadwrite,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Box spec).
     pub const DEFAULT: &'static [Self] = &[];
     /// The scope string sent to the provider.
@@ -163,7 +181,11 @@ impl ::core::str::FromStr for BoxScope {
             "manage_users" => ::core::result::Result::Ok(Self::ManageUsers),
             "root_readonly" => ::core::result::Result::Ok(Self::RootReadonly),
             "root_readwrite" => ::core::result::Result::Ok(Self::RootReadwrite),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Box::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(&Box::SPEC.id, s),
+                )
+            }
         }
     }
 }

@@ -12,81 +12,91 @@ pub struct Dailymotion {
 }
 impl Dailymotion {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("dailymotion"),
-            name: ::std::borrow::Cow::Borrowed("Dailymotion"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("dailymotion"),
+        name: ::std::borrow::Cow::Borrowed("Dailymotion"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developers.dailymotion.com/guides/platform-api-authentication/",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://www.dailymotion.com/oauth/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://api.dailymotion.com/oauth/token"),
-                revocation: ::core::option::Option::None,
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://api.dailymotion.com/user/me",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                            "https://partner.api.dailymotion.com/oauth/v1/token",
-                        )),
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
                 ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://api.dailymotion.com/oauth/token",
+            ),
+            revocation: ::core::option::Option::None,
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://api.dailymotion.com/user/me"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(&[]),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::Some(
+                    ::std::borrow::Cow::Borrowed(
+                        "https://partner.api.dailymotion.com/oauth/v1/token",
+                    ),
+                ),
+                params: ::std::borrow::Cow::Borrowed(&[]),
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Dailymotion client: a client id and secret registered with Dailymotion.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -97,7 +107,10 @@ impl Dailymotion {
     /// A public Dailymotion client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -121,7 +134,10 @@ impl ::oauthgen_runtime::__private::ClientCredentials for Dailymotion {}
 impl ::oauthgen_runtime::__private::UserInfo for Dailymotion {}
 /// A scope of [`Dailymotion`], as declared in `specs/dailymotion.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum DailymotionScope {
     /// The user's email address
     ///
@@ -197,11 +213,18 @@ impl ::core::str::FromStr for DailymotionScope {
             "manage_analytics" => ::core::result::Result::Ok(Self::ManageAnalytics),
             "manage_comments" => ::core::result::Result::Ok(Self::ManageComments),
             "manage_playlists" => ::core::result::Result::Ok(Self::ManagePlaylists),
-            "manage_subscriptions" => ::core::result::Result::Ok(Self::ManageSubscriptions),
+            "manage_subscriptions" => {
+                ::core::result::Result::Ok(Self::ManageSubscriptions)
+            }
             "manage_videos" => ::core::result::Result::Ok(Self::ManageVideos),
             "userinfo" => ::core::result::Result::Ok(Self::Userinfo),
             _ => {
-                ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Dailymotion::SPEC.id, s))
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Dailymotion::SPEC.id,
+                        s,
+                    ),
+                )
             }
         }
     }

@@ -12,79 +12,89 @@ pub struct Discord {
 }
 impl Discord {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("discord"),
-            name: ::std::borrow::Cow::Borrowed("Discord"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("discord"),
+        name: ::std::borrow::Cow::Borrowed("Discord"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://discord.com/developers/docs/topics/oauth2",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://discord.com/oauth2/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://discord.com/api/oauth2/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://discord.com/oauth2/authorize"),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://discord.com/api/oauth2/token"),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://discord.com/api/oauth2/token/revoke",
-                )),
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://discord.com/api/users/@me",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+                ),
+            ),
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://discord.com/api/users/@me"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::PublicOnly,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("identify")]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::PublicOnly,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[::std::borrow::Cow::Borrowed("identify")],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Discord client: a client id and secret registered with Discord.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -95,7 +105,10 @@ impl Discord {
     /// A public Discord client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -119,7 +132,10 @@ impl ::oauthgen_runtime::__private::Revocation for Discord {}
 impl ::oauthgen_runtime::__private::UserInfo for Discord {}
 /// A scope of [`Discord`], as declared in `specs/discord.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum DiscordScope {
     /// The user's linked third-party accounts
     ///
@@ -144,7 +160,13 @@ pub enum DiscordScope {
 }
 impl DiscordScope {
     /// Every scope the Discord spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::Connections, Self::Email, Self::Guilds, Self::GuildsJoin, Self::Identify];
+    pub const ALL: &'static [Self] = &[
+        Self::Connections,
+        Self::Email,
+        Self::Guilds,
+        Self::GuildsJoin,
+        Self::Identify,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Discord spec).
     pub const DEFAULT: &'static [Self] = &[Self::Identify];
     /// The scope string sent to the provider.
@@ -178,7 +200,14 @@ impl ::core::str::FromStr for DiscordScope {
             "guilds" => ::core::result::Result::Ok(Self::Guilds),
             "guilds.join" => ::core::result::Result::Ok(Self::GuildsJoin),
             "identify" => ::core::result::Result::Ok(Self::Identify),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Discord::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Discord::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

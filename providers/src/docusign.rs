@@ -12,84 +12,104 @@ pub struct Docusign {
 }
 impl Docusign {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("docusign"),
-            name: ::std::borrow::Cow::Borrowed("DocuSign eSignature"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("docusign"),
+        name: ::std::borrow::Cow::Borrowed("DocuSign eSignature"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developers.docusign.com/platform/auth/",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{host}/oauth/auth")),
-                token: ::std::borrow::Cow::Borrowed("https://{host}/oauth/token"),
-                revocation: ::core::option::Option::None,
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{host}/oauth/userinfo")),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::VariableSpec {
-                name: ::std::borrow::Cow::Borrowed("host"),
-                description: ::std::borrow::Cow::Borrowed(
-                    "The account server: `account.docusign.com` (production) or `account-d.docusign.com` (developer sandbox)",
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/oauth/auth"),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://{host}/oauth/token"),
+            revocation: ::core::option::Option::None,
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/oauth/userinfo"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("host"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The account server: `account.docusign.com` (production) or `account-d.docusign.com` (developer sandbox)",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("account.docusign.com"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^account(-d)?\\.docusign\\.com$"),
+                    ),
+                },
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::ClientAuth::Basic],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[::std::borrow::Cow::Borrowed("signature")],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::JwtBearerSpec {
+                key_format: ::oauthgen_runtime::__private::spec::KeyFormat::Pem,
+                algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
+                audience: ::oauthgen_runtime::__private::spec::Audience::Literal(
+                    ::std::borrow::Cow::Borrowed("{host}"),
                 ),
-                default: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("account.docusign.com")),
-                pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^account(-d)?\\.docusign\\.com$")),
-            }]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::ClientAuth::Basic]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("signature")]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::JwtBearerSpec {
-                    key_format: ::oauthgen_runtime::__private::spec::KeyFormat::Pem,
-                    algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
-                    audience: ::oauthgen_runtime::__private::spec::Audience::Literal(::std::borrow::Cow::Borrowed(
-                        "{host}",
-                    )),
-                    subject: ::oauthgen_runtime::__private::spec::Subject::Required,
-                }),
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+                subject: ::oauthgen_runtime::__private::spec::Subject::Required,
+            }),
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential DocuSign eSignature client: a client id and secret registered with DocuSign eSignature.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -100,7 +120,10 @@ impl Docusign {
     /// A public DocuSign eSignature client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -110,7 +133,10 @@ impl Docusign {
     }
     /// Sets `{host}`: The account server: `account.docusign.com` (production) or `account-d.docusign.com` (developer sandbox) (default `account.docusign.com`)
     #[must_use]
-    pub fn with_host(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_host(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("host", value.into());
         self
     }
@@ -130,7 +156,10 @@ impl ::oauthgen_runtime::__private::ServiceAccount for Docusign {}
 impl ::oauthgen_runtime::__private::UserInfo for Docusign {}
 /// A scope of [`Docusign`], as declared in `specs/docusign.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum DocusignScope {
     /// Refresh tokens that do not expire while in use
     ///
@@ -147,7 +176,11 @@ pub enum DocusignScope {
 }
 impl DocusignScope {
     /// Every scope the DocuSign eSignature spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::Extended, Self::Impersonation, Self::Signature];
+    pub const ALL: &'static [Self] = &[
+        Self::Extended,
+        Self::Impersonation,
+        Self::Signature,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the DocuSign eSignature spec).
     pub const DEFAULT: &'static [Self] = &[Self::Signature];
     /// The scope string sent to the provider.
@@ -177,7 +210,14 @@ impl ::core::str::FromStr for DocusignScope {
             "extended" => ::core::result::Result::Ok(Self::Extended),
             "impersonation" => ::core::result::Result::Ok(Self::Impersonation),
             "signature" => ::core::result::Result::Ok(Self::Signature),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Docusign::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Docusign::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

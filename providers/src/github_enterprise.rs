@@ -12,77 +12,92 @@ pub struct GithubEnterprise {
 }
 impl GithubEnterprise {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("github-enterprise"),
-            name: ::std::borrow::Cow::Borrowed("GitHub Enterprise Server"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("github-enterprise"),
+        name: ::std::borrow::Cow::Borrowed("GitHub Enterprise Server"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://docs.github.com/en/enterprise-server@latest/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{host}/login/oauth/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://{host}/login/oauth/access_token"),
-                revocation: ::core::option::Option::None,
-                device_authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{host}/login/device/code",
-                )),
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{host}/api/v3/user")),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::VariableSpec {
-                name: ::std::borrow::Cow::Borrowed("host"),
-                description: ::std::borrow::Cow::Borrowed("The GitHub Enterprise Server host name"),
-                default: ::core::option::Option::None,
-                pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$")),
-            }]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/login/oauth/authorize"),
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://{host}/login/oauth/access_token",
+            ),
+            revocation: ::core::option::Option::None,
+            device_authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/login/device/code"),
+            ),
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/api/v3/user"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("host"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The GitHub Enterprise Server host name",
+                    ),
+                    default: ::core::option::Option::None,
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$"),
+                    ),
+                },
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Auto,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Absent,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
-                    default_interval: 5u32,
-                }),
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(&[]),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Auto,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Absent,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
+                default_interval: 5u32,
+            }),
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential GitHub Enterprise Server client: a client id and secret registered with GitHub Enterprise Server.
     ///
     /// Arguments:
@@ -93,7 +108,10 @@ impl GithubEnterprise {
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -111,7 +129,10 @@ impl GithubEnterprise {
         host: impl ::core::convert::Into<::std::string::String>,
         client_id: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -122,7 +143,10 @@ impl GithubEnterprise {
     }
     /// Sets `{host}`: The GitHub Enterprise Server host name
     #[must_use]
-    pub fn with_host(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_host(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("host", value.into());
         self
     }
@@ -142,7 +166,10 @@ impl ::oauthgen_runtime::__private::DeviceFlow for GithubEnterprise {}
 impl ::oauthgen_runtime::__private::UserInfo for GithubEnterprise {}
 /// A scope of [`GithubEnterprise`], as declared in `specs/github-enterprise.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum GithubEnterpriseScope {
     /// Read organisation and team membership
     ///
@@ -163,7 +190,12 @@ pub enum GithubEnterpriseScope {
 }
 impl GithubEnterpriseScope {
     /// Every scope the GitHub Enterprise Server spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::ReadOrg, Self::ReadUser, Self::Repo, Self::UserEmail];
+    pub const ALL: &'static [Self] = &[
+        Self::ReadOrg,
+        Self::ReadUser,
+        Self::Repo,
+        Self::UserEmail,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the GitHub Enterprise Server spec).
     pub const DEFAULT: &'static [Self] = &[];
     /// The scope string sent to the provider.
@@ -195,10 +227,14 @@ impl ::core::str::FromStr for GithubEnterpriseScope {
             "read:user" => ::core::result::Result::Ok(Self::ReadUser),
             "repo" => ::core::result::Result::Ok(Self::Repo),
             "user:email" => ::core::result::Result::Ok(Self::UserEmail),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(
-                &GithubEnterprise::SPEC.id,
-                s,
-            )),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &GithubEnterprise::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }
@@ -210,7 +246,8 @@ impl ::oauthgen_runtime::__private::serde::Serialize for GithubEnterpriseScope {
         serializer.serialize_str(self.as_str())
     }
 }
-impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for GithubEnterpriseScope {
+impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de>
+for GithubEnterpriseScope {
     fn deserialize<D: ::oauthgen_runtime::__private::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {

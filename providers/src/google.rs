@@ -12,96 +12,118 @@ pub struct Google {
 }
 impl Google {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("google"),
-            name: ::std::borrow::Cow::Borrowed("Google"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("google"),
+        name: ::std::borrow::Cow::Borrowed("Google"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developers.google.com/identity/protocols/oauth2",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://accounts.google.com/o/oauth2/v2/auth",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://oauth2.googleapis.com/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://oauth2.googleapis.com/revoke",
-                )),
-                device_authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://oauth2.googleapis.com/device/code",
-                )),
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://oauth2.googleapis.com/token"),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://oauth2.googleapis.com/revoke"),
+            ),
+            device_authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://oauth2.googleapis.com/device/code"),
+            ),
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://openidconnect.googleapis.com/v1/userinfo",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+                ),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[
                 ::std::borrow::Cow::Borrowed("openid"),
                 ::std::borrow::Cow::Borrowed("email"),
-            ]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[
-                (::std::borrow::Cow::Borrowed("access_type"), ::std::borrow::Cow::Borrowed("offline")),
-                (::std::borrow::Cow::Borrowed("prompt"), ::std::borrow::Cow::Borrowed("consent")),
-            ]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "refresh_token_expires_in",
-                )),
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: false,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
-                    default_interval: 5u32,
-                }),
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::JwtBearerSpec {
-                    key_format: ::oauthgen_runtime::__private::spec::KeyFormat::GoogleServiceAccountJson,
-                    algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
-                    audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
-                    subject: ::oauthgen_runtime::__private::spec::Subject::Supported,
-                }),
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://accounts.google.com")),
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(
+            &[
+                (
+                    ::std::borrow::Cow::Borrowed("access_type"),
+                    ::std::borrow::Cow::Borrowed("offline"),
+                ),
+                (
+                    ::std::borrow::Cow::Borrowed("prompt"),
+                    ::std::borrow::Cow::Borrowed("consent"),
+                ),
+            ],
+        ),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("refresh_token_expires_in"),
+            ),
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: false,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
+                default_interval: 5u32,
+            }),
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::JwtBearerSpec {
+                key_format: ::oauthgen_runtime::__private::spec::KeyFormat::GoogleServiceAccountJson,
+                algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
+                audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+                subject: ::oauthgen_runtime::__private::spec::Subject::Supported,
+            }),
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://accounts.google.com"),
+        ),
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Google client: a client id and secret registered with Google.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -112,7 +134,10 @@ impl Google {
     /// A public Google client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -138,7 +163,10 @@ impl ::oauthgen_runtime::__private::Revocation for Google {}
 impl ::oauthgen_runtime::__private::UserInfo for Google {}
 /// A scope of [`Google`], as declared in `specs/google.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum GoogleScope {
     /// See and download any calendar you can access
     ///
@@ -222,16 +250,32 @@ impl ::core::str::FromStr for GoogleScope {
     type Err = ::oauthgen_runtime::__private::UnknownScope;
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
-            "https://www.googleapis.com/auth/calendar.readonly" => ::core::result::Result::Ok(Self::CalendarReadonly),
-            "https://www.googleapis.com/auth/cloud-platform" => ::core::result::Result::Ok(Self::CloudPlatform),
-            "https://www.googleapis.com/auth/drive.file" => ::core::result::Result::Ok(Self::DriveFile),
-            "https://www.googleapis.com/auth/drive.readonly" => ::core::result::Result::Ok(Self::DriveReadonly),
+            "https://www.googleapis.com/auth/calendar.readonly" => {
+                ::core::result::Result::Ok(Self::CalendarReadonly)
+            }
+            "https://www.googleapis.com/auth/cloud-platform" => {
+                ::core::result::Result::Ok(Self::CloudPlatform)
+            }
+            "https://www.googleapis.com/auth/drive.file" => {
+                ::core::result::Result::Ok(Self::DriveFile)
+            }
+            "https://www.googleapis.com/auth/drive.readonly" => {
+                ::core::result::Result::Ok(Self::DriveReadonly)
+            }
             "email" => ::core::result::Result::Ok(Self::Email),
-            "https://www.googleapis.com/auth/gmail.readonly" => ::core::result::Result::Ok(Self::GmailReadonly),
+            "https://www.googleapis.com/auth/gmail.readonly" => {
+                ::core::result::Result::Ok(Self::GmailReadonly)
+            }
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "profile" => ::core::result::Result::Ok(Self::Profile),
-            "https://www.googleapis.com/auth/youtube.readonly" => ::core::result::Result::Ok(Self::YoutubeReadonly),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Google::SPEC.id, s)),
+            "https://www.googleapis.com/auth/youtube.readonly" => {
+                ::core::result::Result::Ok(Self::YoutubeReadonly)
+            }
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(&Google::SPEC.id, s),
+                )
+            }
         }
     }
 }

@@ -12,83 +12,99 @@ pub struct Intuit {
 }
 impl Intuit {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("intuit"),
-            name: ::std::borrow::Cow::Borrowed("Intuit QuickBooks Online"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("intuit"),
+        name: ::std::borrow::Cow::Borrowed("Intuit QuickBooks Online"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developer.intuit.com/app/developer/qbo/docs/develop/authentication-and-authorization/oauth-2.0",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://appcenter.intuit.com/connect/oauth2",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+            ),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
-                )),
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://accounts.platform.intuit.com/v1/openid_connect/userinfo",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+                ),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed(
-                "com.intuit.quickbooks.accounting",
-            )]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "x_refresh_token_expires_in",
-                )),
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("realmId")]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[::std::borrow::Cow::Borrowed("com.intuit.quickbooks.accounting")],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("x_refresh_token_expires_in"),
+            ),
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(
+                &[::std::borrow::Cow::Borrowed("realmId")],
+            ),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Intuit QuickBooks Online client: a client id and secret registered with Intuit QuickBooks Online.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -99,7 +115,10 @@ impl Intuit {
     /// A public Intuit QuickBooks Online client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -123,7 +142,10 @@ impl ::oauthgen_runtime::__private::Revocation for Intuit {}
 impl ::oauthgen_runtime::__private::UserInfo for Intuit {}
 /// A scope of [`Intuit`], as declared in `specs/intuit.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum IntuitScope {
     /// QuickBooks Online accounting data
     ///
@@ -148,7 +170,13 @@ pub enum IntuitScope {
 }
 impl IntuitScope {
     /// Every scope the Intuit QuickBooks Online spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::Accounting, Self::Email, Self::Openid, Self::Payment, Self::Profile];
+    pub const ALL: &'static [Self] = &[
+        Self::Accounting,
+        Self::Email,
+        Self::Openid,
+        Self::Payment,
+        Self::Profile,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Intuit QuickBooks Online spec).
     pub const DEFAULT: &'static [Self] = &[Self::Accounting];
     /// The scope string sent to the provider.
@@ -177,12 +205,18 @@ impl ::core::str::FromStr for IntuitScope {
     type Err = ::oauthgen_runtime::__private::UnknownScope;
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
-            "com.intuit.quickbooks.accounting" => ::core::result::Result::Ok(Self::Accounting),
+            "com.intuit.quickbooks.accounting" => {
+                ::core::result::Result::Ok(Self::Accounting)
+            }
             "email" => ::core::result::Result::Ok(Self::Email),
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "com.intuit.quickbooks.payment" => ::core::result::Result::Ok(Self::Payment),
             "profile" => ::core::result::Result::Ok(Self::Profile),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Intuit::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(&Intuit::SPEC.id, s),
+                )
+            }
         }
     }
 }

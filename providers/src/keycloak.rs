@@ -12,100 +12,127 @@ pub struct Keycloak {
 }
 impl Keycloak {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("keycloak"),
-            name: ::std::borrow::Cow::Borrowed("Keycloak"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("keycloak"),
+        name: ::std::borrow::Cow::Borrowed("Keycloak"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://www.keycloak.org/docs/latest/securing_apps/#_oidc",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{host}/realms/{realm}/protocol/openid-connect/auth",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://{host}/realms/{realm}/protocol/openid-connect/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://{host}/realms/{realm}/protocol/openid-connect/token",
+            ),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{host}/realms/{realm}/protocol/openid-connect/revoke",
-                )),
-                device_authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            device_authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{host}/realms/{realm}/protocol/openid-connect/auth/device",
-                )),
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{host}/realms/{realm}/protocol/openid-connect/userinfo",
-                )),
-                introspection: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            introspection: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{host}/realms/{realm}/protocol/openid-connect/token/introspect",
-                )),
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{host}/realms/{realm}/protocol/openid-connect/logout",
-                )),
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[
+                ),
+            ),
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("host"),
-                    description: ::std::borrow::Cow::Borrowed("The Keycloak server host (and port)"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The Keycloak server host (and port)",
+                    ),
                     default: ::core::option::Option::None,
-                    pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$")),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$"),
+                    ),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("realm"),
                     description: ::std::borrow::Cow::Borrowed("The realm name"),
                     default: ::core::option::Option::None,
-                    pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^[A-Za-z0-9._-]+$")),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9._-]+$"),
+                    ),
                 },
-            ]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("openid")]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[::std::borrow::Cow::Borrowed("openid")],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("refresh_expires_in"),
+            ),
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
+                default_interval: 5u32,
+            }),
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
                 params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "refresh_expires_in",
-                )),
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
-                    default_interval: 5u32,
-                }),
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
-                ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{host}/realms/{realm}")),
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: true,
-        };
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://{host}/realms/{realm}"),
+        ),
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: true,
+    };
     /// A confidential Keycloak client: a client id and secret registered with Keycloak.
     ///
     /// Arguments:
@@ -118,7 +145,10 @@ impl Keycloak {
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -139,7 +169,10 @@ impl Keycloak {
         realm: impl ::core::convert::Into<::std::string::String>,
         client_id: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -151,13 +184,19 @@ impl Keycloak {
     }
     /// Sets `{host}`: The Keycloak server host (and port)
     #[must_use]
-    pub fn with_host(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_host(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("host", value.into());
         self
     }
     /// Sets `{realm}`: The realm name
     #[must_use]
-    pub fn with_realm(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_realm(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("realm", value.into());
         self
     }
@@ -180,7 +219,10 @@ impl ::oauthgen_runtime::__private::Introspection for Keycloak {}
 impl ::oauthgen_runtime::__private::UserInfo for Keycloak {}
 /// A scope of [`Keycloak`], as declared in `specs/keycloak.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum KeycloakScope {
     /// The user's email address
     ///
@@ -201,7 +243,12 @@ pub enum KeycloakScope {
 }
 impl KeycloakScope {
     /// Every scope the Keycloak spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::Email, Self::OfflineAccess, Self::Openid, Self::Profile];
+    pub const ALL: &'static [Self] = &[
+        Self::Email,
+        Self::OfflineAccess,
+        Self::Openid,
+        Self::Profile,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Keycloak spec).
     pub const DEFAULT: &'static [Self] = &[Self::Openid];
     /// The scope string sent to the provider.
@@ -233,7 +280,14 @@ impl ::core::str::FromStr for KeycloakScope {
             "offline_access" => ::core::result::Result::Ok(Self::OfflineAccess),
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "profile" => ::core::result::Result::Ok(Self::Profile),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Keycloak::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Keycloak::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

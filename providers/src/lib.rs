@@ -5,134 +5,167 @@
 
 #[cfg(feature = "atlassian")]
 #[doc = "Atlassian Cloud (`atlassian`): generated from `specs/atlassian.yaml`."]
+#[rustfmt::skip]
 pub mod atlassian;
 
 #[cfg(feature = "auth0")]
 #[doc = "Auth0 (`auth0`): generated from `specs/auth0.yaml`."]
+#[rustfmt::skip]
 pub mod auth0;
 
 #[cfg(feature = "box")]
 #[doc = "Box (`box`): generated from `specs/box.yaml`."]
+#[rustfmt::skip]
 pub mod r#box;
 
 #[cfg(feature = "dailymotion")]
 #[doc = "Dailymotion (`dailymotion`): generated from `specs/dailymotion.yaml`."]
+#[rustfmt::skip]
 pub mod dailymotion;
 
 #[cfg(feature = "discord")]
 #[doc = "Discord (`discord`): generated from `specs/discord.yaml`."]
+#[rustfmt::skip]
 pub mod discord;
 
 #[cfg(feature = "docusign")]
 #[doc = "DocuSign eSignature (`docusign`): generated from `specs/docusign.yaml`."]
+#[rustfmt::skip]
 pub mod docusign;
 
 #[cfg(feature = "dropbox")]
 #[doc = "Dropbox (`dropbox`): generated from `specs/dropbox.yaml`."]
+#[rustfmt::skip]
 pub mod dropbox;
 
 #[cfg(feature = "figma")]
 #[doc = "Figma (`figma`): generated from `specs/figma.yaml`."]
+#[rustfmt::skip]
 pub mod figma;
 
 #[cfg(feature = "fitbit")]
 #[doc = "Fitbit (`fitbit`): generated from `specs/fitbit.yaml`."]
+#[rustfmt::skip]
 pub mod fitbit;
 
 #[cfg(feature = "github-enterprise")]
 #[doc = "GitHub Enterprise Server (`github-enterprise`): generated from `specs/github-enterprise.yaml`."]
+#[rustfmt::skip]
 pub mod github_enterprise;
 
 #[cfg(feature = "github")]
 #[doc = "GitHub (`github`): generated from `specs/github.yaml`."]
+#[rustfmt::skip]
 pub mod github;
 
 #[cfg(feature = "gitlab")]
 #[doc = "GitLab (`gitlab`): generated from `specs/gitlab.yaml`."]
+#[rustfmt::skip]
 pub mod gitlab;
 
 #[cfg(feature = "google")]
 #[doc = "Google (`google`): generated from `specs/google.yaml`."]
+#[rustfmt::skip]
 pub mod google;
 
 #[cfg(feature = "intuit")]
 #[doc = "Intuit QuickBooks Online (`intuit`): generated from `specs/intuit.yaml`."]
+#[rustfmt::skip]
 pub mod intuit;
 
 #[cfg(feature = "keycloak")]
 #[doc = "Keycloak (`keycloak`): generated from `specs/keycloak.yaml`."]
+#[rustfmt::skip]
 pub mod keycloak;
 
 #[cfg(feature = "linear")]
 #[doc = "Linear (`linear`): generated from `specs/linear.yaml`."]
+#[rustfmt::skip]
 pub mod linear;
 
 #[cfg(feature = "linkedin")]
 #[doc = "LinkedIn (`linkedin`): generated from `specs/linkedin.yaml`."]
+#[rustfmt::skip]
 pub mod linkedin;
 
 #[cfg(feature = "microsoft")]
 #[doc = "Microsoft identity platform (`microsoft`): generated from `specs/microsoft.yaml`."]
+#[rustfmt::skip]
 pub mod microsoft;
 
 #[cfg(feature = "naver")]
 #[doc = "Naver (`naver`): generated from `specs/naver.yaml`."]
+#[rustfmt::skip]
 pub mod naver;
 
 #[cfg(feature = "notion")]
 #[doc = "Notion (`notion`): generated from `specs/notion.yaml`."]
+#[rustfmt::skip]
 pub mod notion;
 
 #[cfg(feature = "okta")]
 #[doc = "Okta (`okta`): generated from `specs/okta.yaml`."]
+#[rustfmt::skip]
 pub mod okta;
 
 #[cfg(feature = "paypal")]
 #[doc = "PayPal (`paypal`): generated from `specs/paypal.yaml`."]
+#[rustfmt::skip]
 pub mod paypal;
 
 #[cfg(feature = "reddit")]
 #[doc = "Reddit (`reddit`): generated from `specs/reddit.yaml`."]
+#[rustfmt::skip]
 pub mod reddit;
 
 #[cfg(feature = "salesforce")]
 #[doc = "Salesforce (`salesforce`): generated from `specs/salesforce.yaml`."]
+#[rustfmt::skip]
 pub mod salesforce;
 
 #[cfg(feature = "shopify")]
 #[doc = "Shopify (`shopify`): generated from `specs/shopify.yaml`."]
+#[rustfmt::skip]
 pub mod shopify;
 
 #[cfg(feature = "slack")]
 #[doc = "Slack (`slack`): generated from `specs/slack.yaml`."]
+#[rustfmt::skip]
 pub mod slack;
 
 #[cfg(feature = "spotify")]
 #[doc = "Spotify (`spotify`): generated from `specs/spotify.yaml`."]
+#[rustfmt::skip]
 pub mod spotify;
 
 #[cfg(feature = "strava")]
 #[doc = "Strava (`strava`): generated from `specs/strava.yaml`."]
+#[rustfmt::skip]
 pub mod strava;
 
 #[cfg(feature = "twitch")]
 #[doc = "Twitch (`twitch`): generated from `specs/twitch.yaml`."]
+#[rustfmt::skip]
 pub mod twitch;
 
 #[cfg(feature = "twitter")]
 #[doc = "X (Twitter) (`twitter`): generated from `specs/twitter.yaml`."]
+#[rustfmt::skip]
 pub mod twitter;
 
 #[cfg(feature = "withings")]
 #[doc = "Withings (`withings`): generated from `specs/withings.yaml`."]
+#[rustfmt::skip]
 pub mod withings;
 
 #[cfg(feature = "xero")]
 #[doc = "Xero (`xero`): generated from `specs/xero.yaml`."]
+#[rustfmt::skip]
 pub mod xero;
 
 #[cfg(feature = "zoom")]
 #[doc = "Zoom (`zoom`): generated from `specs/zoom.yaml`."]
+#[rustfmt::skip]
 pub mod zoom;
 
 /// Every bundled spec: `(id, YAML text)`, in id order.

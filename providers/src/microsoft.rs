@@ -12,102 +12,128 @@ pub struct Microsoft {
 }
 impl Microsoft {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("microsoft"),
-            name: ::std::borrow::Cow::Borrowed("Microsoft identity platform"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("microsoft"),
+        name: ::std::borrow::Cow::Borrowed("Microsoft identity platform"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
-                revocation: ::core::option::Option::None,
-                device_authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
-                )),
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://graph.microsoft.com/oidc/userinfo",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/logout",
-                )),
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::VariableSpec {
-                name: ::std::borrow::Cow::Borrowed("tenant"),
-                description: ::std::borrow::Cow::Borrowed(
-                    "The directory: `common`, `organizations`, `consumers`, a tenant id or a tenant domain",
                 ),
-                default: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("common")),
-                pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$")),
-            }]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+            ),
+            revocation: ::core::option::Option::None,
+            device_authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
+                    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+                ),
+            ),
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://graph.microsoft.com/oidc/userinfo"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
+                    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/logout",
+                ),
+            ),
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("tenant"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The directory: `common`, `organizations`, `consumers`, a tenant id or a tenant domain",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("common"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
+                    ),
+                },
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[
                 ::std::borrow::Cow::Borrowed("openid"),
                 ::std::borrow::Cow::Borrowed("email"),
                 ::std::borrow::Cow::Borrowed("offline_access"),
-            ]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[(
-                ::std::borrow::Cow::Borrowed("response_mode"),
-                ::std::borrow::Cow::Borrowed("query"),
-            )]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
-                    default_interval: 5u32,
-                }),
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
+            ],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(
+            &[
+                (
+                    ::std::borrow::Cow::Borrowed("response_mode"),
+                    ::std::borrow::Cow::Borrowed("query"),
                 ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ],
+        ),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
+                default_interval: 5u32,
+            }),
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
+                params: ::std::borrow::Cow::Borrowed(&[]),
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Microsoft identity platform client: a client id and secret registered with Microsoft identity platform.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -118,7 +144,10 @@ impl Microsoft {
     /// A public Microsoft identity platform client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -128,7 +157,10 @@ impl Microsoft {
     }
     /// Sets `{tenant}`: The directory: `common`, `organizations`, `consumers`, a tenant id or a tenant domain (default `common`)
     #[must_use]
-    pub fn with_tenant(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_tenant(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("tenant", value.into());
         self
     }
@@ -149,7 +181,10 @@ impl ::oauthgen_runtime::__private::ClientCredentials for Microsoft {}
 impl ::oauthgen_runtime::__private::UserInfo for Microsoft {}
 /// A scope of [`Microsoft`], as declared in `specs/microsoft.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum MicrosoftScope {
     /// The user's email address
     ///
@@ -197,7 +232,11 @@ impl MicrosoftScope {
         Self::UserRead,
     ];
     /// The scopes requested when none are given (`scopes.default` in the Microsoft identity platform spec).
-    pub const DEFAULT: &'static [Self] = &[Self::Email, Self::OfflineAccess, Self::Openid];
+    pub const DEFAULT: &'static [Self] = &[
+        Self::Email,
+        Self::OfflineAccess,
+        Self::Openid,
+    ];
     /// The scope string sent to the provider.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -229,13 +268,22 @@ impl ::core::str::FromStr for MicrosoftScope {
         match s {
             "email" => ::core::result::Result::Ok(Self::Email),
             "Files.Read" => ::core::result::Result::Ok(Self::FilesRead),
-            "https://graph.microsoft.com/.default" => ::core::result::Result::Ok(Self::GraphDefault),
+            "https://graph.microsoft.com/.default" => {
+                ::core::result::Result::Ok(Self::GraphDefault)
+            }
             "Mail.Read" => ::core::result::Result::Ok(Self::MailRead),
             "offline_access" => ::core::result::Result::Ok(Self::OfflineAccess),
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "profile" => ::core::result::Result::Ok(Self::Profile),
             "User.Read" => ::core::result::Result::Ok(Self::UserRead),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Microsoft::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Microsoft::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

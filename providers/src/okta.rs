@@ -12,96 +12,111 @@ pub struct Okta {
 }
 impl Okta {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("okta"),
-            name: ::std::borrow::Cow::Borrowed("Okta"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("okta"),
+        name: ::std::borrow::Cow::Borrowed("Okta"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developer.okta.com/docs/reference/api/oidc/",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{domain}/oauth2/v1/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{domain}/oauth2/v1/revoke",
-                )),
-                device_authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/authorize"),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/token"),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/revoke"),
+            ),
+            device_authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{domain}/oauth2/v1/device/authorize",
-                )),
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{domain}/oauth2/v1/userinfo",
-                )),
-                introspection: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{domain}/oauth2/v1/introspect",
-                )),
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{domain}/oauth2/v1/logout",
-                )),
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::VariableSpec {
-                name: ::std::borrow::Cow::Borrowed("domain"),
-                description: ::std::borrow::Cow::Borrowed("The Okta org or custom domain"),
-                default: ::core::option::Option::None,
-                pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$")),
-            }]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+                ),
+            ),
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/userinfo"),
+            ),
+            introspection: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/introspect"),
+            ),
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/logout"),
+            ),
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("domain"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The Okta org or custom domain",
+                    ),
+                    default: ::core::option::Option::None,
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
+                    ),
+                },
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[
                 ::std::borrow::Cow::Borrowed("openid"),
                 ::std::borrow::Cow::Borrowed("email"),
                 ::std::borrow::Cow::Borrowed("offline_access"),
-            ]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            ],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: true,
+            requires_scope: true,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
+                default_interval: 5u32,
+            }),
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
                 params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: true,
-                requires_scope: true,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
-                    default_interval: 5u32,
-                }),
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
-                ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://{domain}")),
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[
-                ::oauthgen_runtime::__private::spec::IdTokenAlgorithm::Rs256,
-            ]),
-            oidc_sends_iss: false,
-        };
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://{domain}"),
+        ),
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::IdTokenAlgorithm::Rs256],
+        ),
+        oidc_sends_iss: false,
+    };
     /// A confidential Okta client: a client id and secret registered with Okta.
     ///
     /// Arguments:
@@ -112,7 +127,10 @@ impl Okta {
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -130,7 +148,10 @@ impl Okta {
         domain: impl ::core::convert::Into<::std::string::String>,
         client_id: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -141,7 +162,10 @@ impl Okta {
     }
     /// Sets `{domain}`: The Okta org or custom domain
     #[must_use]
-    pub fn with_domain(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_domain(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("domain", value.into());
         self
     }
@@ -164,7 +188,10 @@ impl ::oauthgen_runtime::__private::Introspection for Okta {}
 impl ::oauthgen_runtime::__private::UserInfo for Okta {}
 /// A scope of [`Okta`], as declared in `specs/okta.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum OktaScope {
     /// The user's email address
     ///
@@ -189,9 +216,19 @@ pub enum OktaScope {
 }
 impl OktaScope {
     /// Every scope the Okta spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::Email, Self::Groups, Self::OfflineAccess, Self::Openid, Self::Profile];
+    pub const ALL: &'static [Self] = &[
+        Self::Email,
+        Self::Groups,
+        Self::OfflineAccess,
+        Self::Openid,
+        Self::Profile,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Okta spec).
-    pub const DEFAULT: &'static [Self] = &[Self::Email, Self::OfflineAccess, Self::Openid];
+    pub const DEFAULT: &'static [Self] = &[
+        Self::Email,
+        Self::OfflineAccess,
+        Self::Openid,
+    ];
     /// The scope string sent to the provider.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -223,7 +260,11 @@ impl ::core::str::FromStr for OktaScope {
             "offline_access" => ::core::result::Result::Ok(Self::OfflineAccess),
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "profile" => ::core::result::Result::Ok(Self::Profile),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Okta::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(&Okta::SPEC.id, s),
+                )
+            }
         }
     }
 }

@@ -12,105 +12,119 @@ pub struct Salesforce {
 }
 impl Salesforce {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("salesforce"),
-            name: ::std::borrow::Cow::Borrowed("Salesforce"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("salesforce"),
+        name: ::std::borrow::Cow::Borrowed("Salesforce"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flows.htm",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{host}/services/oauth2/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://{host}/services/oauth2/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{host}/services/oauth2/revoke",
-                )),
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{host}/services/oauth2/userinfo",
-                )),
-                introspection: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://{host}/services/oauth2/introspect",
-                )),
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::VariableSpec {
-                name: ::std::borrow::Cow::Borrowed("host"),
-                description: ::std::borrow::Cow::Borrowed(
-                    "The login host: `login.salesforce.com`, `test.salesforce.com` (sandboxes) or a My Domain host",
-                ),
-                default: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("login.salesforce.com")),
-                pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "^[A-Za-z0-9.-]+\\.(salesforce|force)\\.com$",
-                )),
-            }]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/services/oauth2/authorize"),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://{host}/services/oauth2/token"),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/services/oauth2/revoke"),
+            ),
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/services/oauth2/userinfo"),
+            ),
+            introspection: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://{host}/services/oauth2/introspect"),
+            ),
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("host"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The login host: `login.salesforce.com`, `test.salesforce.com` (sandboxes) or a My Domain host",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("login.salesforce.com"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed(
+                            "^[A-Za-z0-9.-]+\\.(salesforce|force)\\.com$",
+                        ),
+                    ),
+                },
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[
                 ::std::borrow::Cow::Borrowed("api"),
                 ::std::borrow::Cow::Borrowed("refresh_token"),
-            ]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            ],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Absent,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: false,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
                 params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Absent,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: false,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
+            }),
+            jwt_bearer: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::JwtBearerSpec {
+                key_format: ::oauthgen_runtime::__private::spec::KeyFormat::Pem,
+                algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
+                audience: ::oauthgen_runtime::__private::spec::Audience::Literal(
+                    ::std::borrow::Cow::Borrowed("https://{host}"),
                 ),
-                jwt_bearer: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::JwtBearerSpec {
-                    key_format: ::oauthgen_runtime::__private::spec::KeyFormat::Pem,
-                    algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
-                    audience: ::oauthgen_runtime::__private::spec::Audience::Literal(::std::borrow::Cow::Borrowed(
-                        "https://{host}",
-                    )),
-                    subject: ::oauthgen_runtime::__private::spec::Subject::Required,
-                }),
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+                subject: ::oauthgen_runtime::__private::spec::Subject::Required,
+            }),
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Salesforce client: a client id and secret registered with Salesforce.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -121,7 +135,10 @@ impl Salesforce {
     /// A public Salesforce client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -131,7 +148,10 @@ impl Salesforce {
     }
     /// Sets `{host}`: The login host: `login.salesforce.com`, `test.salesforce.com` (sandboxes) or a My Domain host (default `login.salesforce.com`)
     #[must_use]
-    pub fn with_host(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_host(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("host", value.into());
         self
     }
@@ -154,7 +174,10 @@ impl ::oauthgen_runtime::__private::Introspection for Salesforce {}
 impl ::oauthgen_runtime::__private::UserInfo for Salesforce {}
 /// A scope of [`Salesforce`], as declared in `specs/salesforce.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum SalesforceScope {
     /// Access the Salesforce APIs
     ///
@@ -187,8 +210,15 @@ pub enum SalesforceScope {
 }
 impl SalesforceScope {
     /// Every scope the Salesforce spec declares, in name order.
-    pub const ALL: &'static [Self] =
-        &[Self::Api, Self::Email, Self::Full, Self::Openid, Self::Profile, Self::RefreshToken, Self::Web];
+    pub const ALL: &'static [Self] = &[
+        Self::Api,
+        Self::Email,
+        Self::Full,
+        Self::Openid,
+        Self::Profile,
+        Self::RefreshToken,
+        Self::Web,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Salesforce spec).
     pub const DEFAULT: &'static [Self] = &[Self::Api, Self::RefreshToken];
     /// The scope string sent to the provider.
@@ -226,7 +256,14 @@ impl ::core::str::FromStr for SalesforceScope {
             "profile" => ::core::result::Result::Ok(Self::Profile),
             "refresh_token" => ::core::result::Result::Ok(Self::RefreshToken),
             "web" => ::core::result::Result::Ok(Self::Web),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Salesforce::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Salesforce::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

@@ -12,78 +12,95 @@ pub struct Shopify {
 }
 impl Shopify {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("shopify"),
-            name: ::std::borrow::Cow::Borrowed("Shopify"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("shopify"),
+        name: ::std::borrow::Cow::Borrowed("Shopify"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://{shop}.myshopify.com/admin/oauth/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://{shop}.myshopify.com/admin/oauth/access_token"),
-                revocation: ::core::option::Option::None,
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::None,
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::VariableSpec {
-                name: ::std::borrow::Cow::Borrowed("shop"),
-                description: ::std::borrow::Cow::Borrowed("The shop's myshopify.com subdomain"),
-                default: ::core::option::Option::None,
-                pattern: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("^[a-z0-9][a-z0-9-]*$")),
-            }]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
-            scope_separator: ::std::borrow::Cow::Borrowed(","),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[(
-                    ::std::borrow::Cow::Borrowed("expiring"),
-                    ::std::borrow::Cow::Borrowed("1"),
-                )]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
                 ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://{shop}.myshopify.com/admin/oauth/access_token",
+            ),
+            revocation: ::core::option::Option::None,
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::None,
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("shop"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The shop's myshopify.com subdomain",
+                    ),
+                    default: ::core::option::Option::None,
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[a-z0-9][a-z0-9-]*$"),
+                    ),
+                },
+            ],
+        ),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
+        scope_separator: ::std::borrow::Cow::Borrowed(","),
+        default_scopes: ::std::borrow::Cow::Borrowed(&[]),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(
+                &[
+                    (
+                        ::std::borrow::Cow::Borrowed("expiring"),
+                        ::std::borrow::Cow::Borrowed("1"),
+                    ),
+                ],
+            ),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
+                params: ::std::borrow::Cow::Borrowed(&[]),
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Shopify client: a client id and secret registered with Shopify.
     ///
     /// Arguments:
@@ -94,7 +111,10 @@ impl Shopify {
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -112,7 +132,10 @@ impl Shopify {
         shop: impl ::core::convert::Into<::std::string::String>,
         client_id: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -123,7 +146,10 @@ impl Shopify {
     }
     /// Sets `{shop}`: The shop's myshopify.com subdomain
     #[must_use]
-    pub fn with_shop(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn with_shop(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         self.config.set_variable("shop", value.into());
         self
     }
@@ -142,7 +168,10 @@ impl ::oauthgen_runtime::__private::Refresh for Shopify {}
 impl ::oauthgen_runtime::__private::ClientCredentials for Shopify {}
 /// A scope of [`Shopify`], as declared in `specs/shopify.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum ShopifyScope {
     /// Read customers
     ///
@@ -163,7 +192,12 @@ pub enum ShopifyScope {
 }
 impl ShopifyScope {
     /// Every scope the Shopify spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::ReadCustomers, Self::ReadOrders, Self::ReadProducts, Self::WriteProducts];
+    pub const ALL: &'static [Self] = &[
+        Self::ReadCustomers,
+        Self::ReadOrders,
+        Self::ReadProducts,
+        Self::WriteProducts,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Shopify spec).
     pub const DEFAULT: &'static [Self] = &[];
     /// The scope string sent to the provider.
@@ -195,7 +229,14 @@ impl ::core::str::FromStr for ShopifyScope {
             "read_orders" => ::core::result::Result::Ok(Self::ReadOrders),
             "read_products" => ::core::result::Result::Ok(Self::ReadProducts),
             "write_products" => ::core::result::Result::Ok(Self::WriteProducts),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Shopify::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Shopify::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

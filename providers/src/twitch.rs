@@ -12,87 +12,91 @@ pub struct Twitch {
 }
 impl Twitch {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("twitch"),
-            name: ::std::borrow::Cow::Borrowed("Twitch"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                "https://dev.twitch.tv/docs/authentication/",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://id.twitch.tv/oauth2/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://id.twitch.tv/oauth2/revoke",
-                )),
-                device_authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://id.twitch.tv/oauth2/device",
-                )),
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
-                    "https://id.twitch.tv/oauth2/userinfo",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("twitch"),
+        name: ::std::borrow::Cow::Borrowed("Twitch"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://dev.twitch.tv/docs/authentication/"),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2/authorize"),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2/token"),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2/revoke"),
+            ),
+            device_authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2/device"),
+            ),
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2/userinfo"),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(&[]),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: false,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
+                default_interval: 5u32,
+            }),
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
                 params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: false,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::DeviceCodeSpec {
-                    default_interval: 5u32,
-                }),
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
-                ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2")),
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[
-                ::oauthgen_runtime::__private::spec::IdTokenAlgorithm::Rs256,
-            ]),
-            oidc_sends_iss: false,
-        };
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://id.twitch.tv/oauth2"),
+        ),
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::IdTokenAlgorithm::Rs256],
+        ),
+        oidc_sends_iss: false,
+    };
     /// A confidential Twitch client: a client id and secret registered with Twitch.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -103,7 +107,10 @@ impl Twitch {
     /// A public Twitch client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -129,7 +136,10 @@ impl ::oauthgen_runtime::__private::Revocation for Twitch {}
 impl ::oauthgen_runtime::__private::UserInfo for Twitch {}
 /// A scope of [`Twitch`], as declared in `specs/twitch.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum TwitchScope {
     /// Read the channel's subscribers
     ///
@@ -154,8 +164,13 @@ pub enum TwitchScope {
 }
 impl TwitchScope {
     /// Every scope the Twitch spec declares, in name order.
-    pub const ALL: &'static [Self] =
-        &[Self::ChannelReadSubscriptions, Self::ChatEdit, Self::ChatRead, Self::Openid, Self::UserReadEmail];
+    pub const ALL: &'static [Self] = &[
+        Self::ChannelReadSubscriptions,
+        Self::ChatEdit,
+        Self::ChatRead,
+        Self::Openid,
+        Self::UserReadEmail,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Twitch spec).
     pub const DEFAULT: &'static [Self] = &[];
     /// The scope string sent to the provider.
@@ -184,12 +199,18 @@ impl ::core::str::FromStr for TwitchScope {
     type Err = ::oauthgen_runtime::__private::UnknownScope;
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
-            "channel:read:subscriptions" => ::core::result::Result::Ok(Self::ChannelReadSubscriptions),
+            "channel:read:subscriptions" => {
+                ::core::result::Result::Ok(Self::ChannelReadSubscriptions)
+            }
             "chat:edit" => ::core::result::Result::Ok(Self::ChatEdit),
             "chat:read" => ::core::result::Result::Ok(Self::ChatRead),
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "user:read:email" => ::core::result::Result::Ok(Self::UserReadEmail),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Twitch::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(&Twitch::SPEC.id, s),
+                )
+            }
         }
     }
 }

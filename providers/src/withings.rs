@@ -12,75 +12,89 @@ pub struct Withings {
 }
 impl Withings {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("withings"),
-            name: ::std::borrow::Cow::Borrowed("Withings"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("withings"),
+        name: ::std::borrow::Cow::Borrowed("Withings"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developer.withings.com/developer-guide/v3/integration-guide/public-health-data-api/get-access/oauth-web-flow/",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://account.withings.com/oauth2_user/authorize2",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://wbsapi.withings.net/v2/oauth2"),
-                revocation: ::core::option::Option::None,
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::None,
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
-            scope_separator: ::std::borrow::Cow::Borrowed(","),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("user.info")]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
-                params: ::std::borrow::Cow::Borrowed(&[(
-                    ::std::borrow::Cow::Borrowed("action"),
-                    ::std::borrow::Cow::Borrowed("requesttoken"),
-                )]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("body")),
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::None,
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::None,
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+                ),
+            ),
+            token: ::std::borrow::Cow::Borrowed("https://wbsapi.withings.net/v2/oauth2"),
+            revocation: ::core::option::Option::None,
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::None,
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[::oauthgen_runtime::__private::spec::ClientAuth::RequestBody],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
+        scope_separator: ::std::borrow::Cow::Borrowed(","),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[::std::borrow::Cow::Borrowed("user.info")],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(
+                &[
+                    (
+                        ::std::borrow::Cow::Borrowed("action"),
+                        ::std::borrow::Cow::Borrowed("requesttoken"),
+                    ),
+                ],
+            ),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("body")),
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::None,
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::None,
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Withings client: a client id and secret registered with Withings.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -91,7 +105,10 @@ impl Withings {
     /// A public Withings client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -113,7 +130,10 @@ impl ::oauthgen_runtime::__private::AuthorizationCode for Withings {}
 impl ::oauthgen_runtime::__private::Refresh for Withings {}
 /// A scope of [`Withings`], as declared in `specs/withings.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum WithingsScope {
     /// Activity and sleep data
     ///
@@ -130,7 +150,11 @@ pub enum WithingsScope {
 }
 impl WithingsScope {
     /// Every scope the Withings spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::UserActivity, Self::UserInfo, Self::UserMetrics];
+    pub const ALL: &'static [Self] = &[
+        Self::UserActivity,
+        Self::UserInfo,
+        Self::UserMetrics,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the Withings spec).
     pub const DEFAULT: &'static [Self] = &[Self::UserInfo];
     /// The scope string sent to the provider.
@@ -160,7 +184,14 @@ impl ::core::str::FromStr for WithingsScope {
             "user.activity" => ::core::result::Result::Ok(Self::UserActivity),
             "user.info" => ::core::result::Result::Ok(Self::UserInfo),
             "user.metrics" => ::core::result::Result::Ok(Self::UserMetrics),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Withings::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(
+                        &Withings::SPEC.id,
+                        s,
+                    ),
+                )
+            }
         }
     }
 }

@@ -12,88 +12,104 @@ pub struct Xero {
 }
 impl Xero {
     /// The spec this type was generated from, as static data.
-    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec =
-        &::oauthgen_runtime::__private::spec::ProviderSpec {
-            id: ::std::borrow::Cow::Borrowed("xero"),
-            name: ::std::borrow::Cow::Borrowed("Xero"),
-            docs: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+    pub const SPEC: &'static ::oauthgen_runtime::__private::spec::ProviderSpec = &::oauthgen_runtime::__private::spec::ProviderSpec {
+        id: ::std::borrow::Cow::Borrowed("xero"),
+        name: ::std::borrow::Cow::Borrowed("Xero"),
+        docs: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed(
                 "https://developer.xero.com/documentation/guides/oauth2/auth-flow",
-            )),
-            endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
-                authorization: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+            ),
+        ),
+        endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
+            authorization: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://login.xero.com/identity/connect/authorize",
-                )),
-                token: ::std::borrow::Cow::Borrowed("https://identity.xero.com/connect/token"),
-                revocation: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://identity.xero.com/connect/token",
+            ),
+            revocation: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://identity.xero.com/connect/revocation",
-                )),
-                device_authorization: ::core::option::Option::None,
-                userinfo: ::core::option::Option::Some(::std::borrow::Cow::Borrowed(
+                ),
+            ),
+            device_authorization: ::core::option::Option::None,
+            userinfo: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(
                     "https://identity.xero.com/connect/userinfo",
-                )),
-                introspection: ::core::option::Option::None,
-                refresh: ::core::option::Option::None,
-                end_session: ::core::option::Option::None,
-            },
-            variables: ::std::borrow::Cow::Borrowed(&[]),
-            client_auth: ::std::borrow::Cow::Borrowed(&[
+                ),
+            ),
+            introspection: ::core::option::Option::None,
+            refresh: ::core::option::Option::None,
+            end_session: ::core::option::Option::None,
+        },
+        variables: ::std::borrow::Cow::Borrowed(&[]),
+        client_auth: ::std::borrow::Cow::Borrowed(
+            &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
-            ]),
-            pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
-            scope_separator: ::std::borrow::Cow::Borrowed(" "),
-            default_scopes: ::std::borrow::Cow::Borrowed(&[
+            ],
+        ),
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        scope_separator: ::std::borrow::Cow::Borrowed(" "),
+        default_scopes: ::std::borrow::Cow::Borrowed(
+            &[
                 ::std::borrow::Cow::Borrowed("openid"),
                 ::std::borrow::Cow::Borrowed("email"),
                 ::std::borrow::Cow::Borrowed("offline_access"),
-            ]),
-            authorize_params: ::std::borrow::Cow::Borrowed(&[]),
-            token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
-                body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            ],
+        ),
+        authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
+            body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
+            params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
+            format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
+            expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
+            error_in_200: false,
+            root: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::None,
+        },
+        refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
+            rotates: true,
+            returns_refresh_token: true,
+            requires_scope: false,
+            margin_seconds: 60u32,
+        },
+        grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
+            authorization_code: true,
+            refresh_token: true,
+            device_code: ::core::option::Option::None,
+            client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
+                token_endpoint: ::core::option::Option::None,
                 params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
-                format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-                expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
-                expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-                error_in_200: false,
-                root: ::core::option::Option::None,
-                refresh_token_expires_in: ::core::option::Option::None,
-            },
-            refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-                rotates: true,
-                returns_refresh_token: true,
-                requires_scope: false,
-                margin_seconds: 60u32,
-            },
-            grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
-                authorization_code: true,
-                refresh_token: true,
-                device_code: ::core::option::Option::None,
-                client_credentials: ::core::option::Option::Some(
-                    ::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                        token_endpoint: ::core::option::Option::None,
-                        params: ::std::borrow::Cow::Borrowed(&[]),
-                    },
-                ),
-                jwt_bearer: ::core::option::Option::None,
-            },
-            redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
-                loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
-                callback_params: ::std::borrow::Cow::Borrowed(&[]),
-            },
-            oidc_issuer: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("https://identity.xero.com")),
-            oidc_jwks_uri: ::core::option::Option::None,
-            oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
-            oidc_sends_iss: false,
-        };
+            }),
+            jwt_bearer: ::core::option::Option::None,
+        },
+        redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
+            loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
+            callback_params: ::std::borrow::Cow::Borrowed(&[]),
+        },
+        oidc_issuer: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://identity.xero.com"),
+        ),
+        oidc_jwks_uri: ::core::option::Option::None,
+        oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
+        oidc_sends_iss: false,
+    };
     /// A confidential Xero client: a client id and secret registered with Xero.
     #[must_use]
     pub fn new(
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -104,7 +120,10 @@ impl Xero {
     /// A public Xero client (no client secret), as used by installed and browser apps.
     #[must_use]
     pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-        #[allow(unused_mut, reason = "mutated only when the spec has required variables")]
+        #[allow(
+            unused_mut,
+            reason = "mutated only when the spec has required variables"
+        )]
         let mut config = ::oauthgen_runtime::__private::ProviderConfig::new(
             Self::SPEC,
             client_id.into(),
@@ -129,7 +148,10 @@ impl ::oauthgen_runtime::__private::Revocation for Xero {}
 impl ::oauthgen_runtime::__private::UserInfo for Xero {}
 /// A scope of [`Xero`], as declared in `specs/xero.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(clippy::doc_markdown, reason = "scope descriptions are the provider's prose, copied from the spec")]
+#[allow(
+    clippy::doc_markdown,
+    reason = "scope descriptions are the provider's prose, copied from the spec"
+)]
 pub enum XeroScope {
     /// Read and write contacts
     ///
@@ -172,7 +194,11 @@ impl XeroScope {
         Self::Profile,
     ];
     /// The scopes requested when none are given (`scopes.default` in the Xero spec).
-    pub const DEFAULT: &'static [Self] = &[Self::Email, Self::OfflineAccess, Self::Openid];
+    pub const DEFAULT: &'static [Self] = &[
+        Self::Email,
+        Self::OfflineAccess,
+        Self::Openid,
+    ];
     /// The scope string sent to the provider.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -202,13 +228,21 @@ impl ::core::str::FromStr for XeroScope {
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
             "accounting.contacts" => ::core::result::Result::Ok(Self::AccountingContacts),
-            "accounting.settings.read" => ::core::result::Result::Ok(Self::AccountingSettingsRead),
-            "accounting.transactions" => ::core::result::Result::Ok(Self::AccountingTransactions),
+            "accounting.settings.read" => {
+                ::core::result::Result::Ok(Self::AccountingSettingsRead)
+            }
+            "accounting.transactions" => {
+                ::core::result::Result::Ok(Self::AccountingTransactions)
+            }
             "email" => ::core::result::Result::Ok(Self::Email),
             "offline_access" => ::core::result::Result::Ok(Self::OfflineAccess),
             "openid" => ::core::result::Result::Ok(Self::Openid),
             "profile" => ::core::result::Result::Ok(Self::Profile),
-            _ => ::core::result::Result::Err(::oauthgen_runtime::__private::UnknownScope::new(&Xero::SPEC.id, s)),
+            _ => {
+                ::core::result::Result::Err(
+                    ::oauthgen_runtime::__private::UnknownScope::new(&Xero::SPEC.id, s),
+                )
+            }
         }
     }
 }
