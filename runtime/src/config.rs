@@ -326,7 +326,7 @@ impl ProviderConfig {
     pub fn endpoint(&self, endpoint: Endpoint) -> Result<Url, Error> {
         let what = || format!("the `{}` {endpoint} endpoint", self.spec.id);
         if let Some(url) = self.overrides.get(&endpoint) {
-            crate::http::require_tls(&what(), url)?;
+            crate::wire::http::require_tls(&what(), url)?;
             return Ok(url.clone());
         }
         // Overriding the token endpoint moves refreshes too, unless the spec has its own.
@@ -334,7 +334,7 @@ impl ProviderConfig {
             && self.spec.endpoints.refresh.is_none()
             && let Some(url) = self.overrides.get(&Endpoint::Token)
         {
-            crate::http::require_tls(&what(), url)?;
+            crate::wire::http::require_tls(&what(), url)?;
             return Ok(url.clone());
         }
         let template = self.template(endpoint).ok_or(Error::NoEndpoint { provider: self.id(), endpoint })?;
@@ -345,7 +345,7 @@ impl ProviderConfig {
     pub(crate) fn parse_url(&self, url: &str, what: &str) -> Result<Url, Error> {
         let what = format!("`{}` {what}", self.spec.id);
         let parsed = Url::parse(url).map_err(|source| Error::InvalidUrl { what: what.clone(), source })?;
-        crate::http::require_tls(&what, &parsed)?;
+        crate::wire::http::require_tls(&what, &parsed)?;
         Ok(parsed)
     }
 

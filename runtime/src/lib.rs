@@ -42,38 +42,47 @@
 //!
 //! Client secrets, tokens, PKCE verifiers and `state` never appear in `Debug` output or in
 //! errors.
+//!
+//! # Parts
+//!
+//! | part | folder | public face |
+//! |---|---|---|
+//! | the provider, its spec and configuration | `provider.rs`, `spec.rs`, `config.rs` | [`Provider`], the capability traits, [`RuntimeProvider`], [`spec`], [`ProviderConfig`] |
+//! | grants and flows | `grants/` | [`authorize_url`], [`exchange`], [`refresh`], [`client_credentials`], [`revoke`], [`introspect`], [`device_authorization`], [`installed`], [`service_account`] |
+//! | keeping tokens fresh | `tokens/` | [`TokenManager`], [`authorized_client`] |
+//! | stores | `store/` | [`TokenStore`], [`FileStore`], [`AnyStore`], [`EncryptedStore`], ... |
+//! | OpenID Connect | `oidc.rs` | [`validate_id_token`], [`IdTokenClaims`], [`oidc`] |
+//! | Google's own | `google/` | [`adc`], [`interop`] |
+//! | the wire | `wire/` | [`normalize`], [`http_client_builder`], [`REQUEST_TIMEOUT`] |
 
-pub mod adc;
-mod authorized;
 mod config;
 mod credentials;
-mod device;
 mod error;
-mod flow;
-mod http;
-pub mod installed;
-pub mod interop;
-mod manager;
-pub mod normalize;
-mod oauth_error;
+mod google;
+mod grants;
 pub mod oidc;
 mod provider;
-pub mod service_account;
 pub mod spec;
 pub mod store;
+mod tokens;
+mod wire;
 
-pub use authorized::{BearerAuth, authorized_client, authorized_client_with, secure_redirect_policy};
+pub use google::{adc, interop};
+pub use grants::{installed, service_account};
+pub use wire::normalize;
+
+pub use tokens::authorized::{BearerAuth, authorized_client, authorized_client_with, secure_redirect_policy};
 pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
-pub use device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
+pub use grants::device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
 pub use error::{Endpoint, Error};
-pub use flow::{
+pub use grants::flow::{
     Authorization, Callback, PendingAuthorization, TokenInfo, authorize_url, authorize_url_with, client_credentials,
     exchange, introspect, refresh, revoke,
 };
-pub use http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
+pub use wire::http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
 pub use installed::{LoopbackLogin, LoopbackOptions, loopback_login, open_browser};
-pub use manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
+pub use tokens::manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 #[cfg(feature = "macros")]
 pub use oauthgen_macros::oauth_provider;

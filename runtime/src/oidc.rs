@@ -528,7 +528,7 @@ async fn discovery(config: &ProviderConfig, issuer: &str) -> Result<Arc<Discover
     cell.get_or_try_init(|| async {
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
         let url = Url::parse(&url).map_err(|e| IdTokenError::Discovery(format!("invalid URL: {e}")))?;
-        let (body, _) = crate::http::get(config, &url).await.map_err(IdTokenError::Discovery)?;
+        let (body, _) = crate::wire::http::get(config, &url).await.map_err(IdTokenError::Discovery)?;
         let doc: Discovery =
             serde_json::from_slice(&body).map_err(|e| IdTokenError::Discovery(format!("invalid document: {e}")))?;
         if doc.issuer != issuer {
@@ -552,7 +552,7 @@ async fn fetch_keys(
         return Ok(false);
     }
     cache.last_attempt = Some(Instant::now());
-    let (body, cache_control) = crate::http::get(config, uri).await.map_err(IdTokenError::Jwks)?;
+    let (body, cache_control) = crate::wire::http::get(config, uri).await.map_err(IdTokenError::Jwks)?;
     let keys = JwkSet::from_json(&body)?;
     cache.fresh_until = Instant::now().checked_add(ttl_from(cache_control.as_deref()));
     cache.keys = keys;
@@ -634,7 +634,7 @@ pub async fn validate_id_token(
         (None, None) => return Err(IdTokenError::Discovery("no `jwks_uri`".into()).into()),
     };
     let uri = Url::parse(&uri).map_err(|e| IdTokenError::Jwks(format!("invalid `jwks_uri`: {e}")))?;
-    crate::http::require_tls(&format!("the `{}` jwks_uri", spec.id), &uri)?;
+    crate::wire::http::require_tls(&format!("the `{}` jwks_uri", spec.id), &uri)?;
     let keys = keys_for(config, &uri, parsed.kid.as_deref(), options.jwks_cooldown).await?;
     let client_id = config.client_id().as_str();
     let expect = Expectations {

@@ -36,7 +36,7 @@ pub trait Provider: Send + Sync {
     {
         let parsed = Url::parse(url)
             .map_err(|source| Error::InvalidUrl { what: format!("{endpoint} endpoint override"), source })?;
-        crate::http::require_tls(&format!("the {endpoint} endpoint override"), &parsed)?;
+        crate::wire::http::require_tls(&format!("the {endpoint} endpoint override"), &parsed)?;
         self.config_mut().set_endpoint(endpoint, parsed);
         Ok(self)
     }

@@ -42,7 +42,7 @@ impl<P: Renew, S: TokenStore> Middleware for BearerAuth<P, S> {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        crate::http::require_tls("a request carrying a bearer token", request.url())
+        crate::wire::http::require_tls("a request carrying a bearer token", request.url())
             .map_err(reqwest_middleware::Error::middleware)?;
         let token = self.manager.token().await.map_err(reqwest_middleware::Error::middleware)?;
         let replay = request.try_clone();
@@ -71,7 +71,7 @@ pub fn secure_redirect_policy() -> reqwest::redirect::Policy {
         if attempt.previous().len() >= 10 {
             return attempt.error("too many redirects");
         }
-        match crate::http::require_tls("a redirect of a request carrying a bearer token", attempt.url()) {
+        match crate::wire::http::require_tls("a redirect of a request carrying a bearer token", attempt.url()) {
             Ok(()) => attempt.follow(),
             Err(e) => attempt.error(e),
         }

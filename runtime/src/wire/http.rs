@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error};
-use crate::normalize::normalize;
-use crate::oauth_error::{issues_tokens, parse_oauth_error};
+use crate::wire::normalize::normalize;
+use crate::wire::oauth_error::{issues_tokens, parse_oauth_error};
 use crate::spec::BodyFormat;
 
 /// The largest response body read from a provider.

@@ -71,7 +71,7 @@ fn object(format: &'static str, text: &str) -> Result<Map<String, Value>, Format
 /// A URL read by [`string`] (`token_uri`, `revoke_uri`): `https` unless its host is loopback.
 fn url(format: &'static str, key: &str, value: Option<String>) -> Result<Option<String>, FormatError> {
     if let Some(u) = &value {
-        crate::http::require_tls_str(&format!("`{key}`"), u).map_err(|reason| err(format, reason))?;
+        crate::wire::http::require_tls_str(&format!("`{key}`"), u).map_err(|reason| err(format, reason))?;
     }
     Ok(value)
 }

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Endpoint, Error};
-use crate::normalize::{Malformed, kind, parse_body};
+use crate::wire::normalize::{Malformed, kind, parse_body};
 use crate::spec::{ResponseFormat, TokenResponseSpec};
 
 /// The most bytes kept of `error`, `error_description` or `error_uri`; longer values are cut
@@ -127,7 +127,7 @@ pub(crate) fn parse_oauth_error(
 mod tests {
     use super::*;
 
-    use crate::normalize::JSON;
+    use crate::wire::normalize::JSON;
 
     fn parse(spec: &TokenResponseSpec, endpoint: Endpoint, status: u16, body: &str) -> Option<Error> {
         parse_oauth_error(spec, endpoint, status, None, body.as_bytes())

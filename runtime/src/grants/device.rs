@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::Credentials;
 use crate::error::{Endpoint, Error};
-use crate::flow::{TokenResp, credentials_from, join_scopes, post_authenticated};
+use crate::grants::flow::{TokenResp, credentials_from, join_scopes, post_authenticated};
 use crate::provider::DeviceFlow;
 
 /// The longest polling interval honoured, whatever the provider asks (`interval`, or

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::Credentials;
 use crate::error::{Endpoint, Error};
-use crate::flow::{TokenResp, credentials_from, join_scopes, post_unauthenticated};
+use crate::grants::flow::{TokenResp, credentials_from, join_scopes, post_unauthenticated};
 use crate::provider::ServiceAccount;
 use crate::spec::{Audience, Subject};
 
@@ -82,7 +82,7 @@ impl ServiceAccountKey {
             return Err(KeyError(format!("`type` is `{kind}`, expected `service_account`")));
         }
         if let Some(uri) = &file.token_uri {
-            crate::http::require_tls_str("the key file's `token_uri`", uri).map_err(KeyError)?;
+            crate::wire::http::require_tls_str("the key file's `token_uri`", uri).map_err(KeyError)?;
         }
         let mut key = Self::from_pem(&file.client_email, &file.private_key, file.private_key_id)?;
         key.token_uri = file.token_uri;
@@ -233,7 +233,7 @@ pub async fn exchange_assertion<P: ServiceAccount>(
     let response = post_unauthenticated(config, &url, &params).await?;
     let status = response.status().as_u16();
     if !response.status().is_success() {
-        return Err(crate::flow::endpoint_error(&response, "token"));
+        return Err(crate::grants::flow::endpoint_error(&response, "token"));
     }
     let token: TokenResp = serde_json::from_slice(response.body())
         .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;

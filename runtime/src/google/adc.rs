@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::ServiceAccountKey;
-use crate::interop::authorized_user::{self, AuthorizedUser};
+use crate::google::interop::authorized_user::{self, AuthorizedUser};
 
 /// What an Application Default Credentials file holds.
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::oauth_error::{error_code, is_refusal};
+use crate::wire::oauth_error::{error_code, is_refusal};
 use crate::spec::{ResponseFormat, TimeUnit, TokenResponseSpec};
 
 /// A token endpoint response after clean-up: a status to report and a JSON object body.

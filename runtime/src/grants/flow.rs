@@ -22,7 +22,7 @@ use url::Url;
 use crate::config::ProviderConfig;
 use crate::credentials::{Credentials, IdToken};
 use crate::error::{Endpoint, Error};
-use crate::http::{Transport, TransportError, send};
+use crate::wire::http::{Transport, TransportError, send};
 use crate::provider::{AuthorizationCode, ClientCredentials, Introspection, Refresh, Revocation};
 use crate::spec::{ClientAuth, Pkce};
 
