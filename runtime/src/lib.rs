@@ -71,18 +71,15 @@ pub use google::{adc, interop};
 pub use grants::{installed, service_account};
 pub use wire::normalize;
 
-pub use tokens::authorized::{BearerAuth, authorized_client, authorized_client_with, secure_redirect_policy};
 pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
-pub use grants::device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
 pub use error::{Endpoint, Error};
+pub use grants::device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
 pub use grants::flow::{
     Authorization, Callback, PendingAuthorization, TokenInfo, authorize_url, authorize_url_with, client_credentials,
     exchange, introspect, refresh, revoke,
 };
-pub use wire::http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
 pub use installed::{LoopbackLogin, LoopbackOptions, loopback_login, open_browser};
-pub use tokens::manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
 #[cfg(feature = "macros")]
 pub use oauthgen_macros::oauth_provider;
@@ -101,6 +98,9 @@ pub use store::{AnyStore, FileStore, MemoryStore, StoreError, TokenStore};
 pub use store::{EncryptedStore, EncryptionKey};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStore};
+pub use tokens::authorized::{BearerAuth, authorized_client, authorized_client_with, secure_redirect_policy};
+pub use tokens::manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
+pub use wire::http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
 
 /// A scope string that is not one of a provider's declared scopes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

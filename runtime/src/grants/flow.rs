@@ -22,9 +22,9 @@ use url::Url;
 use crate::config::ProviderConfig;
 use crate::credentials::{Credentials, IdToken};
 use crate::error::{Endpoint, Error};
-use crate::wire::http::{Transport, TransportError, send};
 use crate::provider::{AuthorizationCode, ClientCredentials, Introspection, Refresh, Revocation};
 use crate::spec::{ClientAuth, Pkce};
+use crate::wire::http::{Transport, TransportError, send};
 
 /// Every field of a token response that RFC 6749 does not name, kept as it came.
 #[derive(Clone, Serialize, Deserialize, Default)]

@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error};
+use crate::spec::BodyFormat;
 use crate::wire::normalize::normalize;
 use crate::wire::oauth_error::{issues_tokens, parse_oauth_error};
-use crate::spec::BodyFormat;
 
 /// The largest response body read from a provider.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;

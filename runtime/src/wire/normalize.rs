@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::wire::oauth_error::{error_code, is_refusal};
 use crate::spec::{ResponseFormat, TimeUnit, TokenResponseSpec};
+use crate::wire::oauth_error::{error_code, is_refusal};
 
 /// A token endpoint response after clean-up: a status to report and a JSON object body.
 #[derive(Debug, Clone, PartialEq)]

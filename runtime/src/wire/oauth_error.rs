@@ -9,8 +9,8 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Endpoint, Error};
-use crate::wire::normalize::{Malformed, kind, parse_body};
 use crate::spec::{ResponseFormat, TokenResponseSpec};
+use crate::wire::normalize::{Malformed, kind, parse_body};
 
 /// The most bytes kept of `error`, `error_description` or `error_uri`; longer values are cut
 /// at a character boundary and end with `…`.
