@@ -373,19 +373,17 @@ pub(crate) fn whoami(args: &TokenCmd) -> Result<(), String> {
         println!("{json}");
         return Ok(());
     }
-    let url = provider.config().endpoint(oauthgen_runtime::Endpoint::Userinfo).map_err(|_| {
-        format!("the credentials of `{}` hold no ID token, and its spec declares no userinfo endpoint", spec.id)
-    })?;
-    let manager = TokenManager::new(provider, store, key);
+    if spec.endpoints.userinfo.is_none() {
+        return Err(format!(
+            "the credentials of `{}` hold no ID token, and its spec declares no userinfo endpoint",
+            spec.id
+        ));
+    }
+    let manager = TokenManager::new(provider.clone(), store, key);
     let token = rt.block_on(manager.token()).map_err(|e| explain(&e, &spec.id))?;
-    let answer = rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        client.get(url).bearer_auth(token.secret()).send().await?.error_for_status()?.json::<serde_json::Value>().await
-    });
-    let answer = answer.map_err(|e| format!("userinfo request to {} failed: {}", spec.name, e.without_url()))?;
+    let answer = rt
+        .block_on(oauthgen_runtime::userinfo(&provider, token.secret()))
+        .map_err(|e| format!("userinfo request to {} failed: {e}", spec.name))?;
     let json = serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?;
     println!("{json}");
     Ok(())

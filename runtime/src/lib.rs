@@ -86,7 +86,7 @@ pub use oauthgen_macros::oauth_provider;
 pub use oidc::{IdTokenClaims, IdTokenError, OidcOptions, validate_id_token};
 pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, RuntimeProvider,
-    ServiceAccount, UserInfo, userinfo_url,
+    ServiceAccount, UserInfo, userinfo, userinfo_url,
 };
 pub use reqwest;
 pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};

@@ -137,6 +137,16 @@ pub fn userinfo_url<P: UserInfo>(provider: &P) -> Result<Url, Error> {
     provider.config().endpoint(Endpoint::Userinfo)
 }
 
+/// Ask the userinfo endpoint about the user `access_token` belongs to: its JSON answer. The
+/// request goes out as every other request for `provider` does (its HTTP client, timeout,
+/// response size limit and TLS rule).
+pub async fn userinfo<P: UserInfo>(provider: &P, access_token: &str) -> Result<serde_json::Value, Error> {
+    let url = userinfo_url(provider)?;
+    let failed = |reason: String| Error::Http { endpoint: Endpoint::Userinfo, reason, maybe_sent: true };
+    let (body, _) = crate::wire::http::get_with(provider.config(), &url, Some(access_token)).await.map_err(failed)?;
+    serde_json::from_slice(&body).map_err(|e| failed(format!("not JSON: {e}")))
+}
+
 /// A provider whose spec is known only at run time: a spec file loaded by a command-line
 /// tool or read from an application's configuration. It implements every capability trait;
 /// a grant or endpoint its spec lacks is an error when used ([`Error::NoGrant`],

@@ -205,15 +205,25 @@ pub(crate) async fn send(
 /// GET `url` (discovery, JWKS) with `config`'s client, timeout and the size limit: the
 /// body of a 2xx answer and its `Cache-Control`, or why not.
 pub(crate) async fn get(config: &ProviderConfig, url: &url::Url) -> Result<(Vec<u8>, Option<String>), String> {
-    require_tls("a discovery or JWKS request", url).map_err(|e| e.to_string())?;
-    let response = client(config)
+    get_with(config, url, None).await
+}
+
+/// [`get`] with an access token as `Authorization: Bearer` (the userinfo endpoint).
+pub(crate) async fn get_with(
+    config: &ProviderConfig,
+    url: &url::Url,
+    bearer: Option<&str>,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    require_tls("a discovery, JWKS or userinfo request", url).map_err(|e| e.to_string())?;
+    let mut request = client(config)
         .map_err(|e| e.to_string())?
         .get(url.as_str())
         .header(http::header::ACCEPT, "application/json")
-        .timeout(config.timeout())
-        .send()
-        .await
-        .map_err(describe)?;
+        .timeout(config.timeout());
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(describe)?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("HTTP {} from {url}", status.as_u16()));
