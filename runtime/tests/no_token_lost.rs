@@ -299,6 +299,16 @@ async fn proactive_refresh_renews_before_callers_need_it() {
     tokio::time::sleep(Duration::from_millis(2600)).await;
     let before = manager.token_requests();
     assert!(before >= 2, "renewed in the background ({before} requests)");
+    // Every request the manager sent reached the provider, and no other (one may still be on
+    // its way when the counters are read on a busy machine: wait for them to agree).
+    let mut before = before;
+    for _ in 0..100 {
+        if op.requests() == usize::try_from(before).unwrap() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        before = manager.token_requests();
+    }
     assert_eq!(op.requests(), usize::try_from(before).unwrap());
     let n = op.issued.load(Ordering::SeqCst);
     assert_eq!(manager.token().await.unwrap().secret(), format!("at-{n}"), "the newest token, at once");
