@@ -24,7 +24,8 @@ const rsaJwk = (kid) => ({
   kid, use: 'sig', alg: 'RS256',
 });
 const signingKey = rsaJwk('test-signing-key');
-const foreignKey = rsaJwk('test-signing-key');
+// Made on first use: key generation is slow on a busy machine, and most runs never forge.
+let foreignKey;
 const publicJwk = { kty: signingKey.kty, n: signingKey.n, e: signingKey.e, kid: signingKey.kid, use: 'sig', alg: 'RS256' };
 
 const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
@@ -37,7 +38,7 @@ function forge(token, kind) {
   const claims = unb64(p);
   const now = Math.floor(Date.now() / 1000);
   let key = signingKey;
-  if (kind === 'foreign-key') key = foreignKey;
+  if (kind === 'foreign-key') key = foreignKey ||= rsaJwk('test-signing-key');
   else if (kind === 'audience') claims.aud = 'someone-else';
   else if (kind === 'expired') Object.assign(claims, { iat: now - 7200, exp: now - 3600 });
   else if (kind === 'nonce') claims.nonce = 'forged-nonce';

@@ -29,7 +29,7 @@ pub fn tests_dir() -> PathBuf {
 /// input (closing it stops the server) and that line, parsed.
 ///
 /// # Panics
-/// When it cannot start, or prints no valid line within 30 seconds.
+/// When it cannot start, or prints no valid line within 90 seconds.
 fn spawn_server(mut command: Command, what: &str) -> (Child, ChildStdin, serde_json::Value) {
     let mut child = command
         .stdin(Stdio::piped())
@@ -48,9 +48,10 @@ fn spawn_server(mut command: Command, what: &str) -> (Child, ChildStdin, serde_j
         // Keep draining: the server must never write into a closed pipe.
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
-    let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+    // Generous: the fleet tests start servers while several processes keep both cores busy.
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(90)) else {
         let _ = child.kill();
-        panic!("{what} did not start within 30 s");
+        panic!("{what} did not start within 90 s");
     };
     let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad start line from {what} {line:?}: {e}"));
     (child, stdin, ready)
