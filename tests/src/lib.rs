@@ -73,7 +73,7 @@ impl OidcServer {
     ///
     /// # Panics
     /// When Node.js or the server's packages are missing (run `npm ci` in `tests/oidc`), or
-    /// when the server does not come up within 30 seconds.
+    /// when the server does not come up within 90 seconds.
     pub fn start(access_token_ttl: u32) -> Self {
         let dir = tests_dir().join("oidc");
         assert!(
@@ -239,7 +239,7 @@ impl PythonServer {
     /// Start `tests/python/<script>` with `args`.
     ///
     /// # Panics
-    /// When it does not print its port within 30 seconds.
+    /// When it does not print its port within 90 seconds.
     pub fn start(script: &str, args: &[&str]) -> Self {
         let mut command = Command::new(python());
         command.arg(tests_dir().join("python").join(script)).args(args);
