@@ -551,14 +551,6 @@ pub(crate) async fn post_unauthenticated(
     send(config, Endpoint::Token, request).await.map_err(|e| e.into_error(Endpoint::Token))
 }
 
-/// A response that is not a success. [`post_authenticated`] and [`post_unauthenticated`]
-/// already turn every refusal (OAuth errors included) into an error, so this only names one
-/// that got past them.
-pub(crate) fn endpoint_error(response: &oauth2::HttpResponse, what: &str) -> Error {
-    let status = response.status().as_u16();
-    Error::MalformedResponse { status, reason: format!("the {what} endpoint refused the request") }
-}
-
 /// Revoke the credentials at the provider (RFC 7009): the refresh token when there is one
 /// (which ends the whole grant), the access token otherwise, with `token_type_hint`.
 pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> Result<(), Error> {

@@ -231,10 +231,8 @@ pub async fn exchange_assertion<P: ServiceAccount>(
     };
     let params = [("grant_type", GRANT_TYPE), ("assertion", jwt)];
     let response = post_unauthenticated(config, &url, &params).await?;
+    // Refusals were errors in `post_unauthenticated`: this is a success.
     let status = response.status().as_u16();
-    if !response.status().is_success() {
-        return Err(crate::grants::flow::endpoint_error(&response, "token"));
-    }
     let token: TokenResp = serde_json::from_slice(response.body())
         .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
     Ok(credentials_from(&token, scopes))
