@@ -85,13 +85,13 @@ impl TokenEndpoint {
 /// Credentials as a sign-in leaves them: access token `at-0`, refresh token `rt-0`, expiring
 /// `expires_in` seconds from now (negative: already expired), issued an hour before that.
 pub fn credentials(expires_in: i64) -> oauthgen_runtime::Credentials {
-    let expires_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(expires_in);
+    let expires_at = chrono::Utc::now() + chrono::TimeDelta::seconds(expires_in);
     oauthgen_runtime::Credentials {
         access_token: oauthgen_runtime::AccessToken::new("at-0".into()),
         token_type: "Bearer".into(),
         refresh_token: Some(oauthgen_runtime::RefreshToken::new("rt-0".into())),
         expires_at: Some(expires_at),
-        issued_at: Some(expires_at - time::Duration::hours(1)),
+        issued_at: Some(expires_at - chrono::TimeDelta::hours(1)),
         scopes: vec![],
         id_token: None,
         extra: std::collections::BTreeMap::new(),

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 /// An OpenID Connect ID token (a JWT). Its `Debug` output is redacted.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,12 +45,12 @@ pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
     /// When the access token expires; `None` when the provider stated no lifetime.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// When the access token was received; with `expires_at` it gives the token's lifetime,
     /// which bounds how early a refresh may start. `None` for credentials from elsewhere.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
-    pub issued_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<DateTime<Utc>>,
     /// The scopes granted (the response's `scope`, or those requested when it has none).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -83,8 +83,9 @@ impl fmt::Debug for Credentials {
 
 impl Credentials {
     /// Whether the access token has expired or will within `margin`.
-    pub fn expires_within(&self, margin: time::Duration) -> bool {
-        self.expires_at.is_some_and(|at| at - margin <= OffsetDateTime::now_utc())
+    pub fn expires_within(&self, margin: std::time::Duration) -> bool {
+        let margin = chrono::TimeDelta::from_std(margin).unwrap_or(chrono::TimeDelta::MAX);
+        self.expires_at.is_some_and(|at| at.checked_sub_signed(margin).is_none_or(|at| at <= Utc::now()))
     }
 
     /// The claims of the ID token, decoded without checking its signature again: the flows
@@ -97,6 +98,42 @@ impl Credentials {
 
     /// Whether the access token can still be used: not invalid and not expired.
     pub fn is_usable(&self) -> bool {
-        !self.invalid && !self.expires_within(time::Duration::ZERO)
+        !self.invalid && !self.expires_within(std::time::Duration::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stores written before the runtime moved from `time` to `chrono` (RFC 3339 with
+    /// nanoseconds) read back to the same instants, and what is written now reads back too.
+    #[test]
+    fn stored_dates_read_back_across_versions() {
+        let stored = r#"{"access_token":"at","token_type":"Bearer","expires_at":"2026-11-30T04:44:41.123456789Z",
+            "issued_at":"2026-11-30T03:44:41Z","scopes":[]}"#;
+        let credentials: Credentials = serde_json::from_str(stored).unwrap();
+        let expires_at = credentials.expires_at.unwrap();
+        assert_eq!(expires_at.timestamp(), 1_796_013_881);
+        assert_eq!(expires_at.timestamp_subsec_nanos(), 123_456_789);
+        assert_eq!((expires_at - credentials.issued_at.unwrap()).num_seconds(), 3600);
+        let written = serde_json::to_string(&credentials).unwrap();
+        assert!(written.contains(r#""expires_at":"2026-11-30T04:44:41.123456789Z""#), "{written}");
+        let again: Credentials = serde_json::from_str(&written).unwrap();
+        assert_eq!(again.expires_at, credentials.expires_at);
+    }
+
+    #[test]
+    fn expires_within_saturates_on_huge_margins_and_far_dates() {
+        let mut credentials: Credentials = serde_json::from_str(
+            r#"{"access_token":"at","token_type":"Bearer","expires_at":"9999-12-31T23:59:59Z","scopes":[]}"#,
+        )
+        .unwrap();
+        assert!(!credentials.expires_within(std::time::Duration::from_secs(3600)));
+        assert!(credentials.expires_within(std::time::Duration::MAX));
+        credentials.expires_at = Some(Utc::now() + chrono::TimeDelta::seconds(30));
+        assert!(credentials.expires_within(std::time::Duration::from_secs(60)));
+        assert!(!credentials.expires_within(std::time::Duration::from_secs(10)));
+        assert!(credentials.is_usable());
     }
 }

@@ -71,6 +71,9 @@ pub use google::{adc, interop};
 pub use grants::{installed, service_account};
 pub use wire::normalize;
 
+/// The `chrono` this crate uses for [`Credentials::expires_at`] and `issued_at` (the one the
+/// `oauth2` crate builds on too).
+pub use chrono;
 pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
 pub use error::{Endpoint, Error};
@@ -88,6 +91,7 @@ pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, RuntimeProvider,
     ServiceAccount, UserInfo, userinfo, userinfo_url,
 };
+/// The `reqwest` this crate uses, for [`Provider::with_http_client`].
 pub use reqwest;
 pub use service_account::{ServiceAccountKey, assertion, exchange_assertion, service_account_token};
 #[cfg(feature = "redis")]

@@ -23,10 +23,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::ProviderConfig;
@@ -643,7 +643,7 @@ pub async fn validate_id_token(
         algorithms: &allowed,
         nonce,
         leeway: options.leeway,
-        now: OffsetDateTime::now_utc().unix_timestamp(),
+        now: Utc::now().timestamp(),
     };
     Ok(verify_parsed(&parsed, &keys, &expect)?)
 }
@@ -724,7 +724,7 @@ mod tests {
     fn es256_and_eddsa_verify_and_claims_are_typed() {
         let k = keys();
         assert_eq!(k.set.len(), 2, "the HMAC key is skipped");
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = Utc::now().timestamp();
         let c = verify_id_token(&es256(&k, "ec1", &claims(now)), &k.set, &expect(now, ALL)).unwrap();
         assert_eq!((c.sub.as_str(), c.aud.values()), ("u1", &["client".to_owned()][..]));
         let input = signing_input("EdDSA", "ed1", &claims(now));
@@ -741,7 +741,7 @@ mod tests {
         let public = sig::RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
         let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "r1", "n": enc(&public.n), "e": enc(&public.e)}]});
         let set = JwkSet::from_json(jwks.to_string().as_bytes()).unwrap();
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = Utc::now().timestamp();
         for (alg, padding) in [
             ("RS256", &sig::RSA_PKCS1_SHA256 as &dyn sig::RsaEncoding),
             ("PS256", &sig::RSA_PSS_SHA256 as &dyn sig::RsaEncoding),
@@ -761,7 +761,7 @@ mod tests {
     #[test]
     fn every_failure_has_its_reason() {
         let k = keys();
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = Utc::now().timestamp();
         let check = |token: &str, e: &Expectations<'_>| verify_id_token(token, &k.set, e).unwrap_err();
         let mut c = claims(now);
         c["exp"] = (now - 120).into();

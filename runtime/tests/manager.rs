@@ -4,12 +4,12 @@ mod support;
 
 use std::time::Duration;
 
+use chrono::Utc;
 use oauthgen_runtime::{
     AccessToken, Credentials, Error, FileStore, ManagerOptions, MemoryStore, Provider, RefreshToken, SqliteStore,
     StoreError, TokenEvent, TokenManager, TokenStore, authorized_client,
 };
 use support::{MockServer, Reply, token_json};
-use time::OffsetDateTime;
 
 #[oauthgen_runtime::oauth_provider(spec = "tests/specs/plain.yaml")]
 struct Plain;
@@ -19,8 +19,8 @@ fn credentials(access: &str, refresh: &str, expires_in: i64) -> Credentials {
         access_token: AccessToken::new(access.into()),
         token_type: "Bearer".into(),
         refresh_token: Some(RefreshToken::new(refresh.into())),
-        expires_at: Some(OffsetDateTime::now_utc() + time::Duration::seconds(expires_in)),
-        issued_at: Some(OffsetDateTime::now_utc()),
+        expires_at: Some(Utc::now() + chrono::TimeDelta::seconds(expires_in)),
+        issued_at: Some(Utc::now()),
         scopes: vec!["read".into()],
         id_token: None,
         extra: std::collections::BTreeMap::default(),

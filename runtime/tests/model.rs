@@ -54,12 +54,12 @@ struct Provider_ {
 }
 
 fn initial() -> Credentials {
-    let now = time::OffsetDateTime::now_utc();
+    let now = chrono::Utc::now();
     Credentials {
         access_token: AccessToken::new("at-0".into()),
         token_type: "Bearer".into(),
         refresh_token: Some(RefreshToken::new("rt-0".into())),
-        expires_at: Some(now + time::Duration::hours(1)),
+        expires_at: Some(now + chrono::TimeDelta::hours(1)),
         issued_at: Some(now),
         scopes: vec![],
         id_token: None,

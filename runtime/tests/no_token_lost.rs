@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::Utc;
 use oauthgen_runtime::{
     AccessToken, Credentials, Error, ManagerOptions, MemoryStore, Provider, SqliteStore, TokenEvent, TokenManager,
     TokenStore,
 };
 use support::{Flaky, MockServer, Reply, credentials, fast, token_json};
-use time::OffsetDateTime;
 
 #[oauthgen_runtime::oauth_provider(spec = "tests/specs/plain.yaml")]
 struct Plain;
@@ -140,8 +140,7 @@ async fn a_cancelled_caller_does_not_lose_the_rotated_refresh_token() {
     assert_eq!(manager.token().await.unwrap().secret(), "at-2");
     assert_eq!(op.requests(), 1, "no second request, and so no reuse of rt-1");
     // A second manager (another process) refreshes from what was stored: still valid.
-    let expired =
-        Credentials { expires_at: Some(OffsetDateTime::now_utc()), ..store.load("user").await.unwrap().unwrap() };
+    let expired = Credentials { expires_at: Some(Utc::now()), ..store.load("user").await.unwrap().unwrap() };
     store.save("user", &expired).await.unwrap();
     let other = TokenManager::with_options(provider(&op.server, Duration::from_secs(5)), store.clone(), "user", fast());
     assert_eq!(other.token().await.unwrap().secret(), "at-3");
@@ -267,14 +266,14 @@ async fn far_future_expiries_do_not_overflow() {
     let server = MockServer::scripted(vec![Reply::json(500, "{}")]).await;
     let store = MemoryStore::new();
     let mut c = credentials("at-forever", "rt-1", 0);
-    c.expires_at = Some(time::macros::datetime!(9999-12-31 23:59:59 UTC));
-    c.issued_at = Some(time::macros::datetime!(1970-01-01 00:00:00 UTC));
+    c.expires_at = Some("9999-12-31T23:59:59Z".parse().unwrap());
+    c.issued_at = Some(chrono::DateTime::UNIX_EPOCH);
     store.save("user", &c).await.unwrap();
     let manager = TokenManager::new(provider(&server, Duration::from_secs(1)), store.clone(), "user");
     for _ in 0..3 {
         assert_eq!(manager.token().await.unwrap().secret(), "at-forever");
     }
-    c.issued_at = Some(time::macros::datetime!(9999-12-31 23:59:59 UTC));
+    c.issued_at = Some("9999-12-31T23:59:59Z".parse().unwrap());
     c.access_token = AccessToken::new("at-odd".into());
     store.save("user", &c).await.unwrap();
     let manager = TokenManager::new(provider(&server, Duration::from_secs(1)), store, "user");

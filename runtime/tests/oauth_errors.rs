@@ -220,8 +220,8 @@ async fn refreshes_go_to_the_refresh_endpoint_shaped_and_cleaned_up_like_token_r
     assert_eq!(held.token_type.to_ascii_lowercase(), "bearer");
     assert_eq!(held.scopes, ["read", "write"]);
     assert_eq!(held.refresh_token.as_ref().unwrap().secret(), "rt-1", "kept when the response has none");
-    let left = held.expires_at.unwrap() - time::OffsetDateTime::now_utc();
-    assert!(left > time::Duration::seconds(3590) && left <= time::Duration::seconds(3600), "{left}");
+    let left = held.expires_at.unwrap() - chrono::Utc::now();
+    assert!(left > chrono::TimeDelta::seconds(3590) && left <= chrono::TimeDelta::seconds(3600), "{left}");
 
     // Failures name the refresh endpoint.
     let err = refresh(&provider, &mut held).await.unwrap_err();

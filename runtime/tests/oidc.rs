@@ -47,7 +47,7 @@ fn jwk(kid: &str, key: &sig::RsaKeyPair) -> Value {
 }
 
 fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    chrono::Utc::now().timestamp()
 }
 
 /// A signed (or forged) compact JWS.

@@ -86,8 +86,8 @@ async fn exchange_shapes_the_request_and_cleans_up_the_response() {
     assert_eq!(credentials.id_token.as_ref().unwrap().secret(), "h.p.s");
     assert_eq!(credentials.scopes, ["data:read", "data:write"]);
     assert_eq!(credentials.extra["instance"], "eu");
-    let left = credentials.expires_at.unwrap() - time::OffsetDateTime::now_utc();
-    assert!(left > time::Duration::seconds(3590) && left <= time::Duration::seconds(3600), "{left}");
+    let left = credentials.expires_at.unwrap() - chrono::Utc::now();
+    assert!(left > chrono::TimeDelta::seconds(3590) && left <= chrono::TimeDelta::seconds(3600), "{left}");
     let debug = format!("{credentials:?}");
     assert!(!debug.contains("at-1") && !debug.contains("rt-1") && !debug.contains("h.p.s"), "{debug}");
 }

@@ -8,12 +8,12 @@ use oauthgen_runtime::{AccessToken, Credentials, RefreshToken};
 
 /// Credentials whose tokens are `access` and `refresh`, expiring in an hour.
 pub fn credentials(access: &str, refresh: &str) -> Credentials {
-    let now = time::OffsetDateTime::now_utc();
+    let now = chrono::Utc::now();
     Credentials {
         access_token: AccessToken::new(access.into()),
         token_type: "Bearer".into(),
         refresh_token: Some(RefreshToken::new(refresh.into())),
-        expires_at: Some(now + time::Duration::hours(1)),
+        expires_at: Some(now + chrono::TimeDelta::hours(1)),
         issued_at: Some(now),
         scopes: vec!["openid".into()],
         id_token: None,

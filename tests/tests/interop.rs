@@ -4,7 +4,6 @@
 use oauthgen_runtime::interop::{ClientInfo, authorized_user, oauth2client};
 use oauthgen_runtime::{AccessToken, ClientSecret, Credentials, IdToken, RefreshToken};
 use oauthgen_tests::run_python;
-use time::macros::datetime;
 
 const READ_O2C: &str = r#"
 import json, sys
@@ -23,7 +22,7 @@ fn sample() -> (Credentials, ClientInfo) {
         access_token: AccessToken::new("ya29.access".into()),
         token_type: "Bearer".into(),
         refresh_token: Some(RefreshToken::new("1//refresh".into())),
-        expires_at: Some(datetime!(2031-05-06 07:08:09 UTC)),
+        expires_at: Some(utc("2031-05-06T07:08:09Z")),
         issued_at: None,
         scopes: vec!["email".into(), "https://www.googleapis.com/auth/drive".into()],
         id_token: Some(IdToken::new("eyJ.h.s".into())),
@@ -80,7 +79,7 @@ Storage(sys.argv[1]).put(c)
     let (credentials, client) = oauth2client::read(&text).unwrap();
     assert_eq!(credentials.access_token.secret(), "at-py");
     assert_eq!(credentials.refresh_token.as_ref().unwrap().secret(), "rt-py");
-    assert_eq!(credentials.expires_at, Some(datetime!(2030-01-02 03:04:05 UTC)));
+    assert_eq!(credentials.expires_at, Some(utc("2030-01-02T03:04:05Z")));
     let mut scopes = credentials.scopes.clone();
     scopes.sort();
     assert_eq!(scopes, ["a", "b"], "oauth2client keeps scopes in a set: any order");
@@ -158,4 +157,8 @@ fn unknown_classes_and_bad_fields_are_refused() {
     let err = oauth2client::read(&missing.to_string()).unwrap_err();
     assert!(err.to_string().contains("`user_agent`"), "{err}");
     assert!(authorized_user::read(r#"{"type":"service_account"}"#).is_err());
+}
+
+fn utc(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    rfc3339.parse().expect("an RFC 3339 date")
 }

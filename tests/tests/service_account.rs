@@ -50,7 +50,7 @@ fn google_assertions_are_byte_identical_to_google_auth() {
     let key = ServiceAccountKey::from_google_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(!format!("{key:?}").contains("PRIVATE"), "Debug shows no key material");
     let google = Google::new("unused", "unused");
-    let iat = time::macros::datetime!(2026-11-25 12:00 UTC).unix_timestamp();
+    let iat = "2026-11-25T12:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap().timestamp();
     let scopes = [GoogleScope::CloudPlatform, GoogleScope::DriveReadonly];
     let scope_arg = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
     for subject in [None, Some("alice@example.com")] {
@@ -135,7 +135,7 @@ async fn jwt_bearer_against_a_verifying_server() {
     let err = service_account_token(&op, &stranger, &[JwtOpScope::Read], None).await.unwrap_err();
     assert!(invalid_grant(&err), "{err:?}");
     // Expired: issued two hours ago.
-    let old = time::OffsetDateTime::now_utc().unix_timestamp() - 7200;
+    let old = chrono::Utc::now().timestamp() - 7200;
     let jwt = assertion(&op, &key, &[JwtOpScope::Read], None, old).unwrap();
     let err = exchange_assertion(&op, None, &jwt, &[]).await.unwrap_err();
     assert!(invalid_grant(&err), "{err:?}");

@@ -6,8 +6,8 @@
 //! `_module`/`_class` beyond recognising the two OAuth 2.0 credential classes. `token_uri`
 //! and `revoke_uri` must be `https` unless their host is loopback.
 
+use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 
 use crate::{AccessToken, ClientSecret, Credentials, IdToken, RefreshToken};
 
@@ -48,13 +48,8 @@ impl std::fmt::Debug for ClientInfo {
     }
 }
 
-/// The oauth2client `token_expiry` format (`%Y-%m-%dT%H:%M:%SZ`), parsed once (at run time
-/// rather than with `time`'s proc macro, which every application would then compile).
-static EXPIRY: std::sync::LazyLock<Vec<time::format_description::BorrowedFormatItem<'static>>> =
-    std::sync::LazyLock::new(|| {
-        time::format_description::parse_borrowed::<1>("[year]-[month]-[day]T[hour]:[minute]:[second]Z")
-            .unwrap_or_default()
-    });
+/// The oauth2client `token_expiry` format, in UTC.
+const EXPIRY: &str = "%Y-%m-%dT%H:%M:%SZ";
 
 fn err(format: &'static str, reason: impl Into<String>) -> FormatError {
     FormatError { format, reason: reason.into() }
@@ -93,7 +88,7 @@ fn string(
 /// oauth2client 4.1.3 `OAuth2Credentials` JSON (the content of `oauth2client.file.Storage`).
 pub mod oauth2client {
     use super::{
-        AccessToken, ClientInfo, ClientSecret, Credentials, EXPIRY, FormatError, IdToken, Map, OffsetDateTime,
+        AccessToken, ClientInfo, ClientSecret, Credentials, EXPIRY, FormatError, IdToken, Map, NaiveDateTime,
         RefreshToken, Value, err, object, string, url,
     };
 
@@ -135,9 +130,9 @@ pub mod oauth2client {
         let expires_at = match string(FORMAT, &map, "token_expiry", true)? {
             None => None,
             Some(s) => Some(
-                time::PrimitiveDateTime::parse(&s, &EXPIRY[..])
-                    .map_err(|_| err(FORMAT, format!("`token_expiry` {s:?} is not %Y-%m-%dT%H:%M:%SZ")))?
-                    .assume_utc(),
+                NaiveDateTime::parse_from_str(&s, EXPIRY)
+                    .map_err(|_| err(FORMAT, format!("`token_expiry` {s:?} is not {EXPIRY}")))?
+                    .and_utc(),
             ),
         };
         let scopes = match map.get("scopes") {
@@ -185,10 +180,7 @@ pub mod oauth2client {
 
     /// Write an `OAuth2Credentials` JSON object that oauth2client 4.1.3 reads back.
     pub fn write(credentials: &Credentials, client: &ClientInfo) -> String {
-        let expiry = credentials.expires_at.map(|t: OffsetDateTime| {
-            let utc = t.to_offset(time::UtcOffset::UTC);
-            utc.format(&EXPIRY[..]).unwrap_or_default()
-        });
+        let expiry = credentials.expires_at.map(|t| t.format(EXPIRY).to_string());
         let mut map = Map::new();
         let s = |v: Option<&str>| v.map_or(Value::Null, |s| Value::String(s.to_owned()));
         map.insert("access_token".into(), Value::String(credentials.access_token.secret().clone()));

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
@@ -16,7 +17,6 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::ProviderConfig;
@@ -91,10 +91,10 @@ pub(crate) fn credentials_from(response: &TokenResp, requested: &[String]) -> Cr
         Some(Value::String(s)) => Some(IdToken::new(s)),
         _ => None,
     };
-    let now = OffsetDateTime::now_utc();
+    let now = Utc::now();
     let expires_at = response.expires_in().and_then(|d| {
-        let d = time::Duration::try_from(d).ok()?;
-        now.checked_add(d)
+        let d = chrono::TimeDelta::from_std(d).ok()?;
+        now.checked_add_signed(d)
     });
     Credentials {
         access_token: response.access_token().clone(),
@@ -146,8 +146,7 @@ pub struct PendingAuthorization {
     pkce_verifier: Option<String>,
     redirect_uri: String,
     scopes: Vec<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
+    created_at: DateTime<Utc>,
     /// The OpenID Connect `nonce` sent; absent in values serialised before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nonce: Option<String>,
@@ -195,7 +194,7 @@ impl PendingAuthorization {
     }
 
     /// When the authorization started.
-    pub fn created_at(&self) -> OffsetDateTime {
+    pub fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
 
@@ -276,7 +275,7 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
             pkce_verifier: verifier,
             redirect_uri: redirect_uri.to_owned(),
             scopes,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: Utc::now(),
             nonce,
         },
     })

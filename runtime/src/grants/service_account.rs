@@ -209,7 +209,7 @@ pub async fn service_account_token<P: ServiceAccount, S: AsRef<str>>(
     scopes: &[S],
     subject: Option<&str>,
 ) -> Result<Credentials, Error> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     let jwt = assertion(provider, key, scopes, subject, now)?;
     exchange_assertion(provider, key.token_uri(), &jwt, &join_scopes(provider.config(), scopes)).await
 }

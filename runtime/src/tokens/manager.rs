@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
 use oauth2::AccessToken;
-use time::OffsetDateTime;
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::store::{StoreError, Stored, TokenStore, Version};
@@ -22,14 +22,14 @@ pub enum TokenEvent {
         /// The store key.
         key: String,
         /// The new expiry.
-        expires_at: Option<OffsetDateTime>,
+        expires_at: Option<DateTime<Utc>>,
     },
     /// Fresh credentials were found in the store (saved by another process or an earlier run).
     Loaded {
         /// The store key.
         key: String,
         /// Their expiry.
-        expires_at: Option<OffsetDateTime>,
+        expires_at: Option<DateTime<Utc>>,
     },
     /// The provider refused the refresh token (`invalid_grant`); the credentials were marked
     /// invalid in the store.
@@ -358,13 +358,13 @@ impl<P, S> std::fmt::Debug for TokenManager<P, S> {
 /// The access token's lifetime, when the credentials say when it was issued.
 fn lifetime(credentials: &Credentials) -> Option<Duration> {
     let (issued, expires) = (credentials.issued_at?, credentials.expires_at?);
-    Some(Duration::try_from(expires - issued).unwrap_or(Duration::ZERO).min(MAX_FRESH))
+    Some((expires - issued).to_std().unwrap_or(Duration::ZERO).min(MAX_FRESH))
 }
 
 /// When credentials fall due: `margin` before expiry, but not before half their lifetime.
 fn refresh_at(credentials: &Credentials, margin: Duration) -> Option<Instant> {
     let expires_at = credentials.expires_at?;
-    let left = Duration::try_from(expires_at - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO).min(MAX_FRESH);
+    let left = (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_FRESH);
     let margin = lifetime(credentials).map_or(margin, |l| margin.min(l / 2));
     Some(Instant::now() + left.saturating_sub(margin))
 }
@@ -803,7 +803,7 @@ async fn renew_with_retries<P: Renew, S: TokenStore>(
         inner.token_requests.fetch_add(1, Ordering::Relaxed);
         match inner.provider.renew(current).await {
             Ok(mut credentials) => {
-                credentials.issued_at.get_or_insert_with(OffsetDateTime::now_utc);
+                credentials.issued_at.get_or_insert_with(Utc::now);
                 return Ok(Renewed::New(credentials));
             }
             // Nothing stored and nothing to renew from: authorize first.

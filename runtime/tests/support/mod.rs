@@ -147,13 +147,13 @@ pub fn token_json(access: &str, refresh: Option<&str>, expires_in: u64) -> Strin
 /// Credentials with tokens `access` and `refresh`, expiring in `expires_in` seconds, issued an
 /// hour ago (so the refresh margin is not capped by a short lifetime).
 pub fn credentials(access: &str, refresh: &str, expires_in: i64) -> oauthgen_runtime::Credentials {
-    let now = time::OffsetDateTime::now_utc();
+    let now = chrono::Utc::now();
     oauthgen_runtime::Credentials {
         access_token: oauthgen_runtime::AccessToken::new(access.into()),
         token_type: "Bearer".into(),
         refresh_token: Some(oauthgen_runtime::RefreshToken::new(refresh.into())),
-        expires_at: Some(now + time::Duration::seconds(expires_in)),
-        issued_at: Some(now - time::Duration::hours(1)),
+        expires_at: Some(now + chrono::TimeDelta::seconds(expires_in)),
+        issued_at: Some(now - chrono::TimeDelta::hours(1)),
         scopes: vec!["read".into()],
         id_token: None,
         extra: std::collections::BTreeMap::default(),
