@@ -79,7 +79,7 @@ fn from_discovery(args: &FromDiscovery) -> Result<ExitCode, String> {
     let name = args.name.clone().unwrap_or_else(|| {
         reqwest::Url::parse(&args.issuer).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or(args.id.clone())
     });
-    let text = render(&args.id, &name, &url, &today(), &doc)?;
+    let text = render(&args.id, &name, &url, &oauthgen_codegen::provenance::today(), &doc)?;
     let path = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("{}.yaml", args.id)));
     if let Err(d) = oauthgen_codegen::parse_str(&path, &text) {
         eprintln!("{d}");
@@ -185,7 +185,13 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
         w(format!("docs: {}", q(docs)));
     }
     w("provenance:".to_owned());
-    w(format!("  - {{ source: {}, checked: {} }}", q(url), q(date)));
+    // What the document states; `client_auth` is added below when the document names a method
+    // a spec can express.
+    w(format!(
+        "  - {{ source: {}, checked: {}, covers: [endpoints, pkce, scopes, grants, oidc@CLIENT_AUTH@] }}",
+        q(url),
+        q(date)
+    ));
 
     let text = |k: &str| doc.get(k).and_then(Value::as_str);
     if text("token_endpoint").is_none() {
@@ -218,6 +224,7 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
     } else {
         w(format!("client_auth: [{}]", auth.join(", ")));
     }
+    let covers_auth = !auth.is_empty();
 
     // PKCE: discovery can say S256 is supported, never that it is required.
     let s256 = strings(doc, "code_challenge_methods_supported").is_some_and(|m| m.contains(&"S256"));
@@ -310,24 +317,7 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
     if doc.get("authorization_response_iss_parameter_supported").and_then(Value::as_bool) == Some(true) {
         w("  sends_iss: true".to_owned());
     }
-    Ok(y)
-}
-
-/// Today's date (UTC) as `YYYY-MM-DD`.
-fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    Ok(y.replacen("@CLIENT_AUTH@", if covers_auth { ", client_auth" } else { "" }, 1))
 }
 
 #[cfg(test)]
@@ -359,7 +349,7 @@ mod tests {
 
     #[test]
     fn today_is_a_date() {
-        let t = today();
+        let t = oauthgen_codegen::provenance::today();
         assert_eq!(t.len(), 10);
         assert!(t.starts_with("20"));
     }

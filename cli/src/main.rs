@@ -25,6 +25,11 @@ enum Command {
     Check {
         /// Spec files or directories of `*.yaml` specs [default: specs/]
         paths: Vec<PathBuf>,
+        /// Also apply the catalog's provenance rules: every source an `https://` URL or
+        /// `owner/repo@commit:path`, no `checked` date in the future, and every fact covered
+        /// by a source (`covers`) or marked `# unsourced` on its line.
+        #[arg(long)]
+        strict: bool,
     },
     /// List providers with their endpoints and capabilities.
     Providers {
@@ -73,7 +78,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { paths } => check(&paths),
+        Command::Check { paths, strict } => check(&paths, strict),
         Command::Providers { json, spec_dir } => providers(json, spec_dir.as_deref()),
         Command::Generate { specs, out, crate_name, runtime_path } => {
             generate::run(&specs, &out, crate_name.as_deref(), runtime_path.as_deref())
@@ -115,7 +120,7 @@ fn print_diagnostics(bad: &[Diagnostics]) {
     }
 }
 
-fn check(paths: &[PathBuf]) -> Result<ExitCode, String> {
+fn check(paths: &[PathBuf], strict: bool) -> Result<ExitCode, String> {
     let defaults = [PathBuf::from("specs")];
     let paths = if paths.is_empty() { &defaults[..] } else { paths };
     let files = expand(paths)?;
@@ -125,11 +130,17 @@ fn check(paths: &[PathBuf]) -> Result<ExitCode, String> {
             paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
         ));
     }
-    let (ok, bad) = oauthgen_codegen::load_all(&files);
+    let (ok, mut bad) = oauthgen_codegen::load_all(&files);
+    let mut ok_count = ok.len();
+    if strict {
+        let before = bad.len();
+        bad.extend(ok.iter().filter_map(|(path, spec)| oauthgen_codegen::check_strict(path, spec)));
+        ok_count -= bad.len() - before;
+    }
     print_diagnostics(&bad);
     let errors: usize = bad.iter().map(|d| d.items().len()).sum();
     if bad.is_empty() {
-        eprintln!("checked {} spec(s): all valid", ok.len());
+        eprintln!("checked {ok_count} spec(s): all valid{}", if strict { ", provenance complete" } else { "" });
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("error: {} of {} spec(s) invalid, {errors} error(s)", bad.len(), files.len());

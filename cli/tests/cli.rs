@@ -44,6 +44,24 @@ fn check_reports_every_error_of_every_file_and_exits_1() {
     insta::assert_snapshot!(stderr);
 }
 
+/// `--strict` adds the catalog's provenance rules to a spec the ordinary check accepts: the
+/// source that is neither a page nor a file at a commit, the date in the future, and each
+/// fact no source covers, while a fact marked `# unsourced` passes.
+#[test]
+fn check_strict_reports_provenance_problems() {
+    let spec = "tests/fixtures/strict/provenance.yaml";
+    let (code, _, stderr) = run(oauthgen().args(["check", spec]));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = run(oauthgen().args(["check", "--strict", spec]));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(!stderr.contains("endpoints.userinfo"), "a fact marked `# unsourced` is accepted:\n{stderr}");
+    insta::assert_snapshot!(stderr);
+    let (code, _, stderr) = run(oauthgen().args(["check", "--strict", "specs"]));
+    assert_eq!(code, 0, "the bundled specs follow the provenance rules:\n{stderr}");
+    assert!(stderr.ends_with("all valid, provenance complete\n"), "{stderr}");
+}
+
 #[test]
 fn check_of_a_missing_path_is_a_clear_error() {
     let (code, _, stderr) = run(oauthgen().args(["check", "no/such/spec.yaml"]));

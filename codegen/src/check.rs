@@ -141,6 +141,7 @@ impl Checker<'_> {
         if let Some(docs) = &spec.docs {
             self.url("/docs", docs);
         }
+        crate::provenance::check_covers(spec, self.index, &mut self.out);
         for (i, p) in spec.provenance.iter().enumerate() {
             if !valid_date(&p.checked) {
                 self.err(

@@ -33,11 +33,13 @@
 
 pub mod attribute;
 pub mod builder;
+pub mod catalog;
 pub mod check;
 pub mod diag;
 pub mod emit;
 pub mod ident;
 pub mod ir;
+pub mod provenance;
 pub mod schema;
 pub mod spec;
 pub mod yaml;
@@ -175,6 +177,23 @@ pub fn load(path: &Path) -> Result<Spec, Diagnostics> {
     }
 }
 
+/// The catalog's provenance rules ([`provenance::strict`]) for a spec that [`load`] accepted
+/// from `path`: `None` when it follows them, else the diagnostics.
+pub fn check_strict(path: &Path, spec: &Spec) -> Option<Diagnostics> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (_, index) = yaml::load(&text).ok()?;
+    let found = provenance::strict(spec, &index, &text, &provenance::today());
+    if found.is_empty() {
+        return None;
+    }
+    let mut d = Diagnostics::new(path, text);
+    for item in found {
+        d.push(item);
+    }
+    d.finish();
+    Some(d)
+}
+
 /// The `*.yaml` and `*.yml` files directly in `dir`, sorted.
 pub fn spec_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -288,7 +307,7 @@ pub fn providers_crate(dir: &Path) -> Result<Vec<(String, String)>, String> {
         let name = spec.name.replace('\\', "\\\\").replace('"', "\\\"");
         let _ = writeln!(
             lib,
-            "#[cfg(feature = \"{id}\")]\n#[doc = \"{name} (`{id}`): generated from `{display}`.\"]\n#[rustfmt::skip]\npub mod {module};\n",
+            "#[cfg(feature = \"{id}\")]\n#[doc = \"{name} (`{id}`): generated from `{display}`.\"]\n#[rustfmt::skip]\n#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose\npub mod {module};\n",
             id = spec.id,
             module = ident::ident(&module),
         );

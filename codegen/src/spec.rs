@@ -80,9 +80,19 @@ pub struct Provenance {
     /// A URL or a `repository@commit:path` reference.
     #[schemars(length(min = 1))]
     pub source: String,
-    /// The day the source was checked, `YYYY-MM-DD`.
+    /// The day the source was compared with the spec, `YYYY-MM-DD`.
     #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub checked: String,
+    /// The facts this source states: spec keys such as `endpoints.token`, `pkce`,
+    /// `grants.refresh_token` or `scopes` (`endpoints` and `grants` cover all of theirs).
+    /// `oauthgen check --strict` requires every fact in the spec to be covered by a source
+    /// or marked `# unsourced` on its line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub covers: Vec<String>,
+    /// What was decided from this source, when it is not plain (a doubtful fact, a conflict
+    /// between sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The provider's endpoints.

@@ -38,6 +38,11 @@ impl Index {
         self.lookup(pointer, |s| s.key.unwrap_or(s.value))
     }
 
+    /// Whether the spec's text has a node at `pointer`.
+    pub fn contains(&self, pointer: &str) -> bool {
+        self.nodes.contains_key(pointer)
+    }
+
     /// Locate what is now at `new` (and below) where it was written, at `old`.
     pub fn alias(&mut self, new: &str, old: &str) {
         self.aliases.push((new.to_owned(), old.to_owned()));

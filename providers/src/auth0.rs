@@ -43,10 +43,12 @@ impl Auth0 {
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("audience"),
                     description: ::std::borrow::Cow::Borrowed(
-                        "The API identifier that client-credentials tokens are for",
+                        "The identifier of the API that client-credentials tokens are for (usually a URL)",
                     ),
                     default: ::core::option::Option::None,
-                    pattern: ::core::option::Option::None,
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[!-~]+$"),
+                    ),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("domain"),
@@ -90,7 +92,7 @@ impl Auth0 {
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,
-            returns_refresh_token: true,
+            returns_refresh_token: false,
             requires_scope: false,
             margin_seconds: 60u32,
         },
@@ -127,7 +129,7 @@ impl Auth0 {
     /// A confidential Auth0 client: a client id and secret registered with Auth0.
     ///
     /// Arguments:
-    /// - `audience`: The API identifier that client-credentials tokens are for (e.g. `https://api.acme.example/`)
+    /// - `audience`: The identifier of the API that client-credentials tokens are for (usually a URL) (e.g. `https://api.acme.example/`)
     /// - `domain`: The tenant domain (`{tenant}.{region}.auth0.com` or a custom domain) (e.g. `acme.eu.auth0.com`)
     #[must_use]
     pub fn new(
@@ -152,7 +154,7 @@ impl Auth0 {
     /// A public Auth0 client (no client secret), as used by installed and browser apps.
     ///
     /// Arguments:
-    /// - `audience`: The API identifier that client-credentials tokens are for (e.g. `https://api.acme.example/`)
+    /// - `audience`: The identifier of the API that client-credentials tokens are for (usually a URL) (e.g. `https://api.acme.example/`)
     /// - `domain`: The tenant domain (`{tenant}.{region}.auth0.com` or a custom domain) (e.g. `acme.eu.auth0.com`)
     #[must_use]
     pub fn public(
@@ -173,7 +175,7 @@ impl Auth0 {
         config.set_variable("domain", domain.into());
         Self { config }
     }
-    /// Sets `{audience}`: The API identifier that client-credentials tokens are for
+    /// Sets `{audience}`: The identifier of the API that client-credentials tokens are for (usually a URL)
     #[must_use]
     pub fn with_audience(
         mut self,

@@ -132,10 +132,14 @@ impl ::oauthgen_runtime::__private::UserInfo for Box {}
     reason = "scope descriptions are the provider's prose, copied from the spec"
 )]
 pub enum BoxScope {
-    /// Manage users of the enterprise
+    /// Provision and manage the application's app users
     ///
-    /// `manage_users`
-    ManageUsers,
+    /// `manage_app_users`
+    ManageAppUsers,
+    /// Provision and manage the enterprise's managed users
+    ///
+    /// `manage_managed_users`
+    ManageManagedUsers,
     /// Read all files and folders
     ///
     /// `root_readonly`
@@ -148,7 +152,8 @@ pub enum BoxScope {
 impl BoxScope {
     /// Every scope the Box spec declares, in name order.
     pub const ALL: &'static [Self] = &[
-        Self::ManageUsers,
+        Self::ManageAppUsers,
+        Self::ManageManagedUsers,
         Self::RootReadonly,
         Self::RootReadwrite,
     ];
@@ -158,7 +163,8 @@ impl BoxScope {
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::ManageUsers => "manage_users",
+            Self::ManageAppUsers => "manage_app_users",
+            Self::ManageManagedUsers => "manage_managed_users",
             Self::RootReadonly => "root_readonly",
             Self::RootReadwrite => "root_readwrite",
         }
@@ -178,7 +184,10 @@ impl ::core::str::FromStr for BoxScope {
     type Err = ::oauthgen_runtime::__private::UnknownScope;
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
-            "manage_users" => ::core::result::Result::Ok(Self::ManageUsers),
+            "manage_app_users" => ::core::result::Result::Ok(Self::ManageAppUsers),
+            "manage_managed_users" => {
+                ::core::result::Result::Ok(Self::ManageManagedUsers)
+            }
             "root_readonly" => ::core::result::Result::Ok(Self::RootReadonly),
             "root_readwrite" => ::core::result::Result::Ok(Self::RootReadwrite),
             _ => {

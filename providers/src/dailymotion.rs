@@ -5,7 +5,7 @@
 ///
 /// Capabilities: `authorization_code`, `refresh_token`, `client_credentials`, `userinfo`.
 ///
-/// Provider documentation: <https://developers.dailymotion.com/guides/platform-api-authentication/>
+/// Provider documentation: <https://developers.dailymotion.com/docs/authenticate-using-authorization-codes>
 #[derive(Clone, Debug)]
 pub struct Dailymotion {
     config: ::oauthgen_runtime::__private::ProviderConfig,
@@ -17,13 +17,13 @@ impl Dailymotion {
         name: ::std::borrow::Cow::Borrowed("Dailymotion"),
         docs: ::core::option::Option::Some(
             ::std::borrow::Cow::Borrowed(
-                "https://developers.dailymotion.com/guides/platform-api-authentication/",
+                "https://developers.dailymotion.com/docs/authenticate-using-authorization-codes",
             ),
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://www.dailymotion.com/oauth/authorize",
+                    "https://api.dailymotion.com/oauth/authorize",
                 ),
             ),
             token: ::std::borrow::Cow::Borrowed(
@@ -139,26 +139,30 @@ impl ::oauthgen_runtime::__private::UserInfo for Dailymotion {}
     reason = "scope descriptions are the provider's prose, copied from the spec"
 )]
 pub enum DailymotionScope {
-    /// The user's email address
+    /// The email address of the channel's main user
     ///
     /// `email`
     Email,
-    /// Read video and channel analytics
+    /// Like and unlike videos
     ///
-    /// `manage_analytics`
-    ManageAnalytics,
-    /// Post and delete comments
+    /// `manage_likes`
+    ManageLikes,
+    /// Create, edit and delete Players
     ///
-    /// `manage_comments`
-    ManageComments,
+    /// `manage_players`
+    ManagePlayers,
     /// Create, edit and delete playlists
     ///
     /// `manage_playlists`
     ManagePlaylists,
-    /// Follow and unfollow channels
+    /// Subscribe to channels
     ///
     /// `manage_subscriptions`
     ManageSubscriptions,
+    /// Create, edit and delete subtitles
+    ///
+    /// `manage_subtitles`
+    ManageSubtitles,
     /// Upload, edit and delete videos
     ///
     /// `manage_videos`
@@ -172,10 +176,11 @@ impl DailymotionScope {
     /// Every scope the Dailymotion spec declares, in name order.
     pub const ALL: &'static [Self] = &[
         Self::Email,
-        Self::ManageAnalytics,
-        Self::ManageComments,
+        Self::ManageLikes,
+        Self::ManagePlayers,
         Self::ManagePlaylists,
         Self::ManageSubscriptions,
+        Self::ManageSubtitles,
         Self::ManageVideos,
         Self::Userinfo,
     ];
@@ -186,10 +191,11 @@ impl DailymotionScope {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
-            Self::ManageAnalytics => "manage_analytics",
-            Self::ManageComments => "manage_comments",
+            Self::ManageLikes => "manage_likes",
+            Self::ManagePlayers => "manage_players",
             Self::ManagePlaylists => "manage_playlists",
             Self::ManageSubscriptions => "manage_subscriptions",
+            Self::ManageSubtitles => "manage_subtitles",
             Self::ManageVideos => "manage_videos",
             Self::Userinfo => "userinfo",
         }
@@ -210,12 +216,13 @@ impl ::core::str::FromStr for DailymotionScope {
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
             "email" => ::core::result::Result::Ok(Self::Email),
-            "manage_analytics" => ::core::result::Result::Ok(Self::ManageAnalytics),
-            "manage_comments" => ::core::result::Result::Ok(Self::ManageComments),
+            "manage_likes" => ::core::result::Result::Ok(Self::ManageLikes),
+            "manage_players" => ::core::result::Result::Ok(Self::ManagePlayers),
             "manage_playlists" => ::core::result::Result::Ok(Self::ManagePlaylists),
             "manage_subscriptions" => {
                 ::core::result::Result::Ok(Self::ManageSubscriptions)
             }
+            "manage_subtitles" => ::core::result::Result::Ok(Self::ManageSubtitles),
             "manage_videos" => ::core::result::Result::Ok(Self::ManageVideos),
             "userinfo" => ::core::result::Result::Ok(Self::Userinfo),
             _ => {

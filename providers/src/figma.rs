@@ -5,7 +5,7 @@
 ///
 /// Capabilities: `authorization_code`, `refresh_token`, `userinfo`.
 ///
-/// Provider documentation: <https://www.figma.com/developers/api#oauth2>
+/// Provider documentation: <https://developers.figma.com/docs/rest-api/authentication>
 #[derive(Clone, Debug)]
 pub struct Figma {
     config: ::oauthgen_runtime::__private::ProviderConfig,
@@ -16,7 +16,9 @@ impl Figma {
         id: ::std::borrow::Cow::Borrowed("figma"),
         name: ::std::borrow::Cow::Borrowed("Figma"),
         docs: ::core::option::Option::Some(
-            ::std::borrow::Cow::Borrowed("https://www.figma.com/developers/api#oauth2"),
+            ::std::borrow::Cow::Borrowed(
+                "https://developers.figma.com/docs/rest-api/authentication",
+            ),
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(

@@ -72,7 +72,9 @@ impl GithubEnterprise {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
-            refresh_token_expires_in: ::core::option::Option::None,
+            refresh_token_expires_in: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("refresh_token_expires_in"),
+            ),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: true,

@@ -20,25 +20,40 @@ impl Gitlab {
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://gitlab.com/oauth/authorize"),
+                ::std::borrow::Cow::Borrowed("https://{host}/oauth/authorize"),
             ),
-            token: ::std::borrow::Cow::Borrowed("https://gitlab.com/oauth/token"),
+            token: ::std::borrow::Cow::Borrowed("https://{host}/oauth/token"),
             revocation: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://gitlab.com/oauth/revoke"),
+                ::std::borrow::Cow::Borrowed("https://{host}/oauth/revoke"),
             ),
             device_authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://gitlab.com/oauth/authorize_device"),
+                ::std::borrow::Cow::Borrowed("https://{host}/oauth/authorize_device"),
             ),
             userinfo: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://gitlab.com/oauth/userinfo"),
+                ::std::borrow::Cow::Borrowed("https://{host}/oauth/userinfo"),
             ),
             introspection: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://gitlab.com/oauth/introspect"),
+                ::std::borrow::Cow::Borrowed("https://{host}/oauth/introspect"),
             ),
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::None,
         },
-        variables: ::std::borrow::Cow::Borrowed(&[]),
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("host"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The GitLab host: gitlab.com, or a self-managed or Dedicated instance (and port)",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("gitlab.com"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$"),
+                    ),
+                },
+            ],
+        ),
         client_auth: ::std::borrow::Cow::Borrowed(
             &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
@@ -83,7 +98,7 @@ impl Gitlab {
             callback_params: ::std::borrow::Cow::Borrowed(&[]),
         },
         oidc_issuer: ::core::option::Option::Some(
-            ::std::borrow::Cow::Borrowed("https://gitlab.com"),
+            ::std::borrow::Cow::Borrowed("https://{host}"),
         ),
         oidc_jwks_uri: ::core::option::Option::None,
         oidc_algorithms: ::std::borrow::Cow::Borrowed(
@@ -121,6 +136,15 @@ impl Gitlab {
             ::core::option::Option::None,
         );
         Self { config }
+    }
+    /// Sets `{host}`: The GitLab host: gitlab.com, or a self-managed or Dedicated instance (and port) (default `gitlab.com`)
+    #[must_use]
+    pub fn with_host(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("host", value.into());
+        self
     }
 }
 impl ::oauthgen_runtime::__private::Provider for Gitlab {

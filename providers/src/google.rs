@@ -63,10 +63,6 @@ impl Google {
                     ::std::borrow::Cow::Borrowed("access_type"),
                     ::std::borrow::Cow::Borrowed("offline"),
                 ),
-                (
-                    ::std::borrow::Cow::Borrowed("prompt"),
-                    ::std::borrow::Cow::Borrowed("consent"),
-                ),
             ],
         ),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {

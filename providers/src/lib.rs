@@ -3,204 +3,902 @@
 
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "adobe")]
+#[doc = "Adobe (IMS) (`adobe`): generated from `specs/adobe.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod adobe;
+
+#[cfg(feature = "airtable")]
+#[doc = "Airtable (`airtable`): generated from `specs/airtable.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod airtable;
+
+#[cfg(feature = "amazon")]
+#[doc = "Login with Amazon (`amazon`): generated from `specs/amazon.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod amazon;
+
+#[cfg(feature = "asana")]
+#[doc = "Asana (`asana`): generated from `specs/asana.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod asana;
+
+#[cfg(feature = "atlassian-data-center")]
+#[doc = "Atlassian Data Center (Jira, Confluence) (`atlassian-data-center`): generated from `specs/atlassian-data-center.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod atlassian_data_center;
+
 #[cfg(feature = "atlassian")]
 #[doc = "Atlassian Cloud (`atlassian`): generated from `specs/atlassian.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod atlassian;
+
+#[cfg(feature = "attio")]
+#[doc = "Attio (`attio`): generated from `specs/attio.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod attio;
 
 #[cfg(feature = "auth0")]
 #[doc = "Auth0 (`auth0`): generated from `specs/auth0.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod auth0;
+
+#[cfg(feature = "authentik")]
+#[doc = "authentik (`authentik`): generated from `specs/authentik.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod authentik;
+
+#[cfg(feature = "autodesk")]
+#[doc = "Autodesk Platform Services (APS) (`autodesk`): generated from `specs/autodesk.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod autodesk;
+
+#[cfg(feature = "aws-cognito")]
+#[doc = "Amazon Cognito user pools (`aws-cognito`): generated from `specs/aws-cognito.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod aws_cognito;
+
+#[cfg(feature = "azure-ad-b2c")]
+#[doc = "Azure AD B2C (`azure-ad-b2c`): generated from `specs/azure-ad-b2c.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod azure_ad_b2c;
+
+#[cfg(feature = "battlenet")]
+#[doc = "Battle.net (Blizzard) (`battlenet`): generated from `specs/battlenet.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod battlenet;
+
+#[cfg(feature = "bitbucket")]
+#[doc = "Bitbucket Cloud (`bitbucket`): generated from `specs/bitbucket.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod bitbucket;
+
+#[cfg(feature = "bitly")]
+#[doc = "Bitly (`bitly`): generated from `specs/bitly.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod bitly;
 
 #[cfg(feature = "box")]
 #[doc = "Box (`box`): generated from `specs/box.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod r#box;
+
+#[cfg(feature = "brex")]
+#[doc = "Brex (`brex`): generated from `specs/brex.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod brex;
+
+#[cfg(feature = "calendly")]
+#[doc = "Calendly (`calendly`): generated from `specs/calendly.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod calendly;
+
+#[cfg(feature = "canva")]
+#[doc = "Canva (Connect APIs) (`canva`): generated from `specs/canva.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod canva;
+
+#[cfg(feature = "clickup")]
+#[doc = "ClickUp (`clickup`): generated from `specs/clickup.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod clickup;
+
+#[cfg(feature = "clio")]
+#[doc = "Clio Manage (`clio`): generated from `specs/clio.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod clio;
+
+#[cfg(feature = "coinbase")]
+#[doc = "Coinbase (`coinbase`): generated from `specs/coinbase.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod coinbase;
+
+#[cfg(feature = "constant-contact")]
+#[doc = "Constant Contact (`constant-contact`): generated from `specs/constant-contact.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod constant_contact;
 
 #[cfg(feature = "dailymotion")]
 #[doc = "Dailymotion (`dailymotion`): generated from `specs/dailymotion.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod dailymotion;
+
+#[cfg(feature = "databricks")]
+#[doc = "Databricks (workspace) (`databricks`): generated from `specs/databricks.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod databricks;
+
+#[cfg(feature = "deel")]
+#[doc = "Deel (`deel`): generated from `specs/deel.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod deel;
+
+#[cfg(feature = "digitalocean")]
+#[doc = "DigitalOcean (`digitalocean`): generated from `specs/digitalocean.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod digitalocean;
 
 #[cfg(feature = "discord")]
 #[doc = "Discord (`discord`): generated from `specs/discord.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod discord;
 
 #[cfg(feature = "docusign")]
 #[doc = "DocuSign eSignature (`docusign`): generated from `specs/docusign.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod docusign;
 
 #[cfg(feature = "dropbox")]
 #[doc = "Dropbox (`dropbox`): generated from `specs/dropbox.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod dropbox;
+
+#[cfg(feature = "epic-games")]
+#[doc = "Epic Games (Epic Account Services) (`epic-games`): generated from `specs/epic-games.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod epic_games;
+
+#[cfg(feature = "etsy")]
+#[doc = "Etsy (`etsy`): generated from `specs/etsy.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod etsy;
+
+#[cfg(feature = "eventbrite")]
+#[doc = "Eventbrite (`eventbrite`): generated from `specs/eventbrite.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod eventbrite;
+
+#[cfg(feature = "facebook")]
+#[doc = "Facebook Login (`facebook`): generated from `specs/facebook.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod facebook;
 
 #[cfg(feature = "figma")]
 #[doc = "Figma (`figma`): generated from `specs/figma.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod figma;
 
 #[cfg(feature = "fitbit")]
 #[doc = "Fitbit (`fitbit`): generated from `specs/fitbit.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod fitbit;
+
+#[cfg(feature = "freeagent")]
+#[doc = "FreeAgent (`freeagent`): generated from `specs/freeagent.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod freeagent;
+
+#[cfg(feature = "freshbooks")]
+#[doc = "FreshBooks (`freshbooks`): generated from `specs/freshbooks.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod freshbooks;
+
+#[cfg(feature = "fusionauth")]
+#[doc = "FusionAuth (`fusionauth`): generated from `specs/fusionauth.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod fusionauth;
+
+#[cfg(feature = "garmin")]
+#[doc = "Garmin Connect (OAuth 2.0) (`garmin`): generated from `specs/garmin.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod garmin;
+
+#[cfg(feature = "gitea")]
+#[doc = "Gitea (`gitea`): generated from `specs/gitea.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod gitea;
 
 #[cfg(feature = "github-enterprise")]
 #[doc = "GitHub Enterprise Server (`github-enterprise`): generated from `specs/github-enterprise.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod github_enterprise;
 
 #[cfg(feature = "github")]
 #[doc = "GitHub (`github`): generated from `specs/github.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod github;
 
 #[cfg(feature = "gitlab")]
 #[doc = "GitLab (`gitlab`): generated from `specs/gitlab.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod gitlab;
 
 #[cfg(feature = "google")]
 #[doc = "Google (`google`): generated from `specs/google.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod google;
+
+#[cfg(feature = "goto")]
+#[doc = "GoTo (GoTo Connect, GoTo Meeting) (`goto`): generated from `specs/goto.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod goto;
+
+#[cfg(feature = "gusto")]
+#[doc = "Gusto (`gusto`): generated from `specs/gusto.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod gusto;
+
+#[cfg(feature = "heroku")]
+#[doc = "Heroku (`heroku`): generated from `specs/heroku.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod heroku;
+
+#[cfg(feature = "hubspot")]
+#[doc = "HubSpot (`hubspot`): generated from `specs/hubspot.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod hubspot;
+
+#[cfg(feature = "instagram")]
+#[doc = "Instagram (API with Instagram Login) (`instagram`): generated from `specs/instagram.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod instagram;
+
+#[cfg(feature = "intercom")]
+#[doc = "Intercom (`intercom`): generated from `specs/intercom.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod intercom;
 
 #[cfg(feature = "intuit")]
 #[doc = "Intuit QuickBooks Online (`intuit`): generated from `specs/intuit.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod intuit;
+
+#[cfg(feature = "kakao")]
+#[doc = "Kakao (`kakao`): generated from `specs/kakao.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod kakao;
 
 #[cfg(feature = "keycloak")]
 #[doc = "Keycloak (`keycloak`): generated from `specs/keycloak.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod keycloak;
+
+#[cfg(feature = "kick")]
+#[doc = "Kick (`kick`): generated from `specs/kick.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod kick;
+
+#[cfg(feature = "lever")]
+#[doc = "Lever (`lever`): generated from `specs/lever.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod lever;
+
+#[cfg(feature = "line")]
+#[doc = "LINE Login (`line`): generated from `specs/line.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod line;
 
 #[cfg(feature = "linear")]
 #[doc = "Linear (`linear`): generated from `specs/linear.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod linear;
 
 #[cfg(feature = "linkedin")]
 #[doc = "LinkedIn (`linkedin`): generated from `specs/linkedin.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod linkedin;
+
+#[cfg(feature = "mastodon")]
+#[doc = "Mastodon (`mastodon`): generated from `specs/mastodon.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod mastodon;
+
+#[cfg(feature = "mercadolibre")]
+#[doc = "Mercado Libre (`mercadolibre`): generated from `specs/mercadolibre.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod mercadolibre;
+
+#[cfg(feature = "microsoft-live")]
+#[doc = "Microsoft account (Live Connect, legacy) (`microsoft-live`): generated from `specs/microsoft-live.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod microsoft_live;
 
 #[cfg(feature = "microsoft")]
 #[doc = "Microsoft identity platform (`microsoft`): generated from `specs/microsoft.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod microsoft;
+
+#[cfg(feature = "miro")]
+#[doc = "Miro (`miro`): generated from `specs/miro.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod miro;
+
+#[cfg(feature = "monday")]
+#[doc = "monday.com (`monday`): generated from `specs/monday.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod monday;
+
+#[cfg(feature = "myob")]
+#[doc = "MYOB Business (`myob`): generated from `specs/myob.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod myob;
 
 #[cfg(feature = "naver")]
 #[doc = "Naver (`naver`): generated from `specs/naver.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod naver;
+
+#[cfg(feature = "netsuite")]
+#[doc = "Oracle NetSuite (`netsuite`): generated from `specs/netsuite.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod netsuite;
 
 #[cfg(feature = "notion")]
 #[doc = "Notion (`notion`): generated from `specs/notion.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod notion;
 
 #[cfg(feature = "okta")]
 #[doc = "Okta (`okta`): generated from `specs/okta.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod okta;
+
+#[cfg(feature = "onelogin")]
+#[doc = "OneLogin (`onelogin`): generated from `specs/onelogin.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod onelogin;
+
+#[cfg(feature = "oracle-identity-domains")]
+#[doc = "OCI IAM identity domains (Oracle Identity Cloud Service) (`oracle-identity-domains`): generated from `specs/oracle-identity-domains.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod oracle_identity_domains;
+
+#[cfg(feature = "ory-hydra")]
+#[doc = "Ory Hydra (`ory-hydra`): generated from `specs/ory-hydra.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod ory_hydra;
+
+#[cfg(feature = "osu")]
+#[doc = "osu! (`osu`): generated from `specs/osu.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod osu;
+
+#[cfg(feature = "oura")]
+#[doc = "Oura (`oura`): generated from `specs/oura.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod oura;
+
+#[cfg(feature = "outreach")]
+#[doc = "Outreach (`outreach`): generated from `specs/outreach.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod outreach;
+
+#[cfg(feature = "pagerduty")]
+#[doc = "PagerDuty (`pagerduty`): generated from `specs/pagerduty.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod pagerduty;
+
+#[cfg(feature = "pandadoc")]
+#[doc = "PandaDoc (`pandadoc`): generated from `specs/pandadoc.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod pandadoc;
+
+#[cfg(feature = "patreon")]
+#[doc = "Patreon (`patreon`): generated from `specs/patreon.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod patreon;
 
 #[cfg(feature = "paypal")]
 #[doc = "PayPal (`paypal`): generated from `specs/paypal.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod paypal;
+
+#[cfg(feature = "pingone")]
+#[doc = "PingOne (`pingone`): generated from `specs/pingone.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod pingone;
+
+#[cfg(feature = "pinterest")]
+#[doc = "Pinterest (`pinterest`): generated from `specs/pinterest.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod pinterest;
+
+#[cfg(feature = "pipedrive")]
+#[doc = "Pipedrive (`pipedrive`): generated from `specs/pipedrive.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod pipedrive;
+
+#[cfg(feature = "procore")]
+#[doc = "Procore (`procore`): generated from `specs/procore.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod procore;
+
+#[cfg(feature = "ramp")]
+#[doc = "Ramp (`ramp`): generated from `specs/ramp.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod ramp;
 
 #[cfg(feature = "reddit")]
 #[doc = "Reddit (`reddit`): generated from `specs/reddit.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod reddit;
+
+#[cfg(feature = "ringcentral")]
+#[doc = "RingCentral (`ringcentral`): generated from `specs/ringcentral.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod ringcentral;
+
+#[cfg(feature = "roblox")]
+#[doc = "Roblox (`roblox`): generated from `specs/roblox.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod roblox;
+
+#[cfg(feature = "sage")]
+#[doc = "Sage Business Cloud Accounting (`sage`): generated from `specs/sage.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod sage;
 
 #[cfg(feature = "salesforce")]
 #[doc = "Salesforce (`salesforce`): generated from `specs/salesforce.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod salesforce;
+
+#[cfg(feature = "sentry")]
+#[doc = "Sentry (`sentry`): generated from `specs/sentry.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod sentry;
+
+#[cfg(feature = "servicenow")]
+#[doc = "ServiceNow (`servicenow`): generated from `specs/servicenow.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod servicenow;
 
 #[cfg(feature = "shopify")]
 #[doc = "Shopify (`shopify`): generated from `specs/shopify.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod shopify;
+
+#[cfg(feature = "slack-openid")]
+#[doc = "Sign in with Slack (`slack-openid`): generated from `specs/slack-openid.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod slack_openid;
 
 #[cfg(feature = "slack")]
 #[doc = "Slack (`slack`): generated from `specs/slack.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod slack;
+
+#[cfg(feature = "smartsheet")]
+#[doc = "Smartsheet (`smartsheet`): generated from `specs/smartsheet.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod smartsheet;
+
+#[cfg(feature = "snapchat")]
+#[doc = "Snapchat Marketing API (`snapchat`): generated from `specs/snapchat.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod snapchat;
+
+#[cfg(feature = "snowflake")]
+#[doc = "Snowflake (`snowflake`): generated from `specs/snowflake.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod snowflake;
+
+#[cfg(feature = "soundcloud")]
+#[doc = "SoundCloud (`soundcloud`): generated from `specs/soundcloud.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod soundcloud;
 
 #[cfg(feature = "spotify")]
 #[doc = "Spotify (`spotify`): generated from `specs/spotify.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod spotify;
+
+#[cfg(feature = "square")]
+#[doc = "Square (`square`): generated from `specs/square.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod square;
+
+#[cfg(feature = "stackexchange")]
+#[doc = "Stack Exchange (`stackexchange`): generated from `specs/stackexchange.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod stackexchange;
 
 #[cfg(feature = "strava")]
 #[doc = "Strava (`strava`): generated from `specs/strava.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod strava;
+
+#[cfg(feature = "stripe-connect")]
+#[doc = "Stripe Connect (`stripe-connect`): generated from `specs/stripe-connect.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod stripe_connect;
+
+#[cfg(feature = "surveymonkey")]
+#[doc = "SurveyMonkey (`surveymonkey`): generated from `specs/surveymonkey.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod surveymonkey;
+
+#[cfg(feature = "threads")]
+#[doc = "Threads (`threads`): generated from `specs/threads.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod threads;
+
+#[cfg(feature = "todoist")]
+#[doc = "Todoist (`todoist`): generated from `specs/todoist.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod todoist;
+
+#[cfg(feature = "tumblr")]
+#[doc = "Tumblr (`tumblr`): generated from `specs/tumblr.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod tumblr;
 
 #[cfg(feature = "twitch")]
 #[doc = "Twitch (`twitch`): generated from `specs/twitch.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod twitch;
 
 #[cfg(feature = "twitter")]
 #[doc = "X (Twitter) (`twitter`): generated from `specs/twitter.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod twitter;
+
+#[cfg(feature = "typeform")]
+#[doc = "Typeform (`typeform`): generated from `specs/typeform.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod typeform;
+
+#[cfg(feature = "uber")]
+#[doc = "Uber (`uber`): generated from `specs/uber.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod uber;
+
+#[cfg(feature = "vimeo")]
+#[doc = "Vimeo (`vimeo`): generated from `specs/vimeo.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod vimeo;
+
+#[cfg(feature = "vk")]
+#[doc = "VK (`vk`): generated from `specs/vk.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod vk;
+
+#[cfg(feature = "wave")]
+#[doc = "Wave (`wave`): generated from `specs/wave.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod wave;
+
+#[cfg(feature = "webex")]
+#[doc = "Webex (Cisco) (`webex`): generated from `specs/webex.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod webex;
+
+#[cfg(feature = "webflow")]
+#[doc = "Webflow (`webflow`): generated from `specs/webflow.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod webflow;
 
 #[cfg(feature = "withings")]
 #[doc = "Withings (`withings`): generated from `specs/withings.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod withings;
+
+#[cfg(feature = "wordpress")]
+#[doc = "WordPress.com (`wordpress`): generated from `specs/wordpress.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod wordpress;
+
+#[cfg(feature = "workday")]
+#[doc = "Workday (`workday`): generated from `specs/workday.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod workday;
+
+#[cfg(feature = "wrike")]
+#[doc = "Wrike (`wrike`): generated from `specs/wrike.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod wrike;
 
 #[cfg(feature = "xero")]
 #[doc = "Xero (`xero`): generated from `specs/xero.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod xero;
+
+#[cfg(feature = "yahoo")]
+#[doc = "Yahoo (`yahoo`): generated from `specs/yahoo.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod yahoo;
+
+#[cfg(feature = "yandex")]
+#[doc = "Yandex ID (`yandex`): generated from `specs/yandex.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod yandex;
+
+#[cfg(feature = "zendesk")]
+#[doc = "Zendesk (`zendesk`): generated from `specs/zendesk.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod zendesk;
+
+#[cfg(feature = "zitadel")]
+#[doc = "ZITADEL (`zitadel`): generated from `specs/zitadel.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod zitadel;
+
+#[cfg(feature = "zoho")]
+#[doc = "Zoho (`zoho`): generated from `specs/zoho.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod zoho;
 
 #[cfg(feature = "zoom")]
 #[doc = "Zoom (`zoom`): generated from `specs/zoom.yaml`."]
 #[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod zoom;
 
 /// Every bundled spec: `(id, YAML text)`, in id order.
 pub const SPEC_SOURCES: &[(&str, &str)] = &[
+    ("adobe", include_str!("../specs/adobe.yaml")),
+    ("airtable", include_str!("../specs/airtable.yaml")),
+    ("amazon", include_str!("../specs/amazon.yaml")),
+    ("asana", include_str!("../specs/asana.yaml")),
+    ("atlassian-data-center", include_str!("../specs/atlassian-data-center.yaml")),
     ("atlassian", include_str!("../specs/atlassian.yaml")),
+    ("attio", include_str!("../specs/attio.yaml")),
     ("auth0", include_str!("../specs/auth0.yaml")),
+    ("authentik", include_str!("../specs/authentik.yaml")),
+    ("autodesk", include_str!("../specs/autodesk.yaml")),
+    ("aws-cognito", include_str!("../specs/aws-cognito.yaml")),
+    ("azure-ad-b2c", include_str!("../specs/azure-ad-b2c.yaml")),
+    ("battlenet", include_str!("../specs/battlenet.yaml")),
+    ("bitbucket", include_str!("../specs/bitbucket.yaml")),
+    ("bitly", include_str!("../specs/bitly.yaml")),
     ("box", include_str!("../specs/box.yaml")),
+    ("brex", include_str!("../specs/brex.yaml")),
+    ("calendly", include_str!("../specs/calendly.yaml")),
+    ("canva", include_str!("../specs/canva.yaml")),
+    ("clickup", include_str!("../specs/clickup.yaml")),
+    ("clio", include_str!("../specs/clio.yaml")),
+    ("coinbase", include_str!("../specs/coinbase.yaml")),
+    ("constant-contact", include_str!("../specs/constant-contact.yaml")),
     ("dailymotion", include_str!("../specs/dailymotion.yaml")),
+    ("databricks", include_str!("../specs/databricks.yaml")),
+    ("deel", include_str!("../specs/deel.yaml")),
+    ("digitalocean", include_str!("../specs/digitalocean.yaml")),
     ("discord", include_str!("../specs/discord.yaml")),
     ("docusign", include_str!("../specs/docusign.yaml")),
     ("dropbox", include_str!("../specs/dropbox.yaml")),
+    ("epic-games", include_str!("../specs/epic-games.yaml")),
+    ("etsy", include_str!("../specs/etsy.yaml")),
+    ("eventbrite", include_str!("../specs/eventbrite.yaml")),
+    ("facebook", include_str!("../specs/facebook.yaml")),
     ("figma", include_str!("../specs/figma.yaml")),
     ("fitbit", include_str!("../specs/fitbit.yaml")),
+    ("freeagent", include_str!("../specs/freeagent.yaml")),
+    ("freshbooks", include_str!("../specs/freshbooks.yaml")),
+    ("fusionauth", include_str!("../specs/fusionauth.yaml")),
+    ("garmin", include_str!("../specs/garmin.yaml")),
+    ("gitea", include_str!("../specs/gitea.yaml")),
     ("github-enterprise", include_str!("../specs/github-enterprise.yaml")),
     ("github", include_str!("../specs/github.yaml")),
     ("gitlab", include_str!("../specs/gitlab.yaml")),
     ("google", include_str!("../specs/google.yaml")),
+    ("goto", include_str!("../specs/goto.yaml")),
+    ("gusto", include_str!("../specs/gusto.yaml")),
+    ("heroku", include_str!("../specs/heroku.yaml")),
+    ("hubspot", include_str!("../specs/hubspot.yaml")),
+    ("instagram", include_str!("../specs/instagram.yaml")),
+    ("intercom", include_str!("../specs/intercom.yaml")),
     ("intuit", include_str!("../specs/intuit.yaml")),
+    ("kakao", include_str!("../specs/kakao.yaml")),
     ("keycloak", include_str!("../specs/keycloak.yaml")),
+    ("kick", include_str!("../specs/kick.yaml")),
+    ("lever", include_str!("../specs/lever.yaml")),
+    ("line", include_str!("../specs/line.yaml")),
     ("linear", include_str!("../specs/linear.yaml")),
     ("linkedin", include_str!("../specs/linkedin.yaml")),
+    ("mastodon", include_str!("../specs/mastodon.yaml")),
+    ("mercadolibre", include_str!("../specs/mercadolibre.yaml")),
+    ("microsoft-live", include_str!("../specs/microsoft-live.yaml")),
     ("microsoft", include_str!("../specs/microsoft.yaml")),
+    ("miro", include_str!("../specs/miro.yaml")),
+    ("monday", include_str!("../specs/monday.yaml")),
+    ("myob", include_str!("../specs/myob.yaml")),
     ("naver", include_str!("../specs/naver.yaml")),
+    ("netsuite", include_str!("../specs/netsuite.yaml")),
     ("notion", include_str!("../specs/notion.yaml")),
     ("okta", include_str!("../specs/okta.yaml")),
+    ("onelogin", include_str!("../specs/onelogin.yaml")),
+    ("oracle-identity-domains", include_str!("../specs/oracle-identity-domains.yaml")),
+    ("ory-hydra", include_str!("../specs/ory-hydra.yaml")),
+    ("osu", include_str!("../specs/osu.yaml")),
+    ("oura", include_str!("../specs/oura.yaml")),
+    ("outreach", include_str!("../specs/outreach.yaml")),
+    ("pagerduty", include_str!("../specs/pagerduty.yaml")),
+    ("pandadoc", include_str!("../specs/pandadoc.yaml")),
+    ("patreon", include_str!("../specs/patreon.yaml")),
     ("paypal", include_str!("../specs/paypal.yaml")),
+    ("pingone", include_str!("../specs/pingone.yaml")),
+    ("pinterest", include_str!("../specs/pinterest.yaml")),
+    ("pipedrive", include_str!("../specs/pipedrive.yaml")),
+    ("procore", include_str!("../specs/procore.yaml")),
+    ("ramp", include_str!("../specs/ramp.yaml")),
     ("reddit", include_str!("../specs/reddit.yaml")),
+    ("ringcentral", include_str!("../specs/ringcentral.yaml")),
+    ("roblox", include_str!("../specs/roblox.yaml")),
+    ("sage", include_str!("../specs/sage.yaml")),
     ("salesforce", include_str!("../specs/salesforce.yaml")),
+    ("sentry", include_str!("../specs/sentry.yaml")),
+    ("servicenow", include_str!("../specs/servicenow.yaml")),
     ("shopify", include_str!("../specs/shopify.yaml")),
+    ("slack-openid", include_str!("../specs/slack-openid.yaml")),
     ("slack", include_str!("../specs/slack.yaml")),
+    ("smartsheet", include_str!("../specs/smartsheet.yaml")),
+    ("snapchat", include_str!("../specs/snapchat.yaml")),
+    ("snowflake", include_str!("../specs/snowflake.yaml")),
+    ("soundcloud", include_str!("../specs/soundcloud.yaml")),
     ("spotify", include_str!("../specs/spotify.yaml")),
+    ("square", include_str!("../specs/square.yaml")),
+    ("stackexchange", include_str!("../specs/stackexchange.yaml")),
     ("strava", include_str!("../specs/strava.yaml")),
+    ("stripe-connect", include_str!("../specs/stripe-connect.yaml")),
+    ("surveymonkey", include_str!("../specs/surveymonkey.yaml")),
+    ("threads", include_str!("../specs/threads.yaml")),
+    ("todoist", include_str!("../specs/todoist.yaml")),
+    ("tumblr", include_str!("../specs/tumblr.yaml")),
     ("twitch", include_str!("../specs/twitch.yaml")),
     ("twitter", include_str!("../specs/twitter.yaml")),
+    ("typeform", include_str!("../specs/typeform.yaml")),
+    ("uber", include_str!("../specs/uber.yaml")),
+    ("vimeo", include_str!("../specs/vimeo.yaml")),
+    ("vk", include_str!("../specs/vk.yaml")),
+    ("wave", include_str!("../specs/wave.yaml")),
+    ("webex", include_str!("../specs/webex.yaml")),
+    ("webflow", include_str!("../specs/webflow.yaml")),
     ("withings", include_str!("../specs/withings.yaml")),
+    ("wordpress", include_str!("../specs/wordpress.yaml")),
+    ("workday", include_str!("../specs/workday.yaml")),
+    ("wrike", include_str!("../specs/wrike.yaml")),
     ("xero", include_str!("../specs/xero.yaml")),
+    ("yahoo", include_str!("../specs/yahoo.yaml")),
+    ("yandex", include_str!("../specs/yandex.yaml")),
+    ("zendesk", include_str!("../specs/zendesk.yaml")),
+    ("zitadel", include_str!("../specs/zitadel.yaml")),
+    ("zoho", include_str!("../specs/zoho.yaml")),
     ("zoom", include_str!("../specs/zoom.yaml")),
 ];

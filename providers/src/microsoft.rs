@@ -98,7 +98,7 @@ impl Microsoft {
             refresh_token_expires_in: ::core::option::Option::None,
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
-            rotates: true,
+            rotates: false,
             returns_refresh_token: true,
             requires_scope: false,
             margin_seconds: 60u32,

@@ -99,7 +99,11 @@ impl Okta {
                 default_interval: 5u32,
             }),
             client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
-                token_endpoint: ::core::option::Option::None,
+                token_endpoint: ::core::option::Option::Some(
+                    ::std::borrow::Cow::Borrowed(
+                        "https://{domain}/oauth2/default/v1/token",
+                    ),
+                ),
                 params: ::std::borrow::Cow::Borrowed(&[]),
             }),
             jwt_bearer: ::core::option::Option::None,

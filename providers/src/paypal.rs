@@ -22,23 +22,38 @@ impl Paypal {
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://www.paypal.com/signin/authorize"),
+                ::std::borrow::Cow::Borrowed("https://www.{domain}/signin/authorize"),
             ),
             token: ::std::borrow::Cow::Borrowed(
-                "https://api-m.paypal.com/v1/oauth2/token",
+                "https://api-m.{domain}/v1/oauth2/token",
             ),
             revocation: ::core::option::Option::None,
             device_authorization: ::core::option::Option::None,
             userinfo: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://api-m.paypal.com/v1/identity/openidconnect/userinfo?schema=openid",
+                    "https://api-m.{domain}/v1/identity/openidconnect/userinfo?schema=openid",
                 ),
             ),
             introspection: ::core::option::Option::None,
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::None,
         },
-        variables: ::std::borrow::Cow::Borrowed(&[]),
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("domain"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "`paypal.com` (live) or `sandbox.paypal.com` (sandbox)",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("paypal.com"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^(sandbox\\.)?paypal\\.com$"),
+                    ),
+                },
+            ],
+        ),
         client_auth: ::std::borrow::Cow::Borrowed(
             &[::oauthgen_runtime::__private::spec::ClientAuth::Basic],
         ),
@@ -116,6 +131,15 @@ impl Paypal {
         );
         Self { config }
     }
+    /// Sets `{domain}`: `paypal.com` (live) or `sandbox.paypal.com` (sandbox) (default `paypal.com`)
+    #[must_use]
+    pub fn with_domain(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("domain", value.into());
+        self
+    }
 }
 impl ::oauthgen_runtime::__private::Provider for Paypal {
     type Scope = PaypalScope;
@@ -137,6 +161,10 @@ impl ::oauthgen_runtime::__private::UserInfo for Paypal {}
     reason = "scope descriptions are the provider's prose, copied from the spec"
 )]
 pub enum PaypalScope {
+    /// The user's street address, city, state, country and zip code
+    ///
+    /// `address`
+    Address,
     /// The user's email address
     ///
     /// `email`
@@ -145,22 +173,34 @@ pub enum PaypalScope {
     ///
     /// `openid`
     Openid,
-    /// The user's basic profile: name and picture
+    /// The user's PayPal account ID (payer ID) and account verification status
+    ///
+    /// `https://uri.paypal.com/services/paypalattributes`
+    PaypalAttributes,
+    /// The user's full name
     ///
     /// `profile`
     Profile,
 }
 impl PaypalScope {
     /// Every scope the PayPal spec declares, in name order.
-    pub const ALL: &'static [Self] = &[Self::Email, Self::Openid, Self::Profile];
+    pub const ALL: &'static [Self] = &[
+        Self::Address,
+        Self::Email,
+        Self::Openid,
+        Self::PaypalAttributes,
+        Self::Profile,
+    ];
     /// The scopes requested when none are given (`scopes.default` in the PayPal spec).
     pub const DEFAULT: &'static [Self] = &[Self::Openid];
     /// The scope string sent to the provider.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Address => "address",
             Self::Email => "email",
             Self::Openid => "openid",
+            Self::PaypalAttributes => "https://uri.paypal.com/services/paypalattributes",
             Self::Profile => "profile",
         }
     }
@@ -179,8 +219,12 @@ impl ::core::str::FromStr for PaypalScope {
     type Err = ::oauthgen_runtime::__private::UnknownScope;
     fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
         match s {
+            "address" => ::core::result::Result::Ok(Self::Address),
             "email" => ::core::result::Result::Ok(Self::Email),
             "openid" => ::core::result::Result::Ok(Self::Openid),
+            "https://uri.paypal.com/services/paypalattributes" => {
+                ::core::result::Result::Ok(Self::PaypalAttributes)
+            }
             "profile" => ::core::result::Result::Ok(Self::Profile),
             _ => {
                 ::core::result::Result::Err(

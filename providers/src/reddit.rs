@@ -5,7 +5,7 @@
 ///
 /// Capabilities: `authorization_code`, `refresh_token`, `client_credentials`, `revocation`, `userinfo`.
 ///
-/// Provider documentation: <https://github.com/reddit-archive/reddit/wiki/OAuth2>
+/// Provider documentation: <https://support.reddithelp.com/hc/en-us/articles/16160319875092-Reddit-Data-API-Wiki>
 #[derive(Clone, Debug)]
 pub struct Reddit {
     config: ::oauthgen_runtime::__private::ProviderConfig,
@@ -17,7 +17,7 @@ impl Reddit {
         name: ::std::borrow::Cow::Borrowed("Reddit"),
         docs: ::core::option::Option::Some(
             ::std::borrow::Cow::Borrowed(
-                "https://github.com/reddit-archive/reddit/wiki/OAuth2",
+                "https://support.reddithelp.com/hc/en-us/articles/16160319875092-Reddit-Data-API-Wiki",
             ),
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {

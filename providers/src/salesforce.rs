@@ -43,14 +43,28 @@ impl Salesforce {
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("host"),
                     description: ::std::borrow::Cow::Borrowed(
-                        "The login host: `login.salesforce.com`, `test.salesforce.com` (sandboxes) or a My Domain host",
+                        "The login host: `login.salesforce.com`, `test.salesforce.com` (sandboxes), a My Domain host (required for client credentials) or an Experience Cloud site host",
                     ),
                     default: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("login.salesforce.com"),
                     ),
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed(
-                            "^[A-Za-z0-9.-]+\\.(salesforce|force)\\.com$",
+                            "^[A-Za-z0-9.-]+\\.(salesforce|force|site)\\.com$",
+                        ),
+                    ),
+                },
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("jwt_audience"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The `aud` of JWT bearer assertions: `login.salesforce.com`, `test.salesforce.com` (sandboxes) or an Experience Cloud site URL without its scheme",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("login.salesforce.com"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed(
+                            "^[A-Za-z0-9.-]+\\.(salesforce|force|site)\\.com(/[A-Za-z0-9_-]+)*$",
                         ),
                     ),
                 },
@@ -101,7 +115,7 @@ impl Salesforce {
                 key_format: ::oauthgen_runtime::__private::spec::KeyFormat::Pem,
                 algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
                 audience: ::oauthgen_runtime::__private::spec::Audience::Literal(
-                    ::std::borrow::Cow::Borrowed("https://{host}"),
+                    ::std::borrow::Cow::Borrowed("https://{jwt_audience}"),
                 ),
                 subject: ::oauthgen_runtime::__private::spec::Subject::Required,
             }),
@@ -110,7 +124,9 @@ impl Salesforce {
             loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,
             callback_params: ::std::borrow::Cow::Borrowed(&[]),
         },
-        oidc_issuer: ::core::option::Option::None,
+        oidc_issuer: ::core::option::Option::Some(
+            ::std::borrow::Cow::Borrowed("https://{host}"),
+        ),
         oidc_jwks_uri: ::core::option::Option::None,
         oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
         oidc_sends_iss: false,
@@ -146,13 +162,22 @@ impl Salesforce {
         );
         Self { config }
     }
-    /// Sets `{host}`: The login host: `login.salesforce.com`, `test.salesforce.com` (sandboxes) or a My Domain host (default `login.salesforce.com`)
+    /// Sets `{host}`: The login host: `login.salesforce.com`, `test.salesforce.com` (sandboxes), a My Domain host (required for client credentials) or an Experience Cloud site host (default `login.salesforce.com`)
     #[must_use]
     pub fn with_host(
         mut self,
         value: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
         self.config.set_variable("host", value.into());
+        self
+    }
+    /// Sets `{jwt_audience}`: The `aud` of JWT bearer assertions: `login.salesforce.com`, `test.salesforce.com` (sandboxes) or an Experience Cloud site URL without its scheme (default `login.salesforce.com`)
+    #[must_use]
+    pub fn with_jwt_audience(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("jwt_audience", value.into());
         self
     }
 }

@@ -59,7 +59,7 @@ impl Withings {
             format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
             expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Number,
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
-            error_in_200: false,
+            error_in_200: true,
             root: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("body")),
             refresh_token_expires_in: ::core::option::Option::None,
         },

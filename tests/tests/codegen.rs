@@ -68,6 +68,43 @@ fn committed_schema_is_current() {
     );
 }
 
+/// `specs/CATALOG.md` is what the generator makes of `specs/`. `OAUTHGEN_BLESS=1` rewrites it.
+#[test]
+fn catalog_is_current() {
+    let dir = workspace().join("specs");
+    let (ok, bad) = oauthgen_codegen::load_all(&oauthgen_codegen::spec_files(&dir).unwrap());
+    assert!(bad.is_empty(), "invalid specs: {bad:?}");
+    let fresh = oauthgen_codegen::catalog::catalog(&ok);
+    let path = dir.join("CATALOG.md");
+    if std::env::var_os("OAUTHGEN_BLESS").is_some() {
+        oauthgen_codegen::write_if_changed(&path, &fresh).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).ok().as_deref() == Some(fresh.as_str()),
+        "specs/CATALOG.md is stale: run `OAUTHGEN_BLESS=1 cargo test -p oauthgen-tests --test codegen`"
+    );
+    // The README's count is the catalog's.
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let claim = format!("{} providers", ok.len());
+    assert!(readme.contains(&claim), "the README should say `{claim}` (the number of specs in specs/CATALOG.md)");
+}
+
+/// Every bundled spec follows the catalog's provenance rules (`oauthgen check --strict`):
+/// sources are pages or files at a commit, no date is in the future, every fact is covered
+/// by a source or marked `# unsourced`.
+#[test]
+fn bundled_specs_follow_the_provenance_rules() {
+    let dir = workspace().join("specs");
+    let (ok, bad) = oauthgen_codegen::load_all(&oauthgen_codegen::spec_files(&dir).unwrap());
+    assert!(bad.is_empty());
+    let failures: Vec<String> = ok
+        .iter()
+        .filter_map(|(path, spec)| oauthgen_codegen::check_strict(path, spec))
+        .map(|d| d.to_string())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The providers crate's sources (`providers/src/*.rs`) are what the generator makes of
 /// `specs/`. `OAUTHGEN_BLESS=1` rewrites them (and removes files no spec makes).
 #[test]
