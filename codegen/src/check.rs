@@ -10,6 +10,11 @@ use oauthgen_spec::{Endpoint, RESERVED_PARAMS};
 use crate::spec::{ClientAuth, Spec};
 use crate::yaml::{Index, escape};
 
+/// Headers the flows set themselves (client authentication, body, transport), which
+/// `request_headers` may not set.
+const RESERVED_HEADERS: &[&str] =
+    &["authorization", "content-type", "content-length", "host", "transfer-encoding", "connection", "dpop", "accept"];
+
 /// The `{name}` placeholders in a template, or why the template is malformed.
 pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
     let mut out = Vec::new();
@@ -194,13 +199,31 @@ impl Checker<'_> {
         if let Some(jwt) = &spec.grants.jwt_bearer {
             used.extend(placeholders(&jwt.audience).unwrap_or_default());
         }
+        // Parameter and header values are templates too.
+        let templated = [
+            ("/authorize_params", &spec.authorize_params),
+            ("/token_request/params", &spec.token_request.params),
+            ("/token_request/code_params", &spec.token_request.code_params),
+            ("/token_request/refresh_params", &spec.token_request.refresh_params),
+            ("/request_headers", &spec.request_headers),
+        ];
+        for (pointer, map) in templated {
+            for (k, v) in map {
+                if self.template(&format!("{pointer}/{}", escape(k)), v) {
+                    used.extend(placeholders(v).unwrap_or_default());
+                }
+            }
+        }
         for (name, var) in &spec.variables {
             let p = format!("/variables/{}", escape(name));
             if let Some(why) = variable_name_problem(name) {
                 self.err(self.key(&p), format!("variable name `{name}` cannot be used: {why}"));
             }
             if !used.contains(name.as_str()) {
-                self.err(self.key(&p), format!("variable `{name}` is declared but no endpoint uses `{{{name}}}`"));
+                self.err(
+                    self.key(&p),
+                    format!("variable `{name}` is declared but no endpoint, parameter or header uses `{{{name}}}`"),
+                );
             }
             let pattern = match &var.pattern {
                 Some(pat) => match regex_lite::Regex::new(pat) {
@@ -228,6 +251,9 @@ impl Checker<'_> {
         self.scopes();
         self.params("/authorize_params", &spec.authorize_params);
         self.params("/token_request/params", &spec.token_request.params);
+        self.params("/token_request/code_params", &spec.token_request.code_params);
+        self.params("/token_request/refresh_params", &spec.token_request.refresh_params);
+        self.headers();
         self.grants();
     }
 
@@ -303,6 +329,27 @@ impl Checker<'_> {
         }
     }
 
+    /// `request_headers`: HTTP field names (RFC 9110 tokens) that the flows do not set
+    /// themselves, each once whatever its case, with values on one line of visible ASCII.
+    fn headers(&mut self) {
+        let mut seen = BTreeSet::new();
+        for (name, value) in &self.spec.request_headers {
+            let p = format!("/request_headers/{}", escape(name));
+            let token =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if !token {
+                self.err(self.key(&p), format!("`{name}` is not an HTTP header name"));
+            } else if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                self.err(self.key(&p), format!("`{name}` is set by the flows and cannot be set in `request_headers`"));
+            } else if !seen.insert(name.to_ascii_lowercase()) {
+                self.err(self.key(&p), format!("header `{name}` is set twice (header names ignore case)"));
+            }
+            if value.chars().any(|c| !(c == ' ' || c == '\t' || c.is_ascii_graphic())) {
+                self.err(self.value(&p), format!("the value of header `{name}` must be visible ASCII on one line"));
+            }
+        }
+    }
+
     fn grants(&mut self) {
         let spec = self.spec;
         let g = &spec.grants;
@@ -343,6 +390,18 @@ impl Checker<'_> {
         }
         if g.refresh_token.is_none() && spec.endpoints.refresh.is_some() {
             self.err(self.key("/endpoints/refresh"), "`endpoints.refresh` is set but `grants` has no `refresh_token`");
+        }
+        if !spec.token_request.code_params.is_empty() && g.authorization_code.is_none() {
+            self.err(
+                self.key("/token_request/code_params"),
+                "`token_request.code_params` is set but `grants` has no `authorization_code`",
+            );
+        }
+        if !spec.token_request.refresh_params.is_empty() && g.refresh_token.is_none() {
+            self.err(
+                self.key("/token_request/refresh_params"),
+                "`token_request.refresh_params` is set but `grants` has no `refresh_token`",
+            );
         }
         if !spec.authorize_params.is_empty() && g.authorization_code.is_none() {
             self.err(

@@ -162,6 +162,7 @@ struct_literal!(ProviderSpec {
     scope_separator,
     default_scopes,
     authorize_params,
+    request_headers,
     token_request,
     token_response,
     refresh,
@@ -183,7 +184,7 @@ struct_literal!(EndpointTemplates {
     end_session,
 });
 struct_literal!(VariableSpec { name, description, default, pattern });
-struct_literal!(TokenRequestSpec { body_format, params });
+struct_literal!(TokenRequestSpec { body_format, params, code_params, refresh_params });
 struct_literal!(TokenResponseSpec {
     format,
     expires_in,

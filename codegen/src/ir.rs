@@ -152,9 +152,12 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             .collect::<Vec<_>>()
             .into(),
         authorize_params: params(&spec.authorize_params),
+        request_headers: params(&spec.request_headers),
         token_request: TokenRequestSpec {
             body_format: spec.token_request.body_format,
             params: params(&spec.token_request.params),
+            code_params: params(&spec.token_request.code_params),
+            refresh_params: params(&spec.token_request.refresh_params),
         },
         token_response: TokenResponseSpec {
             format: r.format,

@@ -23,6 +23,7 @@ fn vocabulary() -> Vec<String> {
         "pkce",
         "scopes",
         "authorize_params",
+        "request_headers",
         "token_request",
         "token_response",
         "refresh",

@@ -47,9 +47,15 @@ pub struct Spec {
     /// The provider's scopes.
     #[serde(default)]
     pub scopes: Scopes,
-    /// Extra query parameters added to every authorization URL.
+    /// Extra query parameters added to every authorization URL; values may hold `{name}`
+    /// placeholders.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorize_params: BTreeMap<String, String>,
+    /// Headers sent on every request to the provider's OAuth endpoints (token, refresh,
+    /// revocation, introspection, device authorization, userinfo): `Notion-Version`, a
+    /// `User-Agent` (Reddit). Values may hold `{name}` placeholders.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_headers: BTreeMap<String, String>,
     /// How token requests must be shaped.
     #[serde(default)]
     pub token_request: TokenRequest,
@@ -202,12 +208,20 @@ pub struct ScopeValue {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// Encoding of the token request body: `form` (RFC 6749) or `json` (Notion, Atlassian).
+    /// Encoding of the request bodies sent to the provider (token, refresh, revocation,
+    /// introspection, device authorization): `form` (RFC 6749) or `json` (Notion, Atlassian).
     #[serde(default)]
     pub body_format: BodyFormat,
-    /// Extra form parameters sent with every token request.
+    /// Extra form parameters sent with every token request; values may hold `{name}`
+    /// placeholders.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    /// Extra parameters of the authorization code exchange only (Basecamp `type: web_server`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub code_params: BTreeMap<String, String>,
+    /// Extra parameters of refresh requests only (Basecamp `type: refresh`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refresh_params: BTreeMap<String, String>,
 }
 
 /// Declarative clean-up of non-standard token responses.

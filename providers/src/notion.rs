@@ -38,7 +38,22 @@ impl Notion {
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::None,
         },
-        variables: ::std::borrow::Cow::Borrowed(&[]),
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("notion_version"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The Notion API version sent as `Notion-Version`",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("2025-09-03"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+                    ),
+                },
+            ],
+        ),
         client_auth: ::std::borrow::Cow::Borrowed(
             &[::oauthgen_runtime::__private::spec::ClientAuth::Basic],
         ),
@@ -53,9 +68,19 @@ impl Notion {
                 ),
             ],
         ),
+        request_headers: ::std::borrow::Cow::Borrowed(
+            &[
+                (
+                    ::std::borrow::Cow::Borrowed("Notion-Version"),
+                    ::std::borrow::Cow::Borrowed("{notion_version}"),
+                ),
+            ],
+        ),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Json,
             params: ::std::borrow::Cow::Borrowed(&[]),
+            code_params: ::std::borrow::Cow::Borrowed(&[]),
+            refresh_params: ::std::borrow::Cow::Borrowed(&[]),
         },
         token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
             format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
@@ -117,6 +142,15 @@ impl Notion {
             ::core::option::Option::None,
         );
         Self { config }
+    }
+    /// Sets `{notion_version}`: The Notion API version sent as `Notion-Version` (default `2025-09-03`)
+    #[must_use]
+    pub fn with_notion_version(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("notion_version", value.into());
+        self
     }
 }
 impl ::oauthgen_runtime::__private::Provider for Notion {

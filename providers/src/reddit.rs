@@ -40,7 +40,20 @@ impl Reddit {
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::None,
         },
-        variables: ::std::borrow::Cow::Borrowed(&[]),
+        variables: ::std::borrow::Cow::Borrowed(
+            &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("user_agent"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "Your client's User-Agent, unique and descriptive: `<platform>:<app ID>:<version string> (by /u/<reddit username>)`",
+                    ),
+                    default: ::core::option::Option::None,
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[!-~][ -~]*$"),
+                    ),
+                },
+            ],
+        ),
         client_auth: ::std::borrow::Cow::Borrowed(
             &[::oauthgen_runtime::__private::spec::ClientAuth::Basic],
         ),
@@ -57,9 +70,19 @@ impl Reddit {
                 ),
             ],
         ),
+        request_headers: ::std::borrow::Cow::Borrowed(
+            &[
+                (
+                    ::std::borrow::Cow::Borrowed("User-Agent"),
+                    ::std::borrow::Cow::Borrowed("{user_agent}"),
+                ),
+            ],
+        ),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
+            code_params: ::std::borrow::Cow::Borrowed(&[]),
+            refresh_params: ::std::borrow::Cow::Borrowed(&[]),
         },
         token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
             format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
@@ -95,8 +118,12 @@ impl Reddit {
         oidc_sends_iss: false,
     };
     /// A confidential Reddit client: a client id and secret registered with Reddit.
+    ///
+    /// Arguments:
+    /// - `user_agent`: Your client's User-Agent, unique and descriptive: `<platform>:<app ID>:<version string> (by /u/<reddit username>)` (e.g. `web:com.example.myapp:v1.2.3 (by /u/example)`)
     #[must_use]
     pub fn new(
+        user_agent: impl ::core::convert::Into<::std::string::String>,
         client_id: impl ::core::convert::Into<::std::string::String>,
         client_secret: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
@@ -109,11 +136,18 @@ impl Reddit {
             client_id.into(),
             ::core::option::Option::Some(client_secret.into()),
         );
+        config.set_variable("user_agent", user_agent.into());
         Self { config }
     }
     /// A public Reddit client (no client secret), as used by installed and browser apps.
+    ///
+    /// Arguments:
+    /// - `user_agent`: Your client's User-Agent, unique and descriptive: `<platform>:<app ID>:<version string> (by /u/<reddit username>)` (e.g. `web:com.example.myapp:v1.2.3 (by /u/example)`)
     #[must_use]
-    pub fn public(client_id: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn public(
+        user_agent: impl ::core::convert::Into<::std::string::String>,
+        client_id: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
         #[allow(
             unused_mut,
             reason = "mutated only when the spec has required variables"
@@ -123,7 +157,17 @@ impl Reddit {
             client_id.into(),
             ::core::option::Option::None,
         );
+        config.set_variable("user_agent", user_agent.into());
         Self { config }
+    }
+    /// Sets `{user_agent}`: Your client's User-Agent, unique and descriptive: `<platform>:<app ID>:<version string> (by /u/<reddit username>)`
+    #[must_use]
+    pub fn with_user_agent(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("user_agent", value.into());
+        self
     }
 }
 impl ::oauthgen_runtime::__private::Provider for Reddit {

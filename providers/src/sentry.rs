@@ -60,9 +60,12 @@ impl Sentry {
             ],
         ),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
+        request_headers: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
+            code_params: ::std::borrow::Cow::Borrowed(&[]),
+            refresh_params: ::std::borrow::Cow::Borrowed(&[]),
         },
         token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
             format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,

@@ -165,7 +165,10 @@ async fn revoke_sends_the_refresh_token_with_its_hint() {
     revoke(&provider, &credentials).await.unwrap();
     let seen = seen.lock().unwrap()[1].clone();
     assert!(seen.head.starts_with("POST /revoke "));
-    assert_eq!(seen.body, "token=rt-9&token_type_hint=refresh_token");
+    // The spec says `body_format: json`, which shapes every body sent to the provider.
+    assert!(seen.head.contains("content-type: application/json"), "{}", seen.head);
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(body, serde_json::json!({ "token": "rt-9", "token_type_hint": "refresh_token" }));
     assert!(seen.head.contains("authorization: Basic "));
 }
 

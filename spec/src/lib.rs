@@ -227,8 +227,11 @@ pub struct ProviderSpec {
     pub scope_separator: Str,
     /// Scope strings requested when the caller asks for none.
     pub default_scopes: List<Str>,
-    /// Extra authorization URL parameters.
+    /// Extra authorization URL parameters (values are templates).
     pub authorize_params: List<Param>,
+    /// Headers sent on every request to the provider's OAuth endpoints (values are
+    /// templates).
+    pub request_headers: List<Param>,
     /// Token request shaping.
     pub token_request: TokenRequestSpec,
     /// Token response clean-up.
@@ -286,7 +289,13 @@ impl ProviderSpec {
             scope_separator: Str::Borrowed(" "),
             default_scopes: List::Borrowed(&[]),
             authorize_params: List::Borrowed(&[]),
-            token_request: TokenRequestSpec { body_format: BodyFormat::Form, params: List::Borrowed(&[]) },
+            request_headers: List::Borrowed(&[]),
+            token_request: TokenRequestSpec {
+                body_format: BodyFormat::Form,
+                params: List::Borrowed(&[]),
+                code_params: List::Borrowed(&[]),
+                refresh_params: List::Borrowed(&[]),
+            },
             token_response: TokenResponseSpec {
                 format: ResponseFormat::Json,
                 expires_in: ExpiresIn::Number,
@@ -413,8 +422,12 @@ pub struct VariableSpec {
 pub struct TokenRequestSpec {
     /// Body encoding.
     pub body_format: BodyFormat,
-    /// Extra parameters sent with every token request.
+    /// Extra parameters sent with every token request (values are templates).
     pub params: List<Param>,
+    /// Extra parameters of the authorization code exchange only.
+    pub code_params: List<Param>,
+    /// Extra parameters of refresh requests only.
+    pub refresh_params: List<Param>,
 }
 
 /// Token response clean-up.

@@ -1,5 +1,6 @@
 //! The generator on every spec: snapshots of the generated code and of the diagnostics of
-//! broken specs, determinism, and the committed JSON Schema being current.
+//! broken specs, determinism. (The files generated from the specs are checked in
+//! `codegen/tests/bundled.rs`.)
 
 use std::path::Path;
 
@@ -51,107 +52,6 @@ fn output_is_deterministic() {
     assert_ne!(shuffled, text);
     let c = oauthgen_codegen::parse_str("specs/google.yaml", &shuffled).unwrap();
     assert_eq!(first, oauthgen_codegen::generate_file(&[("specs/google.yaml", &c)]).unwrap());
-}
-
-/// `specs/schema.json` is what the model produces. `OAUTHGEN_BLESS=1` rewrites it.
-#[test]
-fn committed_schema_is_current() {
-    let path = workspace().join("specs/schema.json");
-    let fresh = oauthgen_codegen::schema::schema_text();
-    if std::env::var_os("OAUTHGEN_BLESS").is_some() {
-        std::fs::write(&path, &fresh).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == fresh,
-        "specs/schema.json is stale: run `OAUTHGEN_BLESS=1 cargo test -p oauthgen-tests --test codegen`"
-    );
-}
-
-/// `specs/CATALOG.md` is what the generator makes of `specs/`. `OAUTHGEN_BLESS=1` rewrites it.
-#[test]
-fn catalog_is_current() {
-    let dir = workspace().join("specs");
-    let (ok, bad) = oauthgen_codegen::load_all(&oauthgen_codegen::spec_files(&dir).unwrap());
-    assert!(bad.is_empty(), "invalid specs: {bad:?}");
-    let fresh = oauthgen_codegen::catalog::catalog(&ok);
-    let path = dir.join("CATALOG.md");
-    if std::env::var_os("OAUTHGEN_BLESS").is_some() {
-        oauthgen_codegen::write_if_changed(&path, &fresh).unwrap();
-    }
-    assert!(
-        std::fs::read_to_string(&path).ok().as_deref() == Some(fresh.as_str()),
-        "specs/CATALOG.md is stale: run `OAUTHGEN_BLESS=1 cargo test -p oauthgen-tests --test codegen`"
-    );
-    // The README's count is the catalog's.
-    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
-    let claim = format!("{} providers", ok.len());
-    assert!(readme.contains(&claim), "the README should say `{claim}` (the number of specs in specs/CATALOG.md)");
-}
-
-/// Every bundled spec follows the catalog's provenance rules (`oauthgen check --strict`):
-/// sources are pages or files at a commit, no date is in the future, every fact is covered
-/// by a source or marked `# unsourced`.
-#[test]
-fn bundled_specs_follow_the_provenance_rules() {
-    let dir = workspace().join("specs");
-    let (ok, bad) = oauthgen_codegen::load_all(&oauthgen_codegen::spec_files(&dir).unwrap());
-    assert!(bad.is_empty());
-    let failures: Vec<String> = ok
-        .iter()
-        .filter_map(|(path, spec)| oauthgen_codegen::check_strict(path, spec))
-        .map(|d| d.to_string())
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// The providers crate's sources (`providers/src/*.rs`) are what the generator makes of
-/// `specs/`. `OAUTHGEN_BLESS=1` rewrites them (and removes files no spec makes).
-#[test]
-fn providers_crate_is_current() {
-    let src = workspace().join("providers/src");
-    let fresh = oauthgen_codegen::providers_crate(&workspace().join("specs")).unwrap();
-    let bless = std::env::var_os("OAUTHGEN_BLESS").is_some();
-    let mut stale = Vec::new();
-    for (name, contents) in &fresh {
-        let path = src.join(name);
-        if bless {
-            oauthgen_codegen::write_if_changed(&path, contents).unwrap();
-        }
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
-            stale.push(name.clone());
-        }
-    }
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if !fresh.iter().any(|(n, _)| *n == name) {
-            if bless {
-                std::fs::remove_file(src.join(&name)).unwrap();
-            } else {
-                stale.push(format!("{name} (no spec makes it)"));
-            }
-        }
-    }
-    assert!(
-        stale.is_empty(),
-        "providers/src is stale ({stale:?}): run `OAUTHGEN_BLESS=1 cargo test -p oauthgen-tests --test codegen`"
-    );
-}
-
-/// The providers crate has one feature per spec, and `all` lists them all.
-#[test]
-fn providers_features_match_specs() {
-    let manifest = std::fs::read_to_string(workspace().join("providers/Cargo.toml")).unwrap();
-    let ids: Vec<String> = oauthgen_codegen::spec_files(&workspace().join("specs"))
-        .unwrap()
-        .iter()
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    assert!(ids.len() >= 32, "{} specs", ids.len());
-    for id in &ids {
-        assert!(manifest.contains(&format!("\n{id} = []")), "providers/Cargo.toml has no feature `{id}`");
-        assert!(manifest.contains(&format!("\"{id}\"")), "feature `all` lacks `{id}`");
-    }
 }
 
 /// The schema features that real providers need are each used by at least one bundled spec.

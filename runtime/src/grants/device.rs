@@ -118,10 +118,15 @@ pub async fn device_poll_once<P: DeviceFlow>(
     device: &mut DeviceAuthorization,
 ) -> Result<DevicePoll, Error> {
     let config = provider.config();
+    let extra = config
+        .spec()
+        .token_request
+        .params
+        .iter()
+        .map(|(name, template)| Ok((&**name, config.render(template)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
     let mut params = vec![("grant_type", GRANT_TYPE), ("device_code", device.device_code.as_str())];
-    for (name, value) in config.spec().token_request.params.iter() {
-        params.push((&**name, &**value));
-    }
+    params.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
     let response = match post_authenticated(config, Endpoint::Token, params).await {
         Ok(response) => response,
         Err(Error::OAuth { error, .. }) if error == "authorization_pending" => return Ok(DevicePoll::Pending),

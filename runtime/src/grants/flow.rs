@@ -256,8 +256,10 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
         request = request.set_pkce_challenge(challenge);
         verifier = Some(v.secret().clone());
     }
-    let spec_params = spec.authorize_params.iter().map(|(n, v)| (&**n, &**v));
-    for (name, value) in spec_params.chain(params.iter().copied()) {
+    for (name, template) in spec.authorize_params.iter() {
+        request = request.add_extra_param(&**name, config.render(template)?);
+    }
+    for (name, value) in params.iter().copied() {
         request = request.add_extra_param(name, value);
     }
     let mut nonce = params.iter().find(|(n, _)| *n == "nonce").map(|(_, v)| (*v).to_owned());
@@ -379,8 +381,8 @@ pub async fn exchange<P: AuthorizationCode>(
     if let Some(v) = &pending.pkce_verifier {
         request = request.set_pkce_verifier(PkceCodeVerifier::new(v.clone()));
     }
-    for (name, value) in spec.token_request.params.iter() {
-        request = request.add_extra_param(&**name, &**value);
+    for (name, template) in spec.token_request.params.iter().chain(spec.token_request.code_params.iter()) {
+        request = request.add_extra_param(&**name, config.render(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
@@ -420,8 +422,8 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
     if spec.refresh.requires_scope && !credentials.scopes.is_empty() {
         request = request.add_scope(Scope::new(credentials.scopes.join(&*spec.scope_separator)));
     }
-    for (name, value) in spec.token_request.params.iter() {
-        request = request.add_extra_param(&**name, &**value);
+    for (name, template) in spec.token_request.params.iter().chain(spec.token_request.refresh_params.iter()) {
+        request = request.add_extra_param(&**name, config.render(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Refresh };
     match request.request_async(&http).await.map_err(|e| map_error(Endpoint::Refresh, e)) {
@@ -490,10 +492,7 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
     if !scopes.is_empty() {
         request = request.add_scope(Scope::new(scopes.join(&*spec.scope_separator)));
     }
-    for (name, value) in spec.token_request.params.iter() {
-        request = request.add_extra_param(&**name, &**value);
-    }
-    for (name, template) in grant.params.iter() {
+    for (name, template) in spec.token_request.params.iter().chain(grant.params.iter()) {
         request = request.add_extra_param(&**name, config.render(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };

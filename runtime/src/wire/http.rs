@@ -111,6 +111,18 @@ pub(crate) fn require_tls(what: &str, url: &url::Url) -> Result<(), Error> {
     Err(Error::InsecureUrl { what: what.to_owned(), url: shown.to_string() })
 }
 
+/// The spec's `request_headers`, rendered: sent on every request to the provider.
+fn spec_headers(config: &ProviderConfig) -> Result<http::HeaderMap, String> {
+    let mut headers = http::HeaderMap::new();
+    for (name, template) in config.spec().request_headers.iter() {
+        let value = config.render(template).map_err(|e| e.to_string())?;
+        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header `{name}`: {e}"))?;
+        let value = http::HeaderValue::from_str(&value).map_err(|e| format!("header `{name}`: {e}"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
 /// Turn a form body into a JSON object, for providers that want JSON token requests.
 fn form_to_json(body: &[u8]) -> Result<Vec<u8>, TransportError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
@@ -151,9 +163,17 @@ pub(crate) async fn send(
     let spec = config.spec();
     let (parts, mut body) = request.into_parts();
     let mut headers = parts.headers;
-    if issues_tokens(endpoint) && spec.token_request.body_format == BodyFormat::Json && !body.is_empty() {
+    // `body_format: json` shapes every body sent to the provider (Notion's revocation and
+    // introspection take JSON as its token endpoint does).
+    if spec.token_request.body_format == BodyFormat::Json && !body.is_empty() {
         body = form_to_json(&body)?;
         headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    }
+    // The spec's headers, without replacing what the flow set (client authentication, body).
+    for (name, value) in &spec_headers(config).map_err(TransportError::Http)? {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
     }
     let url = url::Url::parse(&parts.uri.to_string()).map_err(|e| TransportError::Http(e.to_string()))?;
     require_tls(&format!("the {endpoint} endpoint"), &url).map_err(TransportError::Refused)?;
@@ -218,6 +238,7 @@ pub(crate) async fn get_with(
     let mut request = client(config)
         .map_err(|e| e.to_string())?
         .get(url.as_str())
+        .headers(spec_headers(config)?)
         .header(http::header::ACCEPT, "application/json")
         .timeout(config.timeout());
     if let Some(token) = bearer {

@@ -1,0 +1,88 @@
+//! Request shaping from the spec: `request_headers` on every call to the provider, variables
+//! in parameter and header values, and token parameters for one grant only.
+
+mod support;
+
+use support::{MockServer, Reply, Seen};
+
+use oauthgen_runtime::{Callback, Credentials, authorize_url, exchange, introspect, refresh, revoke, userinfo};
+
+#[oauthgen_runtime::oauth_provider(spec = "tests/specs/shaping.yaml")]
+struct Shaping;
+
+fn answer(seen: &Seen) -> Reply {
+    match seen.path() {
+        "/token" => Reply::json(
+            200,
+            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#,
+        ),
+        "/introspect" => Reply::json(200, r#"{"active":true}"#),
+        "/me" => Reply::json(200, r#"{"sub":"u-1"}"#),
+        _ => Reply::json(200, "{}"),
+    }
+}
+
+fn form(seen: &Seen) -> std::collections::BTreeMap<String, String> {
+    url::form_urlencoded::parse(seen.body.as_bytes()).into_owned().collect()
+}
+
+fn header<'s>(seen: &'s Seen, name: &str) -> Option<&'s str> {
+    seen.head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[tokio::test]
+async fn every_call_carries_the_spec_headers_and_each_grant_its_parameters() {
+    let server = MockServer::start(answer).await;
+    let provider = Shaping::new(server.port.to_string(), "abc123", "id", "secret");
+
+    let auth = authorize_url(&provider, "http://127.0.0.1:9/cb", &[] as &[&str]).unwrap();
+    let query: std::collections::BTreeMap<String, String> = auth.url.query_pairs().into_owned().collect();
+    assert_eq!(query["context"], "stores/abc123", "a variable inside an authorize parameter");
+
+    let callback = Callback::from_pairs([("code", "c-1"), ("state", auth.pending.state())]).unwrap();
+    let mut credentials: Credentials = exchange(&provider, &auth.pending, &callback).await.unwrap();
+    refresh(&provider, &mut credentials).await.unwrap();
+    introspect(&provider, "at-1", None).await.unwrap();
+    userinfo(&provider, "at-1").await.unwrap();
+    revoke(&provider, &credentials).await.unwrap();
+
+    let seen = server.requests();
+    let paths: Vec<&str> = seen.iter().map(Seen::path).collect();
+    assert_eq!(paths, ["/token", "/token", "/introspect", "/me", "/revoke"]);
+    for s in &seen {
+        assert_eq!(header(s, "notion-version"), Some("2022-06-28"), "{}", s.head);
+        assert_eq!(header(s, "user-agent"), Some("oauthgen-test/1.0 (by abc123)"), "{}", s.head);
+    }
+    // The flows' own headers are not replaced.
+    assert!(header(&seen[0], "authorization").is_some_and(|v| v.starts_with("Basic ")));
+    assert_eq!(header(&seen[3], "authorization"), Some("Bearer at-1"));
+
+    let code = form(&seen[0]);
+    assert_eq!(code["grant_type"], "authorization_code");
+    assert_eq!(code["context"], "stores/abc123", "a variable inside a token parameter");
+    assert_eq!(code["type"], "web_server", "code_params on the code exchange");
+    let again = form(&seen[1]);
+    assert_eq!(again["grant_type"], "refresh_token");
+    assert_eq!(again["context"], "stores/abc123");
+    assert_eq!(again["type"], "refresh", "refresh_params on a refresh, not code_params");
+}
+
+#[tokio::test]
+async fn a_header_follows_its_variable() {
+    let server = MockServer::start(answer).await;
+    let provider = Shaping::new(server.port.to_string(), "abc123", "id", "secret").with_api_version("2025-09-03");
+    userinfo(&provider, "at-1").await.unwrap();
+    assert_eq!(header(&server.requests()[0], "notion-version"), Some("2025-09-03"));
+}
+
+#[tokio::test]
+async fn a_variable_value_that_breaks_a_header_is_refused_before_sending() {
+    let server = MockServer::start(answer).await;
+    let provider = Shaping::new(server.port.to_string(), "abc123", "id", "secret").with_api_version("a\nb");
+    let err = userinfo(&provider, "at-1").await.unwrap_err();
+    assert!(err.to_string().contains("api_version"), "{err}");
+    assert!(server.requests().is_empty());
+}
