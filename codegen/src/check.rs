@@ -237,6 +237,9 @@ impl Checker<'_> {
                 },
                 None => None,
             };
+            if !var.values.is_empty() {
+                self.choices(&p, name, var);
+            }
             if let (Some(re), Some(default)) = (&pattern, &var.default)
                 && !re.is_match(default)
             {
@@ -255,6 +258,58 @@ impl Checker<'_> {
         self.params("/token_request/refresh_params", &spec.token_request.refresh_params);
         self.headers();
         self.grants();
+    }
+
+    /// A variable with `values`: literal, distinct values that make distinct enum variants,
+    /// and a default and example among them.
+    fn choices(&mut self, p: &str, name: &str, var: &crate::spec::Variable) {
+        if var.pattern.is_some() {
+            self.err(
+                self.key(&format!("{p}/pattern")),
+                "`pattern` and `values` exclude each other: the values are the pattern",
+            );
+        }
+        if ident::upper_camel(name) == "Scope" {
+            self.err(
+                self.key(p),
+                format!("variable `{name}` with `values` would make an enum named like the scope enum"),
+            );
+        }
+        let mut seen = BTreeMap::new();
+        for (i, value) in var.values.iter().enumerate() {
+            let at = self.value(&format!("{p}/values/{i}"));
+            let literal = value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
+            if value.is_empty() || value == "." || value == ".." || !literal {
+                self.err(
+                    at,
+                    format!("value `{value}` must be ASCII letters, digits, `-`, `.`, `_` or `~` (not a dot segment)"),
+                );
+                continue;
+            }
+            let variant = crate::ir::value_variant(value);
+            if let Some(why) = ident::problem(&variant) {
+                self.err(at, format!("value `{value}` cannot be an enum variant: {why}"));
+            } else if let Some(first) = seen.insert(variant.clone(), value.clone()) {
+                let what = if first == *value {
+                    format!("value `{value}` is listed twice")
+                } else {
+                    format!("values `{first}` and `{value}` both make the variant `{variant}`")
+                };
+                self.err(at, what);
+            }
+        }
+        for (key, v) in [("default", &var.default), ("example", &var.example)] {
+            if let Some(v) = v
+                && !var.values.contains(v)
+            {
+                let mut d =
+                    Diagnostic::error(self.value(&format!("{p}/{key}")), format!("{key} `{v}` is not one of `values`"));
+                if let Some(close) = did_you_mean(v, var.values.iter().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{close}`?"));
+                }
+                self.out.push(d);
+            }
+        }
     }
 
     fn client_auth(&mut self) {

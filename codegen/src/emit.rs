@@ -183,7 +183,7 @@ struct_literal!(EndpointTemplates {
     refresh,
     end_session,
 });
-struct_literal!(VariableSpec { name, description, default, pattern });
+struct_literal!(VariableSpec { name, description, default, pattern, values });
 struct_literal!(TokenRequestSpec { body_format, params, code_params, refresh_params });
 struct_literal!(TokenResponseSpec {
     format,
@@ -328,14 +328,24 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
     }
     let type_doc = type_doc.iter().map(|l| doc(l));
     let required: Vec<&Variable> = p.variables.iter().filter(|v| v.default.is_none()).collect();
+    // A variable with `values` takes its enum; any other a string.
+    let value_type = |v: &Variable| match &v.choices {
+        Some((ty, _)) => quote!(#ty),
+        None => quote!(impl ::core::convert::Into<::std::string::String>),
+    };
+    let value_string = |v: &Variable, arg: &dyn quote::ToTokens| match &v.choices {
+        Some(_) => quote!(#arg.as_str().into()),
+        None => quote!(#arg.into()),
+    };
     let req_args = required.iter().map(|v| {
-        let arg = &v.arg;
-        quote!(#arg: impl ::core::convert::Into<::std::string::String>)
+        let (arg, ty) = (&v.arg, value_type(v));
+        quote!(#arg: #ty)
     });
     let req_args2 = req_args.clone();
     let req_sets = required.iter().map(|v| {
         let (arg, n) = (&v.arg, &v.name);
-        quote!(config.set_variable(#n, #arg.into());)
+        let value = value_string(v, arg);
+        quote!(config.set_variable(#n, #value);)
     });
     let req_sets2 = req_sets.clone();
     let mut args_doc = Vec::new();
@@ -358,14 +368,52 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
             let _ = write!(d, " (default `{def}`)");
         }
         let d = doc(&d);
+        let ty = value_type(v);
+        let value = value_string(v, &quote!(value));
         quote! {
             #d
             #[must_use]
-            pub fn #setter(mut self, value: impl ::core::convert::Into<::std::string::String>) -> Self {
-                self.config.set_variable(#n, value.into());
+            pub fn #setter(mut self, value: #ty) -> Self {
+                self.config.set_variable(#n, #value);
                 self
             }
         }
+    });
+    let value_enums = p.variables.iter().filter_map(|v| {
+        let (ty, choices) = v.choices.as_ref()?;
+        let head = doc(&format!("The values of `{{{}}}` for [`{}`]: {}", v.name, p.type_name, prose(&v.description)));
+        let variants = choices.iter().map(|(variant, value)| {
+            let d = doc(&format!("`{value}`"));
+            quote!(#d #variant)
+        });
+        let arms = choices.iter().map(|(variant, value)| quote!(Self::#variant => #value));
+        let all = choices.iter().map(|(variant, _)| quote!(Self::#variant));
+        Some(quote! {
+            #head
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+            #vis enum #ty {
+                #(#variants,)*
+            }
+
+            impl #ty {
+                /// Every value, in the spec's order.
+                pub const ALL: &'static [Self] = &[#(#all),*];
+
+                /// The value as the spec writes it.
+                #[must_use]
+                pub const fn as_str(self) -> &'static str {
+                    match self {
+                        #(#arms,)*
+                    }
+                }
+            }
+
+            impl ::core::fmt::Display for #ty {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+        })
     });
     let caps = s.capabilities().map(|c: Capability| {
         let t = format_ident!("{}", c.trait_name());
@@ -431,6 +479,8 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
         #(#caps)*
 
         #scope_enum
+
+        #(#value_enums)*
     }
 }
 

@@ -46,6 +46,16 @@ pub struct Variable {
     pub default: Option<String>,
     /// An example value.
     pub example: Option<String>,
+    /// For a variable with `values`: the generated enum (`BattlenetRegion`) and its variants
+    /// with their values, in the spec's order.
+    pub choices: Option<(Ident, Vec<(Ident, String)>)>,
+}
+
+/// The enum variant for one of a variable's `values`: `eu` -> `Eu`, `co.uk` -> `CoUk`, and a
+/// leading digit gets a `V` (`2025-09-03` -> `V20250903`).
+pub fn value_variant(value: &str) -> String {
+    let name = ident::upper_camel(value);
+    if name.starts_with(|c: char| c.is_ascii_digit()) { format!("V{name}") } else { name }
 }
 
 /// A scope.
@@ -78,6 +88,12 @@ pub fn lower(spec: &Spec, source: &str, type_name: Option<&Ident>) -> Provider {
             description: v.description.clone(),
             default: v.default.clone(),
             example: v.example.clone(),
+            choices: (!v.values.is_empty()).then(|| {
+                (
+                    format_ident!("{}{}", type_name, ident::upper_camel(name)),
+                    v.values.iter().map(|value| (ident::ident(&value_variant(value)), value.clone())).collect(),
+                )
+            }),
         })
         .collect();
     let scopes = spec
@@ -137,6 +153,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
                 description: str(&v.description),
                 default: opt(v.default.as_ref()),
                 pattern: opt(v.pattern.as_ref()),
+                values: v.values.iter().map(|value| str(value)).collect::<Vec<_>>().into(),
             })
             .collect::<Vec<_>>()
             .into(),

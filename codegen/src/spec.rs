@@ -161,6 +161,10 @@ pub struct Variable {
     /// A regular expression every value must match (anchor it with `^...$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    /// The only values the variable takes (Battle.net regions, Zoho data centres, a
+    /// sandbox): generated code takes a typed enum with one variant per value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
     /// An example value, for documentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,

@@ -114,7 +114,8 @@ fn providers_features_match_specs() {
     let list = ids.iter().map(|id| format!("\"{id}\"")).collect::<Vec<_>>().join(", ");
     let mut fresh = format!("{head}[features]\ndefault = [\"all\"]\nall = [{list}]\n");
     for id in &ids {
-        fresh.push_str(&format!("{id} = []\n"));
+        fresh.push_str(id);
+        fresh.push_str(" = []\n");
     }
     if bless() {
         oauthgen_codegen::write_if_changed(&path, &fresh).unwrap();

@@ -46,8 +46,13 @@ impl Amazon {
                     default: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("com"),
                     ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed("^(com|co\\.uk|co\\.jp)$"),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(
+                        &[
+                            ::std::borrow::Cow::Borrowed("com"),
+                            ::std::borrow::Cow::Borrowed("co.uk"),
+                            ::std::borrow::Cow::Borrowed("co.jp"),
+                        ],
                     ),
                 },
             ],
@@ -134,11 +139,8 @@ impl Amazon {
     }
     /// Sets `{region_tld}`: Top-level domain of the regional token host: com (North America), co.uk (Europe) or co.jp (Far East) (default `com`)
     #[must_use]
-    pub fn with_region_tld(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("region_tld", value.into());
+    pub fn with_region_tld(mut self, value: AmazonRegionTld) -> Self {
+        self.config.set_variable("region_tld", value.as_str().into());
         self
     }
 }
@@ -231,5 +233,33 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for AmazonScope
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The values of `{region_tld}` for [`Amazon`]: Top-level domain of the regional token host: com (North America), co.uk (Europe) or co.jp (Far East)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AmazonRegionTld {
+    /// `com`
+    Com,
+    /// `co.uk`
+    CoUk,
+    /// `co.jp`
+    CoJp,
+}
+impl AmazonRegionTld {
+    /// Every value, in the spec's order.
+    pub const ALL: &'static [Self] = &[Self::Com, Self::CoUk, Self::CoJp];
+    /// The value as the spec writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Com => "com",
+            Self::CoUk => "co.uk",
+            Self::CoJp => "co.jp",
+        }
+    }
+}
+impl ::core::fmt::Display for AmazonRegionTld {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

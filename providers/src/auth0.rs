@@ -49,6 +49,7 @@ impl Auth0 {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[!-~]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("domain"),
@@ -59,6 +60,7 @@ impl Auth0 {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

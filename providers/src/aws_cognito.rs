@@ -47,6 +47,7 @@ impl AwsCognito {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("region"),
@@ -57,6 +58,7 @@ impl AwsCognito {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[a-z0-9-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("user_pool_id"),
@@ -65,6 +67,7 @@ impl AwsCognito {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[a-z0-9-]+_[A-Za-z0-9]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -51,6 +51,7 @@ impl AzureAdB2c {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9_-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("tenant"),
@@ -61,6 +62,7 @@ impl AzureAdB2c {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("tenant_id"),
@@ -71,6 +73,7 @@ impl AzureAdB2c {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[0-9a-fA-F-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -49,6 +49,7 @@ impl Battlenet {
                             "^oauth\\.(battle\\.net|battlenet\\.com\\.cn)$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -51,6 +51,7 @@ impl Brex {
                             "^accounts-api\\.(brex\\.com|staging\\.brexapps\\.com)$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -44,10 +44,14 @@ impl Clio {
                     default: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("app.clio.com"),
                     ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed(
-                            "^((eu|ca|au)\\.)?app\\.clio\\.com$",
-                        ),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(
+                        &[
+                            ::std::borrow::Cow::Borrowed("app.clio.com"),
+                            ::std::borrow::Cow::Borrowed("eu.app.clio.com"),
+                            ::std::borrow::Cow::Borrowed("ca.app.clio.com"),
+                            ::std::borrow::Cow::Borrowed("au.app.clio.com"),
+                        ],
                     ),
                 },
             ],
@@ -129,11 +133,8 @@ impl Clio {
     }
     /// Sets `{host}`: The data region's host: app.clio.com (US), eu.app.clio.com, ca.app.clio.com or au.app.clio.com (default `app.clio.com`)
     #[must_use]
-    pub fn with_host(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("host", value.into());
+    pub fn with_host(mut self, value: ClioHost) -> Self {
+        self.config.set_variable("host", value.as_str().into());
         self
     }
 }
@@ -198,5 +199,41 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for ClioScope {
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The values of `{host}` for [`Clio`]: The data region's host: app.clio.com (US), eu.app.clio.com, ca.app.clio.com or au.app.clio.com
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClioHost {
+    /// `app.clio.com`
+    AppClioCom,
+    /// `eu.app.clio.com`
+    EuAppClioCom,
+    /// `ca.app.clio.com`
+    CaAppClioCom,
+    /// `au.app.clio.com`
+    AuAppClioCom,
+}
+impl ClioHost {
+    /// Every value, in the spec's order.
+    pub const ALL: &'static [Self] = &[
+        Self::AppClioCom,
+        Self::EuAppClioCom,
+        Self::CaAppClioCom,
+        Self::AuAppClioCom,
+    ];
+    /// The value as the spec writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AppClioCom => "app.clio.com",
+            Self::EuAppClioCom => "eu.app.clio.com",
+            Self::CaAppClioCom => "ca.app.clio.com",
+            Self::AuAppClioCom => "au.app.clio.com",
+        }
+    }
+}
+impl ::core::fmt::Display for ClioHost {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -40,8 +40,12 @@ impl Deel {
                     default: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("app.deel.com"),
                     ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed("^(app|demo)\\.deel\\.com$"),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(
+                        &[
+                            ::std::borrow::Cow::Borrowed("app.deel.com"),
+                            ::std::borrow::Cow::Borrowed("demo.deel.com"),
+                        ],
                     ),
                 },
             ],
@@ -123,11 +127,8 @@ impl Deel {
     }
     /// Sets `{host}`: app.deel.com, or demo.deel.com for the sandbox (default `app.deel.com`)
     #[must_use]
-    pub fn with_host(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("host", value.into());
+    pub fn with_host(mut self, value: DeelHost) -> Self {
+        self.config.set_variable("host", value.as_str().into());
         self
     }
 }
@@ -219,5 +220,30 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for DeelScope {
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The values of `{host}` for [`Deel`]: app.deel.com, or demo.deel.com for the sandbox
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeelHost {
+    /// `app.deel.com`
+    AppDeelCom,
+    /// `demo.deel.com`
+    DemoDeelCom,
+}
+impl DeelHost {
+    /// Every value, in the spec's order.
+    pub const ALL: &'static [Self] = &[Self::AppDeelCom, Self::DemoDeelCom];
+    /// The value as the spec writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AppDeelCom => "app.deel.com",
+            Self::DemoDeelCom => "demo.deel.com",
+        }
+    }
+}
+impl ::core::fmt::Display for DeelHost {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -47,6 +47,7 @@ impl Docusign {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^account(-d)?\\.docusign\\.com$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

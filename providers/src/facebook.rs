@@ -51,6 +51,7 @@ impl Facebook {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^v[0-9]+\\.[0-9]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -45,6 +45,7 @@ impl Freeagent {
                             "^api(\\.sandbox)?\\.freeagent\\.com$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -45,6 +45,7 @@ impl Gusto {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^api\\.gusto(-demo)?\\.com$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -47,6 +47,7 @@ impl Intercom {
                             "^api\\.(eu\\.|au\\.)?intercom\\.io$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("app_host"),
@@ -61,6 +62,7 @@ impl Intercom {
                             "^app\\.(eu\\.|au\\.)?intercom\\.com$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -51,6 +51,7 @@ impl Notion {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

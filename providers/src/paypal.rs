@@ -48,8 +48,12 @@ impl Paypal {
                     default: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("paypal.com"),
                     ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed("^(sandbox\\.)?paypal\\.com$"),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(
+                        &[
+                            ::std::borrow::Cow::Borrowed("paypal.com"),
+                            ::std::borrow::Cow::Borrowed("sandbox.paypal.com"),
+                        ],
                     ),
                 },
             ],
@@ -136,11 +140,8 @@ impl Paypal {
     }
     /// Sets `{domain}`: `paypal.com` (live) or `sandbox.paypal.com` (sandbox) (default `paypal.com`)
     #[must_use]
-    pub fn with_domain(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("domain", value.into());
+    pub fn with_domain(mut self, value: PaypalDomain) -> Self {
+        self.config.set_variable("domain", value.as_str().into());
         self
     }
 }
@@ -250,5 +251,30 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for PaypalScope
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The values of `{domain}` for [`Paypal`]: `paypal.com` (live) or `sandbox.paypal.com` (sandbox)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaypalDomain {
+    /// `paypal.com`
+    PaypalCom,
+    /// `sandbox.paypal.com`
+    SandboxPaypalCom,
+}
+impl PaypalDomain {
+    /// Every value, in the spec's order.
+    pub const ALL: &'static [Self] = &[Self::PaypalCom, Self::SandboxPaypalCom];
+    /// The value as the spec writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PaypalCom => "paypal.com",
+            Self::SandboxPaypalCom => "sandbox.paypal.com",
+        }
+    }
+}
+impl ::core::fmt::Display for PaypalDomain {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -63,6 +63,7 @@ impl Pingone {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[0-9a-fA-F-]{36}$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("tld"),
@@ -72,8 +73,16 @@ impl Pingone {
                     default: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("com"),
                     ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed("^(com|ca|eu|com\\.au|sg|asia)$"),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(
+                        &[
+                            ::std::borrow::Cow::Borrowed("com"),
+                            ::std::borrow::Cow::Borrowed("ca"),
+                            ::std::borrow::Cow::Borrowed("eu"),
+                            ::std::borrow::Cow::Borrowed("com.au"),
+                            ::std::borrow::Cow::Borrowed("sg"),
+                            ::std::borrow::Cow::Borrowed("asia"),
+                        ],
                     ),
                 },
             ],
@@ -192,11 +201,8 @@ impl Pingone {
     }
     /// Sets `{tld}`: The top-level domain of the PingOne region: com, ca, eu, com.au, sg or asia (default `com`)
     #[must_use]
-    pub fn with_tld(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("tld", value.into());
+    pub fn with_tld(mut self, value: PingoneTld) -> Self {
+        self.config.set_variable("tld", value.as_str().into());
         self
     }
 }
@@ -309,5 +315,49 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for PingoneScop
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The values of `{tld}` for [`Pingone`]: The top-level domain of the PingOne region: com, ca, eu, com.au, sg or asia
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PingoneTld {
+    /// `com`
+    Com,
+    /// `ca`
+    Ca,
+    /// `eu`
+    Eu,
+    /// `com.au`
+    ComAu,
+    /// `sg`
+    Sg,
+    /// `asia`
+    Asia,
+}
+impl PingoneTld {
+    /// Every value, in the spec's order.
+    pub const ALL: &'static [Self] = &[
+        Self::Com,
+        Self::Ca,
+        Self::Eu,
+        Self::ComAu,
+        Self::Sg,
+        Self::Asia,
+    ];
+    /// The value as the spec writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Com => "com",
+            Self::Ca => "ca",
+            Self::Eu => "eu",
+            Self::ComAu => "com.au",
+            Self::Sg => "sg",
+            Self::Asia => "asia",
+        }
+    }
+}
+impl ::core::fmt::Display for PingoneTld {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

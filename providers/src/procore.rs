@@ -47,6 +47,7 @@ impl Procore {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^login[a-z0-9-]*\\.procore\\.com$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -51,6 +51,7 @@ impl Reddit {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[!-~][ -~]*$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -53,6 +53,7 @@ impl Salesforce {
                             "^[A-Za-z0-9.-]+\\.(salesforce|force|site)\\.com$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("jwt_audience"),
@@ -67,6 +68,7 @@ impl Salesforce {
                             "^[A-Za-z0-9.-]+\\.(salesforce|force|site)\\.com(/[A-Za-z0-9_-]+)*$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -47,6 +47,7 @@ impl Shopify {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[a-z0-9][a-z0-9-]*$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

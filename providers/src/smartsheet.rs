@@ -42,10 +42,15 @@ impl Smartsheet {
                     default: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("smartsheet.com"),
                     ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed(
-                            "^(smartsheet\\.com|smartsheet\\.eu|smartsheet\\.au|smartsheetgov\\.com|test\\.smartsheet\\.com)$",
-                        ),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(
+                        &[
+                            ::std::borrow::Cow::Borrowed("smartsheet.com"),
+                            ::std::borrow::Cow::Borrowed("smartsheet.eu"),
+                            ::std::borrow::Cow::Borrowed("smartsheet.au"),
+                            ::std::borrow::Cow::Borrowed("smartsheetgov.com"),
+                            ::std::borrow::Cow::Borrowed("test.smartsheet.com"),
+                        ],
                     ),
                 },
             ],
@@ -129,11 +134,8 @@ impl Smartsheet {
     }
     /// Sets `{domain}`: The region's domain: smartsheet.com, smartsheet.eu, smartsheet.au or smartsheetgov.com (default `smartsheet.com`)
     #[must_use]
-    pub fn with_domain(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("domain", value.into());
+    pub fn with_domain(mut self, value: SmartsheetDomain) -> Self {
+        self.config.set_variable("domain", value.as_str().into());
         self
     }
 }
@@ -263,5 +265,45 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for SmartsheetS
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The values of `{domain}` for [`Smartsheet`]: The region's domain: smartsheet.com, smartsheet.eu, smartsheet.au or smartsheetgov.com
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SmartsheetDomain {
+    /// `smartsheet.com`
+    SmartsheetCom,
+    /// `smartsheet.eu`
+    SmartsheetEu,
+    /// `smartsheet.au`
+    SmartsheetAu,
+    /// `smartsheetgov.com`
+    SmartsheetgovCom,
+    /// `test.smartsheet.com`
+    TestSmartsheetCom,
+}
+impl SmartsheetDomain {
+    /// Every value, in the spec's order.
+    pub const ALL: &'static [Self] = &[
+        Self::SmartsheetCom,
+        Self::SmartsheetEu,
+        Self::SmartsheetAu,
+        Self::SmartsheetgovCom,
+        Self::TestSmartsheetCom,
+    ];
+    /// The value as the spec writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SmartsheetCom => "smartsheet.com",
+            Self::SmartsheetEu => "smartsheet.eu",
+            Self::SmartsheetAu => "smartsheet.au",
+            Self::SmartsheetgovCom => "smartsheetgov.com",
+            Self::TestSmartsheetCom => "test.smartsheet.com",
+        }
+    }
+}
+impl ::core::fmt::Display for SmartsheetDomain {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

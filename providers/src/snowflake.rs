@@ -45,6 +45,7 @@ impl Snowflake {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

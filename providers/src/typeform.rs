@@ -45,6 +45,7 @@ impl Typeform {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^api\\.typeform\\.(com|eu)$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

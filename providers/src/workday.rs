@@ -47,6 +47,7 @@ impl Workday {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("tenant"),
@@ -55,6 +56,7 @@ impl Workday {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9_-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("token_domain"),
@@ -65,6 +67,7 @@ impl Workday {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

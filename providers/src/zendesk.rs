@@ -51,6 +51,7 @@ impl Zendesk {
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[a-z0-9_-]+$"),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -51,6 +51,7 @@ impl Zoho {
                             "^accounts\\.(zoho\\.(com|eu|in|com\\.au|jp|sa|com\\.cn)|zohocloud\\.ca)$",
                         ),
                     ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
                 },
             ],
         ),

@@ -246,6 +246,10 @@ impl ProviderConfig {
         if let Some(why) = forbidden_value_problem(value) {
             return Err(invalid(why.to_owned()));
         }
+        if !var.values.is_empty() && !var.values.iter().any(|v| **v == *value) {
+            let list: Vec<&str> = var.values.iter().map(|v| &**v).collect();
+            return Err(invalid(format!("it must be one of {}", list.join(", "))));
+        }
         match var.pattern.as_deref() {
             // The spec's pattern decides (a host with a port needs `:`); it must still be
             // non-empty.

@@ -17,7 +17,7 @@ fn answer(seen: &Seen) -> Reply {
             r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#,
         ),
         "/introspect" => Reply::json(200, r#"{"active":true}"#),
-        "/me" => Reply::json(200, r#"{"sub":"u-1"}"#),
+        "/us/me" | "/eu/me" | "/co.uk/me" => Reply::json(200, r#"{"sub":"u-1"}"#),
         _ => Reply::json(200, "{}"),
     }
 }
@@ -51,7 +51,7 @@ async fn every_call_carries_the_spec_headers_and_each_grant_its_parameters() {
 
     let seen = server.requests();
     let paths: Vec<&str> = seen.iter().map(Seen::path).collect();
-    assert_eq!(paths, ["/token", "/token", "/introspect", "/me", "/revoke"]);
+    assert_eq!(paths, ["/token", "/token", "/introspect", "/us/me", "/revoke"]);
     for s in &seen {
         assert_eq!(header(s, "notion-version"), Some("2022-06-28"), "{}", s.head);
         assert_eq!(header(s, "user-agent"), Some("oauthgen-test/1.0 (by abc123)"), "{}", s.head);
@@ -85,4 +85,24 @@ async fn a_variable_value_that_breaks_a_header_is_refused_before_sending() {
     let err = userinfo(&provider, "at-1").await.unwrap_err();
     assert!(err.to_string().contains("api_version"), "{err}");
     assert!(server.requests().is_empty());
+}
+
+/// A variable with `values` is a typed enum in generated code; a value set by name (as the
+/// CLI and `RuntimeProvider` do) must be one of them.
+#[tokio::test]
+async fn an_enum_variable_takes_only_its_values() {
+    use oauthgen_runtime::Provider as _;
+    assert_eq!(ShapingRegion::ALL, [ShapingRegion::Us, ShapingRegion::Eu, ShapingRegion::CoUk]);
+    assert_eq!(ShapingRegion::CoUk.as_str(), "co.uk");
+    assert_eq!(ShapingRegion::Eu.to_string(), "eu");
+    let server = MockServer::start(answer).await;
+    let provider = Shaping::new(server.port.to_string(), "abc123", "id", "secret").with_region(ShapingRegion::CoUk);
+    userinfo(&provider, "at-1").await.unwrap();
+    assert_eq!(server.requests()[0].path(), "/co.uk/me");
+
+    let mut by_name = Shaping::new(server.port.to_string(), "abc123", "id", "secret");
+    by_name.config_mut().set_variable("region", "jp".into());
+    let err = userinfo(&by_name, "at-1").await.unwrap_err();
+    assert!(err.to_string().contains("must be one of us, eu, co.uk"), "{err}");
+    assert_eq!(server.requests().len(), 1, "nothing sent for a value outside the list");
 }

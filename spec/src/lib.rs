@@ -415,6 +415,8 @@ pub struct VariableSpec {
     pub default: Option<Str>,
     /// A regular expression every value must match.
     pub pattern: Option<Str>,
+    /// The only values allowed; empty: any value (within `pattern`).
+    pub values: List<Str>,
 }
 
 /// Token request shaping.
@@ -797,6 +799,7 @@ mod tests {
             description: "The tenant".to_owned().into(),
             default: Some("common".to_owned().into()),
             pattern: None,
+            values: Vec::new().into(),
         }]
         .into();
         assert_eq!(owned.leak().variable("tenant").and_then(|v| v.default.as_deref()), Some("common"));
