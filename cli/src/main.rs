@@ -186,7 +186,16 @@ fn load_bundled() -> Result<Vec<(String, Spec)>, String> {
     let mut out = Vec::new();
     for (id, text) in oauthgen_providers::SPEC_SOURCES {
         let path = format!("specs/{id}.yaml");
-        let spec = oauthgen_codegen::parse_str(&path, text).map_err(|d| format!("bundled spec is invalid:\n{d}"))?;
+        // A variant's base is another bundled spec.
+        let bundled = |base: &str| {
+            oauthgen_providers::SPEC_SOURCES
+                .iter()
+                .find(|(i, _)| *i == base)
+                .map(|(i, t)| (std::path::PathBuf::from(format!("specs/{i}.yaml")), (*t).to_owned()))
+                .ok_or_else(|| format!("no bundled spec `{base}`"))
+        };
+        let spec = oauthgen_codegen::parse_with(&path, text, &bundled)
+            .map_err(|d| format!("bundled spec is invalid:\n{d}"))?;
         out.push((path, spec));
     }
     Ok(out)

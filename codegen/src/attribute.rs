@@ -78,11 +78,15 @@ fn expand_struct(args: TokenStream, item: &syn::ItemStruct, manifest_dir: Option
     }
     let text = std::fs::read_to_string(&path)
         .map_err(|e| syn::Error::new(lit.span(), format!("cannot read spec `{}`: {e}", path.display())))?;
-    let abs = path.to_string_lossy().into_owned();
+    // Every file read is tracked (the spec and, for a variant, its bases), so that editing
+    // any of them rebuilds.
+    let mut files = vec![path.to_string_lossy().into_owned()];
+    files.extend(crate::bases(&path).iter().map(|p| p.to_string_lossy().into_owned()));
     let track = quote!(
-        const _: &[u8] = ::core::include_bytes!(#abs);
+        #(const _: &[u8] = ::core::include_bytes!(#files);)*
     );
-    let spec = match crate::parse_str(&rel, &text) {
+    let dir_of_spec = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let spec = match crate::parse_with(&rel, &text, &crate::variant::beside(&dir_of_spec)) {
         Ok(spec) => spec,
         Err(diags) => {
             // The item is re-emitted and the file still tracked, so fixing the YAML rebuilds.

@@ -76,7 +76,8 @@ impl Builder {
     pub fn compile(&self) -> Result<(), Error> {
         let runtime = self.runtime_tokens()?;
         let files = self.files()?;
-        for path in self.dirs.iter().chain(&files) {
+        let bases: Vec<PathBuf> = files.iter().flat_map(|f| crate::bases(f)).collect();
+        for path in self.dirs.iter().chain(&files).chain(&bases) {
             println!("cargo:rerun-if-changed={}", path.display());
         }
         if files.is_empty() {

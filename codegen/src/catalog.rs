@@ -19,6 +19,9 @@ fn yaml_name<T: serde::Serialize>(value: &T) -> String {
 /// What a spec declares that differs from plain RFC 6749 behaviour, in a few words each.
 fn quirks(spec: &Spec) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(base) = &spec.extends {
+        out.push(format!("variant of [`{base}`]({base}.yaml)"));
+    }
     if spec.scopes.separator != " " {
         out.push(format!("scopes joined by `{}`", spec.scopes.separator));
     }

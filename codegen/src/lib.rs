@@ -42,6 +42,7 @@ pub mod ir;
 pub mod provenance;
 pub mod schema;
 pub mod spec;
+pub mod variant;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -55,11 +56,21 @@ pub use spec::Spec;
 
 /// Parse and check one spec. `path` names the file in diagnostics, and its stem must equal
 /// the spec's `id`.
+///
+/// A variant (`extends: <id>`) reads its base from `<id>.yaml` in the same directory as
+/// `path`; use [`parse_with`] to find bases elsewhere.
 pub fn parse_str(path: impl AsRef<Path>, text: &str) -> Result<Spec, Diagnostics> {
+    let path = path.as_ref();
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse_with(path, text, &variant::beside(&dir))
+}
+
+/// [`parse_str`] with the base specs of variants found by `resolve`.
+pub fn parse_with(path: impl AsRef<Path>, text: &str, resolve: &variant::Resolver<'_>) -> Result<Spec, Diagnostics> {
     let path = path.as_ref();
     let mut diags = Diagnostics::new(path, text);
     let stem = path.file_stem().and_then(|s| s.to_str());
-    let spec = parse_into(text, stem, &mut diags);
+    let spec = parse_into(text, stem, resolve, &mut diags);
     diags.finish();
     match spec {
         Some(spec) if !diags.has_errors() => Ok(spec),
@@ -67,7 +78,12 @@ pub fn parse_str(path: impl AsRef<Path>, text: &str) -> Result<Spec, Diagnostics
     }
 }
 
-fn parse_into(text: &str, stem: Option<&str>, diags: &mut Diagnostics) -> Option<Spec> {
+fn parse_into(
+    text: &str,
+    stem: Option<&str>,
+    resolve: &variant::Resolver<'_>,
+    diags: &mut Diagnostics,
+) -> Option<Spec> {
     let (mut value, mut index) = match yaml::load(text) {
         Ok(v) => v,
         Err(d) => {
@@ -75,6 +91,17 @@ fn parse_into(text: &str, stem: Option<&str>, diags: &mut Diagnostics) -> Option
             return None;
         }
     };
+    // A variant is checked as its base with its own keys written over it; what it inherits
+    // is located at the nearest key it writes.
+    if value.get("extends").is_some() {
+        match variant::resolve(&value, resolve) {
+            Ok((merged, _)) => value = merged,
+            Err(why) => {
+                diags.error(index.value("/extends"), why);
+                return None;
+            }
+        }
+    }
     let structural = schema::validate(&value, &index);
     let broken = !structural.is_empty();
     // Every structural problem is repaired (removed, replaced, a placeholder inserted, a
@@ -192,6 +219,15 @@ pub fn check_strict(path: &Path, spec: &Spec) -> Option<Diagnostics> {
     }
     d.finish();
     Some(d)
+}
+
+/// The base specs a spec file extends, nearest first (empty when it is no variant): what a
+/// `build.rs` must watch besides the file itself.
+pub fn bases(path: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok((value, _)) = yaml::load(&text) else { return Vec::new() };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    variant::resolve(&value, &variant::beside(&dir)).map(|(_, files)| files).unwrap_or_default()
 }
 
 /// The `*.yaml` and `*.yml` files directly in `dir`, sorted.

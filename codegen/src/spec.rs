@@ -29,6 +29,12 @@ pub struct Spec {
     /// The provider's OAuth documentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docs: Option<String>,
+    /// The id of the spec this one is a variant of (`paypal-sandbox` extends `paypal`): that
+    /// spec, in the same directory, with this file's keys written over it (objects merge,
+    /// everything else replaces, `null` removes). `id`, `name` and `provenance` are never
+    /// inherited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
     /// Where the facts in this spec come from, and when each source was checked.
     #[schemars(length(min = 1))]
     pub provenance: Vec<Provenance>,

@@ -75,14 +75,17 @@ fn macro_expansion(rel: &str) -> Outcome {
         let diags = text.strip_prefix("invalid provider spec\n").unwrap_or_else(|| panic!("{rel}: {text}"));
         return Outcome::rejected(diags, rel);
     }
-    // The tracking constant, `const _: &[u8] = include_bytes!("<abs path>");`, is the macro's own.
-    let tracked = manifest_dir().join(rel).to_string_lossy().into_owned();
+    // The tracking constants, `const _: &[u8] = include_bytes!("<abs path>");`, are the
+    // macro's own: one for the spec and one for each base of a variant.
+    let spec_path = manifest_dir().join(rel);
+    let mut tracked = vec![spec_path.to_string_lossy().into_owned()];
+    tracked.extend(oauthgen_codegen::bases(&spec_path).iter().map(|p| p.to_string_lossy().into_owned()));
     let before = file.items.len();
     file.items.retain(|item| {
         !matches!(item, syn::Item::Const(c) if c.ident == "_"
-            && quote::ToTokens::to_token_stream(&c.expr).to_string().contains(&format!("{tracked:?}")))
+            && tracked.iter().any(|t| quote::ToTokens::to_token_stream(&c.expr).to_string().contains(&format!("{t:?}"))))
     });
-    assert_eq!(file.items.len(), before - 1, "{rel}: the macro tracks the spec file");
+    assert_eq!(file.items.len(), before - tracked.len(), "{rel}: the macro tracks the spec file and its bases");
     Outcome::Items(prettyplease::unparse(&file).replace(rel, "<spec>"))
 }
 
@@ -118,6 +121,10 @@ fn providers(rel: &str, tmp: &Path) -> Outcome {
     let specs = tmp.join(rel.file_stem().unwrap()).join("specs");
     std::fs::create_dir_all(&specs).unwrap();
     std::fs::copy(manifest_dir().join(rel), specs.join(name)).unwrap();
+    // A variant's bases come along: they are specs of the same directory.
+    for base in oauthgen_codegen::bases(&manifest_dir().join(rel)) {
+        std::fs::copy(&base, specs.join(base.file_name().unwrap())).unwrap();
+    }
     match oauthgen_codegen::providers_crate(&specs) {
         Ok(files) => {
             let module = format!("{}.rs", oauthgen_codegen::ident::snake(rel.file_stem().unwrap().to_str().unwrap()));
