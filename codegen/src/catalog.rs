@@ -72,6 +72,9 @@ fn quirks(spec: &Spec) -> Vec<String> {
     if let Some(root) = &response.root {
         out.push(format!("token fields under `{root}`"));
     }
+    if let Some(sep) = &response.scope_separator {
+        out.push(format!("granted scopes joined by `{sep}`"));
+    }
     if let Some(field) = &response.refresh_token_expires_in {
         out.push(format!("refresh-token lifetime in `{field}`"));
     }

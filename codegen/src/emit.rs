@@ -191,7 +191,8 @@ struct_literal!(TokenResponseSpec {
     expires_in_unit,
     error_in_200,
     root,
-    refresh_token_expires_in
+    refresh_token_expires_in,
+    scope_separator
 });
 struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, margin_seconds });
 struct_literal!(GrantsSpec { authorization_code, refresh_token, device_code, client_credentials, jwt_bearer });

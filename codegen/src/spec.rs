@@ -257,6 +257,10 @@ pub struct TokenResponse {
     /// The name of the refresh-token lifetime field, kept in the credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_expires_in: Option<String>,
+    /// The separator between granted scopes in the response's `scope`, when it is not the
+    /// request's (`scopes.separator`): GitHub asks with spaces and answers `repo,gist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_separator: Option<String>,
 }
 
 /// What refreshing does at this provider.

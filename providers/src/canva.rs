@@ -63,6 +63,7 @@ impl Canva {
             error_in_200: false,
             root: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
+            scope_separator: ::core::option::Option::None,
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,

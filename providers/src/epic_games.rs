@@ -64,6 +64,7 @@ impl EpicGames {
             refresh_token_expires_in: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("refresh_expires"),
             ),
+            scope_separator: ::core::option::Option::None,
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,

@@ -65,6 +65,9 @@ impl Github {
             refresh_token_expires_in: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("refresh_token_expires_in"),
             ),
+            scope_separator: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(","),
+            ),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: true,

@@ -73,6 +73,7 @@ impl Intuit {
             refresh_token_expires_in: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("x_refresh_token_expires_in"),
             ),
+            scope_separator: ::core::option::Option::None,
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: true,

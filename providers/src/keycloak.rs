@@ -108,6 +108,7 @@ impl Keycloak {
             refresh_token_expires_in: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("refresh_expires_in"),
             ),
+            scope_separator: ::core::option::Option::None,
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,

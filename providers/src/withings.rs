@@ -65,6 +65,7 @@ impl Withings {
             error_in_200: true,
             root: ::core::option::Option::Some(::std::borrow::Cow::Borrowed("body")),
             refresh_token_expires_in: ::core::option::Option::None,
+            scope_separator: ::core::option::Option::None,
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: true,

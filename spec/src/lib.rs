@@ -303,6 +303,7 @@ impl ProviderSpec {
                 error_in_200: false,
                 root: None,
                 refresh_token_expires_in: None,
+                scope_separator: None,
             },
             refresh: RefreshSpec {
                 rotates: false,
@@ -448,6 +449,8 @@ pub struct TokenResponseSpec {
     pub root: Option<Str>,
     /// The name of the refresh-token lifetime field.
     pub refresh_token_expires_in: Option<Str>,
+    /// The separator of the response's `scope` when it differs from the request's.
+    pub scope_separator: Option<Str>,
 }
 
 /// Refresh semantics.

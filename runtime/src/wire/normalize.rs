@@ -157,6 +157,8 @@ pub fn normalize(
         if let Some(field) = spec.refresh_token_expires_in.as_deref() {
             number_field(&mut map, field, spec.expires_in_unit)?;
         }
+        // The response's own separator when the spec names one (GitHub answers `repo,gist`).
+        let separator = spec.scope_separator.as_deref().unwrap_or(separator);
         match map.get("scope") {
             Some(Value::Array(items)) => {
                 let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
@@ -187,6 +189,10 @@ pub fn normalize(
                 Some(Value::Null) if key != "access_token" => {
                     map.remove(key);
                 }
+                // Tumblr documents `"id_token": false` for "none issued".
+                Some(Value::Bool(false)) if key == "id_token" => {
+                    map.remove(key);
+                }
                 Some(other) => {
                     return Err(Malformed(format!("`{key}` is {}, expected a string", kind(other))));
                 }
@@ -205,6 +211,7 @@ pub(crate) const JSON: TokenResponseSpec = TokenResponseSpec {
     error_in_200: false,
     root: None,
     refresh_token_expires_in: None,
+    scope_separator: None,
 };
 
 #[cfg(test)]
@@ -213,6 +220,23 @@ mod tests {
 
     fn run(spec: &TokenResponseSpec, sep: &str, status: u16, body: &str) -> Result<Normalized, Malformed> {
         normalize(spec, sep, status, None, body.as_bytes())
+    }
+
+    #[test]
+    fn a_response_scope_separator_of_its_own() {
+        // GitHub asks with spaces and answers with commas.
+        let github = TokenResponseSpec { format: ResponseFormat::Auto, scope_separator: Some(",".into()), ..JSON };
+        let n = run(&github, " ", 200, "access_token=gho_x&scope=repo%2Cgist&token_type=bearer").unwrap();
+        assert_eq!(n.body["scope"], "repo gist");
+        let n = run(&JSON, " ", 200, r#"{"access_token":"a","scope":"repo,gist"}"#).unwrap();
+        assert_eq!(n.body["scope"], "repo,gist", "without it, one scope as the request separator sees it");
+    }
+
+    #[test]
+    fn an_id_token_of_false_means_none() {
+        let n = run(&JSON, " ", 200, r#"{"access_token":"a","expires_in":2520,"id_token":false}"#).unwrap();
+        assert!(!n.body.contains_key("id_token"));
+        assert!(run(&JSON, " ", 200, r#"{"access_token":"a","id_token":true}"#).is_err());
     }
 
     #[test]
