@@ -118,7 +118,7 @@ impl ProviderConfig {
     }
 
     /// The provider id, for errors.
-    fn id(&self) -> &'static str {
+    pub(crate) fn id(&self) -> &'static str {
         let spec: &'static ProviderSpec = self.spec;
         &spec.id
     }
@@ -216,8 +216,17 @@ impl ProviderConfig {
         self.overrides.contains_key(&endpoint)
     }
 
-    /// The value of variable `name`, checked against its pattern.
+    /// The value of variable `name`, checked against its pattern and values, and safe in a
+    /// URL: it never ends a host or a path segment, holds user info or makes a dot segment.
     pub fn variable(&self, name: &str) -> Result<&str, Error> {
+        self.checked_variable(name, true)
+    }
+
+    /// The value of `name` checked against the spec (`pattern`, `values`) and, when it goes
+    /// into a URL, against what would let it leave its place there. Values that fill a
+    /// parameter or a header (an Auth0 `audience` URL, a Reddit `User-Agent`) are encoded
+    /// where they go and may hold `/`, `?` or `@`.
+    fn checked_variable(&self, name: &str, in_url: bool) -> Result<&str, Error> {
         let provider = self.id();
         let spec: &'static ProviderSpec = self.spec;
         let Some(var) = spec.variable(name) else {
@@ -243,7 +252,7 @@ impl ProviderConfig {
         };
         // Whatever the pattern says, a value never ends a host or a path segment, holds
         // user info or makes a dot segment, also percent-encoded.
-        if let Some(why) = forbidden_value_problem(value) {
+        if in_url && let Some(why) = forbidden_value_problem(value) {
             return Err(invalid(why.to_owned()));
         }
         if !var.values.is_empty() && !var.values.iter().any(|v| **v == *value) {
@@ -282,7 +291,24 @@ impl ProviderConfig {
         }
     }
 
-    /// Fill `{name}` placeholders in `template`.
+    /// Fill `{name}` placeholders in a parameter or header value: values are checked against
+    /// the spec, not against URL structure (see [`ProviderConfig::render`] for URLs).
+    pub fn render_value(&self, template: &str) -> Result<String, Error> {
+        self.check_unknown_variables()?;
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            out.push_str(self.checked_variable(&after[..close], false)?);
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// Fill `{name}` placeholders in a URL `template`.
     pub fn render(&self, template: &str) -> Result<String, Error> {
         self.check_unknown_variables()?;
         let mut out = String::with_capacity(template.len());

@@ -2,6 +2,7 @@
 //! the user's browser.
 
 pub mod conformance;
+pub mod emulator;
 pub mod postgres;
 pub mod redis;
 

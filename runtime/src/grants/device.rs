@@ -123,7 +123,7 @@ pub async fn device_poll_once<P: DeviceFlow>(
         .token_request
         .params
         .iter()
-        .map(|(name, template)| Ok((&**name, config.render(template)?)))
+        .map(|(name, template)| Ok((&**name, config.render_value(template)?)))
         .collect::<Result<Vec<_>, Error>>()?;
     let mut params = vec![("grant_type", GRANT_TYPE), ("device_code", device.device_code.as_str())];
     params.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));

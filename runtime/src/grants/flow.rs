@@ -257,7 +257,7 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
         verifier = Some(v.secret().clone());
     }
     for (name, template) in spec.authorize_params.iter() {
-        request = request.add_extra_param(&**name, config.render(template)?);
+        request = request.add_extra_param(&**name, config.render_value(template)?);
     }
     for (name, value) in params.iter().copied() {
         request = request.add_extra_param(name, value);
@@ -382,7 +382,7 @@ pub async fn exchange<P: AuthorizationCode>(
         request = request.set_pkce_verifier(PkceCodeVerifier::new(v.clone()));
     }
     for (name, template) in spec.token_request.params.iter().chain(spec.token_request.code_params.iter()) {
-        request = request.add_extra_param(&**name, config.render(template)?);
+        request = request.add_extra_param(&**name, config.render_value(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
@@ -423,7 +423,7 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
         request = request.add_scope(Scope::new(credentials.scopes.join(&*spec.scope_separator)));
     }
     for (name, template) in spec.token_request.params.iter().chain(spec.token_request.refresh_params.iter()) {
-        request = request.add_extra_param(&**name, config.render(template)?);
+        request = request.add_extra_param(&**name, config.render_value(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Refresh };
     match request.request_async(&http).await.map_err(|e| map_error(Endpoint::Refresh, e)) {
@@ -493,7 +493,7 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
         request = request.add_scope(Scope::new(scopes.join(&*spec.scope_separator)));
     }
     for (name, template) in spec.token_request.params.iter().chain(grant.params.iter()) {
-        request = request.add_extra_param(&**name, config.render(template)?);
+        request = request.add_extra_param(&**name, config.render_value(template)?);
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;

@@ -111,14 +111,20 @@ pub(crate) fn require_tls(what: &str, url: &url::Url) -> Result<(), Error> {
     Err(Error::InsecureUrl { what: what.to_owned(), url: shown.to_string() })
 }
 
-/// The spec's `request_headers`, rendered: sent on every request to the provider.
-fn spec_headers(config: &ProviderConfig) -> Result<http::HeaderMap, String> {
+/// The spec's `request_headers`, rendered: sent on every request to the provider. A value
+/// that cannot be a header value is the variable's fault (the spec's text is checked).
+fn spec_headers(config: &ProviderConfig) -> Result<http::HeaderMap, Error> {
     let mut headers = http::HeaderMap::new();
     for (name, template) in config.spec().request_headers.iter() {
-        let value = config.render(template).map_err(|e| e.to_string())?;
-        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header `{name}`: {e}"))?;
-        let value = http::HeaderValue::from_str(&value).map_err(|e| format!("header `{name}`: {e}"))?;
-        headers.insert(name, value);
+        let value = config.render_value(template)?;
+        let bad = |reason: String| {
+            let variable = template.split_once('{').and_then(|(_, r)| r.split_once('}')).map_or("", |(v, _)| v);
+            Error::InvalidVariable { provider: config.id(), name: variable.to_owned(), value: value.clone(), reason }
+        };
+        let header = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(format!("header `{name}`: {e}")))?;
+        let value_ =
+            http::HeaderValue::from_str(&value).map_err(|_| bad(format!("it is not a valid `{name}` header value")))?;
+        headers.insert(header, value_);
     }
     Ok(headers)
 }
@@ -170,7 +176,7 @@ pub(crate) async fn send(
         headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     }
     // The spec's headers, without replacing what the flow set (client authentication, body).
-    for (name, value) in &spec_headers(config).map_err(TransportError::Http)? {
+    for (name, value) in &spec_headers(config).map_err(TransportError::Refused)? {
         if !headers.contains_key(name) {
             headers.insert(name.clone(), value.clone());
         }
@@ -238,7 +244,7 @@ pub(crate) async fn get_with(
     let mut request = client(config)
         .map_err(|e| e.to_string())?
         .get(url.as_str())
-        .headers(spec_headers(config)?)
+        .headers(spec_headers(config).map_err(|e| e.to_string())?)
         .header(http::header::ACCEPT, "application/json")
         .timeout(config.timeout());
     if let Some(token) = bearer {

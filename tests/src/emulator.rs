@@ -1,0 +1,1301 @@
+//! A provider emulator driven by a spec: an HTTP server on 127.0.0.1 that serves the
+//! endpoints a [`ProviderSpec`] declares, insists on everything the spec says about requests
+//! (client authentication, PKCE, body format, extra parameters, scope separator, refresh
+//! rules) and answers in exactly the shapes the spec declares (form or JSON bodies,
+//! `expires_in` as a string, in milliseconds or absent, a wrapper object, errors inside
+//! HTTP 200 ...).
+//!
+//! A request that breaks the spec is answered with an OAuth error (400, or 401 for client
+//! authentication; HTTP 200 when the spec says `error_in_200`) and recorded as a violation
+//! ([`Emulator::violations`]); every request is logged ([`Emulator::requests`]) and every
+//! token issued is kept ([`Emulator::issued`]), so tests assert on what was really sent and
+//! received.
+//!
+//! ```no_run
+//! # async fn f() {
+//! use oauthgen_providers::github::Github;
+//! use oauthgen_tests::emulator::{Client, Emulator};
+//!
+//! let emulator = Emulator::start(Github::SPEC);
+//! assert!(emulator.violations().is_empty());
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use oauthgen_runtime::Endpoint;
+use oauthgen_runtime::spec::{
+    BodyFormat, ClientAuth, ExpiresIn, IdTokenAlgorithm, Pkce, ProviderSpec, ResponseFormat, Str, Subject, TimeUnit,
+};
+use serde_json::{Map, Value, json};
+
+/// The lifetime, in seconds, of every access token the emulator issues.
+pub const ACCESS_TOKEN_LIFETIME: u64 = 3600;
+/// The lifetime, in seconds, stated for refresh tokens (in the spec's
+/// `refresh_token_expires_in` field, when it names one).
+pub const REFRESH_TOKEN_LIFETIME: u64 = 7200;
+/// The `sub` the userinfo and introspection endpoints answer with.
+pub const SUBJECT: &str = "emulator-user";
+/// The grant type of JWT bearer assertions (RFC 7523).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The grant type of device-code token requests (RFC 8628).
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The client the emulator expects: its id, its secret (`None`: a public client) and how it
+/// authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The client id.
+    pub id: String,
+    /// The client secret; `None` for a public client.
+    pub secret: Option<String>,
+    /// The authentication method the client is configured for (ignored for public clients,
+    /// which send `client_id` in the body and nothing else).
+    pub auth: ClientAuth,
+    /// The issuer the authorization endpoint names in its redirects (RFC 9207 `iss`) and
+    /// ID tokens carry; with one, the emulator signs ID tokens for `openid` requests and
+    /// serves the discovery document and JWKS over https (see [`Emulator::https_client`]).
+    pub issuer: Option<String>,
+    /// The JWKS URL the spec names (rendered); `None`: `{issuer}/emulator-jwks`, announced by
+    /// the discovery document.
+    pub jwks_uri: Option<String>,
+}
+
+impl Client {
+    /// A confidential client authenticating with `auth`.
+    pub fn confidential(id: &str, secret: &str, auth: ClientAuth) -> Self {
+        Self { id: id.to_owned(), secret: Some(secret.to_owned()), auth, issuer: None, jwks_uri: None }
+    }
+
+    /// A public client (no secret).
+    pub fn public(id: &str) -> Self {
+        Self { id: id.to_owned(), secret: None, auth: ClientAuth::RequestBody, issuer: None, jwks_uri: None }
+    }
+
+    /// The same client, with the issuer named in authorization redirects.
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: Option<String>) -> Self {
+        self.issuer = issuer;
+        self
+    }
+
+    /// The same client, with the JWKS URL the spec names.
+    #[must_use]
+    pub fn with_jwks_uri(mut self, jwks_uri: Option<String>) -> Self {
+        self.jwks_uri = jwks_uri;
+        self
+    }
+}
+
+/// One request the emulator received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `POST` ...
+    pub method: String,
+    /// The path (`/token`).
+    pub path: String,
+    /// The endpoint the path belongs to; `None` for an unknown path.
+    pub endpoint: Option<Endpoint>,
+    /// The query parameters.
+    pub query: BTreeMap<String, String>,
+    /// The body's parameters (form fields, or a JSON object's fields as text).
+    pub params: BTreeMap<String, String>,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// Every header, names in lowercase.
+    pub headers: BTreeMap<String, String>,
+    /// The violations found in this request (empty: it kept to the spec).
+    pub violations: Vec<String>,
+}
+
+impl Request {
+    /// A parameter of the body, else of the query.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).or_else(|| self.query.get(name)).map(String::as_str)
+    }
+}
+
+/// What one token response carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The grant type of the request (`authorization_code`, `refresh_token` ...).
+    pub grant_type: String,
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token, when the response carried one.
+    pub refresh_token: Option<String>,
+    /// The `scope` of the response, as sent (joined with the spec's separator).
+    pub scope: Option<String>,
+    /// The ID token, when the response carried one.
+    pub id_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    redirect_uri: String,
+    challenge: Option<String>,
+    scope: Option<String>,
+    nonce: Option<String>,
+    used: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    spec: &'static ProviderSpec,
+    client: Client,
+    base: String,
+    log: Vec<Request>,
+    codes: HashMap<String, CodeGrant>,
+    /// Refresh tokens: whether each may still be used.
+    refresh_tokens: HashMap<String, bool>,
+    /// Access tokens: whether each is still active.
+    access_tokens: HashMap<String, bool>,
+    /// Device codes: how many polls each has had, and the scope asked for.
+    device_codes: HashMap<String, (u32, Option<String>)>,
+    /// Refresh tokens of grants that included `openid`.
+    openid_refresh_tokens: std::collections::HashSet<String>,
+    issued: Vec<Issued>,
+    refusals: Vec<String>,
+    counter: u64,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
+    shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running emulator of one provider; it stops when dropped.
+#[derive(Debug)]
+pub struct Emulator {
+    inner: Shared,
+    base: String,
+    task: tokio::task::JoinHandle<()>,
+    tls: Option<TlsProxy>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(tls) = &self.tls {
+            tls.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The path each endpoint is served at.
+pub fn path_of(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Authorization => "/authorize",
+        Endpoint::Token => "/token",
+        Endpoint::Revocation => "/revoke",
+        Endpoint::DeviceAuthorization => "/device",
+        Endpoint::Userinfo => "/userinfo",
+        Endpoint::Introspection => "/introspect",
+        Endpoint::Refresh => "/refresh",
+        Endpoint::EndSession => "/logout",
+    }
+}
+
+impl Emulator {
+    /// Start an emulator of `spec` expecting a confidential client `emulator-client` with
+    /// secret `emulator-secret`, authenticating with the spec's preferred method. Must be
+    /// called inside a tokio runtime.
+    ///
+    /// # Panics
+    /// When no port can be bound on 127.0.0.1.
+    pub fn start(spec: &'static ProviderSpec) -> Self {
+        let auth = spec.client_auth.first().copied().unwrap_or(ClientAuth::Basic);
+        Self::start_with(spec, Client::confidential("emulator-client", "emulator-secret", auth))
+    }
+
+    /// Start an emulator of `spec` expecting `client`. Must be called inside a tokio
+    /// runtime.
+    ///
+    /// # Panics
+    /// When no port can be bound on 127.0.0.1.
+    pub fn start_with(spec: &'static ProviderSpec, client: Client) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let port = listener.local_addr().expect("local address").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let inner = Arc::new(Mutex::new(Inner {
+            spec,
+            client,
+            base: base.clone(),
+            log: Vec::new(),
+            codes: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            access_tokens: HashMap::new(),
+            device_codes: HashMap::new(),
+            openid_refresh_tokens: std::collections::HashSet::new(),
+            issued: Vec::new(),
+            refusals: Vec::new(),
+            counter: 0,
+        }));
+        let tls = oidc_hosts(&lock(&inner).client).map(|hosts| TlsProxy::start(&hosts, inner.clone()));
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        let router = axum::Router::new().fallback(handle).with_state(inner.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { inner, base, task, tls }
+    }
+
+    /// An HTTP client for the provider under test (`Provider::with_http_client`) when the
+    /// client has an issuer: https requests (the discovery document, the JWKS) go through the
+    /// emulator's TLS proxy, which answers for the issuer's and the JWKS URL's hosts with a
+    /// certificate of a test CA this client trusts; plain-http requests go straight to the
+    /// emulator. `None` without an issuer.
+    ///
+    /// # Panics
+    /// When the client cannot be built.
+    pub fn https_client(&self) -> Option<oauthgen_runtime::reqwest::Client> {
+        let tls = self.tls.as_ref()?;
+        let proxy =
+            oauthgen_runtime::reqwest::Proxy::https(format!("http://127.0.0.1:{}", tls.port)).expect("proxy URL");
+        let ca = oauthgen_runtime::reqwest::Certificate::from_pem(tls.ca_pem.as_bytes()).expect("CA certificate");
+        Some(
+            oauthgen_runtime::http_client_builder().proxy(proxy).add_root_certificate(ca).build().expect("HTTP client"),
+        )
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The URL the emulator serves `endpoint` at.
+    ///
+    /// # Panics
+    /// Never: the base URL is valid.
+    pub fn url(&self, endpoint: Endpoint) -> url::Url {
+        url::Url::parse(&format!("{}{}", self.base, path_of(endpoint))).expect("emulator URL")
+    }
+
+    /// The spec emulated.
+    pub fn spec(&self) -> &'static ProviderSpec {
+        lock(&self.inner).spec
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        lock(&self.inner).log.clone()
+    }
+
+    /// The requests received at `endpoint`.
+    pub fn requests_to(&self, endpoint: Endpoint) -> Vec<Request> {
+        lock(&self.inner).log.iter().filter(|r| r.endpoint == Some(endpoint)).cloned().collect()
+    }
+
+    /// Every violation of the spec found so far, each prefixed with the request's path.
+    pub fn violations(&self) -> Vec<String> {
+        lock(&self.inner)
+            .log
+            .iter()
+            .flat_map(|r| r.violations.iter().map(move |v| format!("{} {}: {v}", r.method, r.path)))
+            .collect()
+    }
+
+    /// Every token response sent, in order.
+    pub fn issued(&self) -> Vec<Issued> {
+        lock(&self.inner).issued.clone()
+    }
+
+    /// The refusals the emulator answered that were no violation (a rotated refresh token
+    /// used again, a pending device authorization ...), in order.
+    pub fn refusals(&self) -> Vec<String> {
+        lock(&self.inner).refusals.clone()
+    }
+
+    /// Issue an access token (and a refresh token) without any request, as if a grant had
+    /// happened elsewhere: the token response's JSON, as the runtime stores it.
+    pub fn mint(&self) -> Value {
+        let mut inner = lock(&self.inner);
+        let access = inner.next("at");
+        let refresh = inner.next("rt");
+        inner.access_tokens.insert(access.clone(), true);
+        inner.refresh_tokens.insert(refresh.clone(), true);
+        json!({"access_token": access, "token_type": "Bearer", "refresh_token": refresh, "scopes": []})
+    }
+}
+
+/// A decoded request before the checks.
+struct Incoming {
+    request: Request,
+    json_body: bool,
+}
+
+fn parse_incoming(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Incoming {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = text(header::CONTENT_TYPE);
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let mut params = BTreeMap::new();
+    let mut violations = Vec::new();
+    let json_body = content_type.as_deref().is_some_and(|c| c.starts_with("application/json"));
+    if !body.is_empty() {
+        if json_body {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(map)) => {
+                    for (k, v) in map {
+                        let v = match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        params.insert(k, v);
+                    }
+                }
+                _ => violations.push("the body is not a JSON object".to_owned()),
+            }
+        } else {
+            for (k, v) in url::form_urlencoded::parse(body) {
+                if params.insert(k.to_string(), v.into_owned()).is_some() {
+                    violations.push(format!("parameter `{k}` appears twice"));
+                }
+            }
+        }
+    }
+    let path = uri.path().to_owned();
+    let endpoint = Endpoint::ALL.iter().copied().find(|e| path_of(*e) == path);
+    Incoming {
+        request: Request {
+            method: method.as_str().to_owned(),
+            path,
+            endpoint,
+            query,
+            params,
+            content_type,
+            authorization: text(header::AUTHORIZATION),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            violations,
+        },
+        json_body,
+    }
+}
+
+async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let incoming = parse_incoming(&method, &uri, &headers, &body);
+    let mut inner = lock(&shared);
+    let mut request = incoming.request;
+    let response = inner.dispatch(&mut request, incoming.json_body);
+    inner.log.push(request);
+    response
+}
+
+/// The S256 PKCE challenge of `verifier`.
+fn s256(verifier: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// `Basic` credentials: each part form-decoded after base64 (RFC 6749 section 2.3.1).
+fn decode_basic(header: &str) -> Option<(String, String)> {
+    let encoded = header.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    };
+    Some((dec(id), dec(secret)))
+}
+
+/// A refusal to answer: status, OAuth error code, description.
+struct Refusal {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self { status, error, description: description.into() }
+    }
+}
+
+impl Inner {
+    fn next(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}-{}-{}", self.spec.id, self.counter)
+    }
+
+    fn dispatch(&mut self, request: &mut Request, json_body: bool) -> Response {
+        let endpoint = match request.endpoint {
+            // A path only if the spec declares the endpoint (refresh: only a separate one).
+            Some(e) if self.spec.endpoints.get(e).is_some() => e,
+            _ => {
+                request.violations.push(format!("no endpoint of the spec is served at {}", request.path));
+                return self
+                    .refuse(Endpoint::Token, &Refusal::new(StatusCode::NOT_FOUND, "invalid_request", "unknown path"));
+            }
+        };
+        let result = match endpoint {
+            Endpoint::Authorization => return self.authorize(request),
+            Endpoint::Token | Endpoint::Refresh => self.token(request, endpoint, json_body),
+            Endpoint::Revocation => self.revoke(request, json_body),
+            Endpoint::DeviceAuthorization => self.device_authorization(request, json_body),
+            Endpoint::Introspection => self.introspect(request, json_body),
+            Endpoint::Userinfo => self.userinfo(request),
+            Endpoint::EndSession => Ok((StatusCode::OK, "signed out").into_response()),
+        };
+        match result {
+            Ok(response) => response,
+            Err(refusal) => self.refuse(endpoint, &refusal),
+        }
+    }
+
+    /// Record `refusal` as a violation of `request` and answer it.
+    fn violation(request: &mut Request, refusal: Refusal) -> Refusal {
+        request.violations.push(refusal.description.clone());
+        refusal
+    }
+
+    /// An OAuth error response in the spec's shape.
+    fn refuse(&self, endpoint: Endpoint, refusal: &Refusal) -> Response {
+        let token_endpoint = matches!(endpoint, Endpoint::Token | Endpoint::Refresh);
+        let tr = &self.spec.token_response;
+        let mut fields = Map::new();
+        fields.insert("error".into(), Value::String(refusal.error.into()));
+        fields.insert("error_description".into(), Value::String(refusal.description.clone()));
+        let status = if tr.error_in_200 && token_endpoint {
+            fields.insert("ok".into(), Value::Bool(false));
+            StatusCode::OK
+        } else {
+            refusal.status
+        };
+        if token_endpoint && tr.format == ResponseFormat::Form {
+            return form_response(status, &fields);
+        }
+        (status, [(header::CONTENT_TYPE, "application/json")], Value::Object(fields).to_string()).into_response()
+    }
+
+    fn check_body_format(&self, request: &mut Request, json_body: bool) -> Result<(), Refusal> {
+        // `body_format` shapes every body sent to the provider, not only token requests.
+        let want_json = self.spec.token_request.body_format == BodyFormat::Json;
+        let ct = request.content_type.clone().unwrap_or_default();
+        let ok = if want_json { json_body } else { ct.starts_with("application/x-www-form-urlencoded") };
+        if ok {
+            return Ok(());
+        }
+        let want = if want_json { "application/json" } else { "application/x-www-form-urlencoded" };
+        Err(Self::violation(
+            request,
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("Content-Type is {ct:?}, the spec says {want}"),
+            ),
+        ))
+    }
+
+    /// Client authentication exactly as the client is configured: Basic or the body, never
+    /// both; a public client sends only its id.
+    fn check_client_auth(&self, request: &mut Request) -> Result<(), Refusal> {
+        let client = &self.client;
+        let basic = request.authorization.as_deref().map(decode_basic);
+        let body_id = request.params.get("client_id").cloned();
+        let body_secret = request.params.get("client_secret").cloned();
+        let fail = |why: String| Refusal::new(StatusCode::UNAUTHORIZED, "invalid_client", why);
+        let problem = match (&client.secret, client.auth) {
+            (None, _) => {
+                if request.authorization.is_some() {
+                    Some(fail("a public client sent an Authorization header".into()))
+                } else if body_id.as_deref() != Some(&client.id) {
+                    Some(fail(format!(
+                        "a public client must send client_id {:?} in the body, sent {body_id:?}",
+                        client.id
+                    )))
+                } else if body_secret.is_some() {
+                    Some(fail("a public client sent a client_secret".into()))
+                } else {
+                    None
+                }
+            }
+            (Some(secret), ClientAuth::Basic) => {
+                if !self.spec.client_auth.contains(&ClientAuth::Basic) {
+                    Some(fail("the spec does not list `basic`".into()))
+                } else if basic != Some(Some((client.id.clone(), secret.clone()))) {
+                    Some(fail("no valid HTTP Basic credentials (client_secret_basic)".into()))
+                } else if body_secret.is_some() {
+                    Some(fail("client_secret in the body as well as HTTP Basic".into()))
+                } else if body_id.as_ref().is_some_and(|id| id != &client.id) {
+                    Some(fail("client_id in the body is another client".into()))
+                } else {
+                    None
+                }
+            }
+            (Some(secret), ClientAuth::RequestBody) => {
+                if !self.spec.client_auth.contains(&ClientAuth::RequestBody) {
+                    Some(fail("the spec does not list `request_body`".into()))
+                } else if request.authorization.is_some() {
+                    Some(fail("an Authorization header as well as credentials in the body (client_secret_post)".into()))
+                } else if body_id.as_deref() != Some(&client.id) || body_secret.as_deref() != Some(secret.as_str()) {
+                    Some(fail("no valid client_id and client_secret in the body (client_secret_post)".into()))
+                } else {
+                    None
+                }
+            }
+        };
+        match problem {
+            Some(refusal) => Err(Self::violation(request, refusal)),
+            None => Ok(()),
+        }
+    }
+
+    /// `scope` joined with the spec's separator.
+    fn check_scope(&self, request: &mut Request, scope: Option<&str>) -> Result<(), Refusal> {
+        let Some(scope) = scope else { return Ok(()) };
+        let sep = &*self.spec.scope_separator;
+        let wrong = if sep == " " { None } else { scope.contains(' ').then_some("a space") };
+        if let Some(wrong) = wrong {
+            return Err(Self::violation(
+                request,
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    format!("scope {scope:?} is joined with {wrong}; the spec's separator is {sep:?}"),
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each of `params` (name, value template) is in the body: with its value when the
+    /// template has no placeholder.
+    fn check_params(request: &mut Request, what: &str, params: &[(Str, Str)]) -> Result<(), Refusal> {
+        for (name, template) in params {
+            if !matches_template(request.params.get(&**name), template) {
+                return Err(Self::bad(request, format!("{what}: `{name}={template}` missing or wrong")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The spec's `request_headers` are on the request.
+    fn check_headers(&self, request: &mut Request) -> Result<(), Refusal> {
+        for (name, template) in self.spec.request_headers.iter() {
+            if !matches_template(request.headers.get(&name.to_ascii_lowercase()), template) {
+                return Err(Self::bad(request, format!("request_headers: `{name}: {template}` missing or wrong")));
+            }
+        }
+        Ok(())
+    }
+
+    fn bad(request: &mut Request, description: String) -> Refusal {
+        Self::violation(request, Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", description))
+    }
+
+    fn authorize(&mut self, request: &mut Request) -> Response {
+        let q = request.query.clone();
+        let Some(redirect_uri) = q.get("redirect_uri").cloned() else {
+            request.violations.push("no redirect_uri".into());
+            return (StatusCode::BAD_REQUEST, "no redirect_uri").into_response();
+        };
+        let mut problems = Vec::new();
+        if request.method != "GET" {
+            problems.push(format!("the authorization endpoint was sent a {}", request.method));
+        }
+        if q.get("response_type").map(String::as_str) != Some("code") {
+            problems.push(format!("response_type is {:?}, expected `code`", q.get("response_type")));
+        }
+        if q.get("client_id") != Some(&self.client.id) {
+            problems.push(format!("client_id is {:?}, expected {:?}", q.get("client_id"), self.client.id));
+        }
+        if q.get("state").is_none_or(String::is_empty) {
+            problems.push("no state".into());
+        }
+        for (name, value) in self.spec.authorize_params.iter() {
+            if !matches_template(q.get(&**name), value) {
+                problems.push(format!("authorize_params: `{name}={value}` missing"));
+            }
+        }
+        let challenge = q.get("code_challenge").cloned();
+        let method = q.get("code_challenge_method").cloned();
+        let public = self.client.secret.is_none();
+        match (self.spec.pkce, &challenge) {
+            (Pkce::Required, None) => problems.push("pkce: required, but no code_challenge".into()),
+            (Pkce::Unsupported, Some(_)) => problems.push("pkce: unsupported, but a code_challenge was sent".into()),
+            (Pkce::PublicOnly, Some(_)) if !public => {
+                problems.push("pkce: public_only, but a confidential client sent a code_challenge".into());
+            }
+            _ => {}
+        }
+        if challenge.is_some() && method.as_deref() != Some("S256") {
+            problems.push(format!("code_challenge_method is {method:?}, expected S256"));
+        }
+        let scope = q.get("scope").cloned();
+        let sep = &*self.spec.scope_separator;
+        if let Some(s) = &scope
+            && sep != " "
+            && s.contains(' ')
+        {
+            problems.push(format!("scope {s:?} is not joined with the spec's separator {sep:?}"));
+        }
+        let mut target = match url::Url::parse(&redirect_uri) {
+            Ok(u) => u,
+            Err(e) => {
+                request.violations.push(format!("redirect_uri is not a URL: {e}"));
+                return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response();
+            }
+        };
+        {
+            let mut pairs = target.query_pairs_mut();
+            if problems.is_empty() {
+                let code = self.next("code");
+                self.codes.insert(
+                    code.clone(),
+                    CodeGrant {
+                        redirect_uri: redirect_uri.clone(),
+                        challenge,
+                        scope,
+                        nonce: q.get("nonce").cloned(),
+                        used: false,
+                    },
+                );
+                pairs.append_pair("code", &code);
+            } else {
+                pairs.append_pair("error", "invalid_request");
+                pairs.append_pair("error_description", &problems.join("; "));
+            }
+            if let Some(state) = q.get("state") {
+                pairs.append_pair("state", state);
+            }
+            if let Some(issuer) = &self.client.issuer {
+                pairs.append_pair("iss", issuer);
+            }
+        }
+        request.violations.extend(problems);
+        (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+    }
+
+    fn token(&mut self, request: &mut Request, endpoint: Endpoint, json_body: bool) -> Result<Response, Refusal> {
+        if request.method != "POST" {
+            return Err(Self::bad(request, format!("the token endpoint was sent a {}", request.method)));
+        }
+        self.check_body_format(request, json_body)?;
+        let grant_type = request.params.get("grant_type").cloned().unwrap_or_default();
+        let separate_refresh = self.spec.endpoints.refresh.is_some();
+        match (grant_type.as_str() == "refresh_token", endpoint, separate_refresh) {
+            (true, Endpoint::Token, true) => {
+                return Err(Self::bad(
+                    request,
+                    "a refresh request at the token endpoint; the spec names a refresh endpoint".into(),
+                ));
+            }
+            (false, Endpoint::Refresh, _) => {
+                return Err(Self::bad(request, format!("grant_type {grant_type:?} at the refresh endpoint")));
+            }
+            _ => {}
+        }
+        if grant_type == JWT_BEARER {
+            if request.authorization.is_some() || request.params.contains_key("client_secret") {
+                return Err(Self::violation(
+                    request,
+                    Refusal::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        "client credentials sent with a JWT assertion",
+                    ),
+                ));
+            }
+        } else {
+            self.check_client_auth(request)?;
+        }
+        self.check_headers(request)?;
+        let spec = self.spec;
+        Self::check_params(request, "token_request.params", &spec.token_request.params)?;
+        match grant_type.as_str() {
+            "authorization_code" => {
+                Self::check_params(request, "token_request.code_params", &spec.token_request.code_params)?;
+            }
+            "refresh_token" => {
+                Self::check_params(request, "token_request.refresh_params", &spec.token_request.refresh_params)?;
+            }
+            _ => {}
+        }
+        let scope = request.params.get("scope").cloned();
+        self.check_scope(request, scope.as_deref())?;
+        let has_refresh = self.spec.grants.refresh_token;
+        match grant_type.as_str() {
+            "authorization_code" => {
+                if !self.spec.grants.authorization_code {
+                    return Err(Self::bad(request, "the spec has no authorization_code grant".into()));
+                }
+                let code = request.params.get("code").cloned().unwrap_or_default();
+                let Some(grant) = self.codes.get(&code).cloned() else {
+                    return Err(Self::bad(request, format!("unknown code {code:?}")));
+                };
+                if grant.used {
+                    self.refusals.push(format!("code {code} used twice"));
+                    return Err(Refusal::new(StatusCode::BAD_REQUEST, "invalid_grant", "code already used"));
+                }
+                if request.params.get("redirect_uri") != Some(&grant.redirect_uri) {
+                    return Err(Self::bad(
+                        request,
+                        format!(
+                            "redirect_uri {:?} is not the authorization's {:?}",
+                            request.params.get("redirect_uri"),
+                            grant.redirect_uri
+                        ),
+                    ));
+                }
+                let verifier = request.params.get("code_verifier").cloned();
+                match (&grant.challenge, &verifier) {
+                    (Some(c), Some(v)) if &s256(v) != c => {
+                        return Err(Self::bad(request, "code_verifier does not match the code_challenge".into()));
+                    }
+                    (Some(_), None) => {
+                        return Err(Self::bad(request, "a code_challenge was sent but no code_verifier".into()));
+                    }
+                    (None, Some(_)) => {
+                        return Err(Self::bad(request, "a code_verifier without a code_challenge".into()));
+                    }
+                    _ => {}
+                }
+                if let Some(g) = self.codes.get_mut(&code) {
+                    g.used = true;
+                }
+                let openid = self.wants_id_token(grant.scope.as_deref()).then_some(grant.nonce.as_deref());
+                let fields = self.token_fields(&grant_type, grant.scope.as_deref(), has_refresh, openid);
+                Ok(self.token_response(fields))
+            }
+            "refresh_token" => {
+                if !has_refresh {
+                    return Err(Self::bad(request, "the spec has no refresh_token grant".into()));
+                }
+                if self.spec.refresh.requires_scope && scope.is_none() {
+                    return Err(Self::bad(request, "refresh.requires_scope, but no scope on refresh".into()));
+                }
+                let token = request.params.get("refresh_token").cloned().unwrap_or_default();
+                match self.refresh_tokens.get(&token) {
+                    None => return Err(Self::bad(request, format!("unknown refresh token {token:?}"))),
+                    Some(false) => {
+                        self.refusals.push(format!("refresh token {token} used after rotation or revocation"));
+                        return Err(Refusal::new(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_grant",
+                            "refresh token no longer valid",
+                        ));
+                    }
+                    Some(true) => {}
+                }
+                let r = self.spec.refresh;
+                if r.rotates {
+                    self.refresh_tokens.insert(token.clone(), false);
+                }
+                let openid = self.openid_refresh_tokens.contains(&token).then_some(None);
+                let mut response = self.token_fields(&grant_type, scope.as_deref(), r.rotates, openid);
+                if r.returns_refresh_token && !r.rotates {
+                    response.insert("refresh_token".into(), Value::String(token.clone()));
+                    if let Some(last) = self.issued.last_mut() {
+                        last.refresh_token = Some(token);
+                    }
+                }
+                Ok(self.token_response(response))
+            }
+            "client_credentials" => {
+                let Some(cc) = self.spec.grants.client_credentials.clone() else {
+                    return Err(Self::bad(request, "the spec has no client_credentials grant".into()));
+                };
+                Self::check_params(request, "grants.client_credentials.params", &cc.params)?;
+                Ok(self.tokens(&grant_type, scope.as_deref(), false))
+            }
+            DEVICE_CODE => {
+                if self.spec.grants.device_code.is_none() {
+                    return Err(Self::bad(request, "the spec has no device_code grant".into()));
+                }
+                let code = request.params.get("device_code").cloned().unwrap_or_default();
+                let Some((polls, device_scope)) = self.device_codes.get_mut(&code) else {
+                    return Err(Self::bad(request, format!("unknown device_code {code:?}")));
+                };
+                *polls += 1;
+                let (polls, device_scope) = (*polls, device_scope.clone());
+                if polls == 1 {
+                    self.refusals.push(format!("device code {code}: authorization_pending"));
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "authorization_pending",
+                        "the user has not finished",
+                    ));
+                }
+                let openid = self.wants_id_token(device_scope.as_deref()).then_some(None);
+                let fields = self.token_fields(&grant_type, None, has_refresh, openid);
+                Ok(self.token_response(fields))
+            }
+            JWT_BEARER => {
+                let Some(jwt) = self.spec.grants.jwt_bearer.clone() else {
+                    return Err(Self::bad(request, "the spec has no jwt_bearer grant".into()));
+                };
+                let assertion = request.params.get("assertion").cloned().unwrap_or_default();
+                let claims = assertion
+                    .split('.')
+                    .nth(1)
+                    .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                let Some(claims) = claims else {
+                    return Err(Self::bad(request, "the assertion is not a JWT".into()));
+                };
+                let missing: Vec<&str> =
+                    ["iss", "aud", "iat", "exp"].into_iter().filter(|c| claims.get(*c).is_none()).collect();
+                if !missing.is_empty() {
+                    return Err(Self::bad(request, format!("the assertion lacks {missing:?}")));
+                }
+                match (jwt.subject, claims.get("sub")) {
+                    (Subject::Required, None) => {
+                        return Err(Self::bad(request, "the assertion must carry `sub`".into()));
+                    }
+                    (Subject::Unsupported, Some(_)) => {
+                        return Err(Self::bad(request, "the assertion must not carry `sub`".into()));
+                    }
+                    _ => {}
+                }
+                let scope = claims.get("scope").and_then(Value::as_str).map(str::to_owned);
+                Ok(self.tokens(&grant_type, scope.as_deref(), false))
+            }
+            other => {
+                Err(Refusal::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("grant_type {other:?}")))
+            }
+        }
+    }
+
+    /// The fields of a token response (before the spec's shaping of the body), recorded as
+    /// issued; `openid`: an ID token is added, with this nonce (or none).
+    #[allow(clippy::option_option, reason = "no ID token, or one with or without a nonce")]
+    fn token_fields(
+        &mut self,
+        grant_type: &str,
+        scope: Option<&str>,
+        with_refresh: bool,
+        openid: Option<Option<&str>>,
+    ) -> Map<String, Value> {
+        let access = self.next("at");
+        self.access_tokens.insert(access.clone(), true);
+        let tr = self.spec.token_response.clone();
+        let mut fields = Map::new();
+        fields.insert("access_token".into(), Value::String(access.clone()));
+        fields.insert("token_type".into(), Value::String("Bearer".into()));
+        let lifetime = |seconds: u64| match tr.expires_in_unit {
+            TimeUnit::Seconds => seconds,
+            TimeUnit::Milliseconds => seconds * 1000,
+        };
+        match tr.expires_in {
+            ExpiresIn::Number => {
+                fields.insert("expires_in".into(), Value::from(lifetime(ACCESS_TOKEN_LIFETIME)));
+            }
+            ExpiresIn::String => {
+                fields.insert("expires_in".into(), Value::String(lifetime(ACCESS_TOKEN_LIFETIME).to_string()));
+            }
+            ExpiresIn::Absent => {}
+        }
+        let refresh = with_refresh.then(|| self.next("rt"));
+        if let Some(rt) = &refresh {
+            self.refresh_tokens.insert(rt.clone(), true);
+            fields.insert("refresh_token".into(), Value::String(rt.clone()));
+            if let Some(field) = tr.refresh_token_expires_in.as_deref() {
+                let value = lifetime(REFRESH_TOKEN_LIFETIME);
+                let value = if tr.expires_in == ExpiresIn::String {
+                    Value::String(value.to_string())
+                } else {
+                    Value::from(value)
+                };
+                fields.insert(field.to_owned(), value);
+            }
+        }
+        // The granted scopes, joined with the response's separator when the spec names one.
+        let scope = scope.map(|s| {
+            let out = tr.scope_separator.as_deref().unwrap_or(&self.spec.scope_separator);
+            s.split(&*self.spec.scope_separator).collect::<Vec<_>>().join(out)
+        });
+        if let Some(s) = &scope {
+            fields.insert("scope".into(), Value::String(s.clone()));
+        }
+        let id_token = openid.and_then(|nonce| self.id_token(nonce));
+        if let Some(t) = &id_token {
+            fields.insert("id_token".into(), Value::String(t.clone()));
+            if let Some(rt) = &refresh {
+                self.openid_refresh_tokens.insert(rt.clone());
+            }
+        }
+        self.issued.push(Issued {
+            grant_type: grant_type.to_owned(),
+            access_token: access,
+            refresh_token: refresh,
+            scope,
+            id_token,
+        });
+        fields
+    }
+
+    fn tokens(&mut self, grant_type: &str, scope: Option<&str>, with_refresh: bool) -> Response {
+        let fields = self.token_fields(grant_type, scope, with_refresh, None);
+        self.token_response(fields)
+    }
+
+    /// A token response in the spec's shape: form or JSON (`auto`: alternately), wrapped in
+    /// `root` when the spec says so.
+    fn token_response(&mut self, fields: Map<String, Value>) -> Response {
+        let tr = &self.spec.token_response;
+        let form = match tr.format {
+            ResponseFormat::Form => true,
+            ResponseFormat::Json => false,
+            ResponseFormat::Auto => self.issued.len() % 2 == 1,
+        };
+        if form {
+            return form_response(StatusCode::OK, &fields);
+        }
+        let body = match tr.root.as_deref() {
+            Some(root) => {
+                let mut outer = Map::new();
+                outer.insert("status".into(), Value::from(0));
+                outer.insert(root.to_owned(), Value::Object(fields));
+                Value::Object(outer)
+            }
+            None => Value::Object(fields),
+        };
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+
+    /// Whether a grant of `scope` gets an ID token: the client has an issuer and `openid` is
+    /// among the scopes.
+    fn wants_id_token(&self, scope: Option<&str>) -> bool {
+        self.client.issuer.is_some()
+            && scope.is_some_and(|s| s.split(&*self.spec.scope_separator).any(|s| s.trim() == "openid"))
+    }
+
+    /// An ID token for the client, signed with the test key of an algorithm the spec allows.
+    fn id_token(&self, nonce: Option<&str>) -> Option<String> {
+        let issuer = self.client.issuer.as_deref()?;
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({"iss": issuer, "sub": SUBJECT, "aud": self.client.id, "iat": now, "exp": now + 600});
+        if let Some(n) = nonce {
+            claims["nonce"] = Value::String(n.to_owned());
+        }
+        let algorithms = &self.spec.oidc_algorithms;
+        let es256 = !algorithms.is_empty() && !algorithms.contains(&IdTokenAlgorithm::Rs256);
+        Some(keys().sign(es256, &claims))
+    }
+
+    fn authenticated_form(&self, request: &mut Request, json_body: bool) -> Result<(), Refusal> {
+        if request.method != "POST" {
+            return Err(Self::bad(request, format!("expected a POST, got a {}", request.method)));
+        }
+        self.check_body_format(request, json_body)?;
+        self.check_headers(request)?;
+        self.check_client_auth(request)
+    }
+
+    fn revoke(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {
+        self.authenticated_form(request, json_body)?;
+        let token = request.params.get("token").cloned().unwrap_or_default();
+        if let Some(valid) = self.refresh_tokens.get_mut(&token) {
+            *valid = false;
+        } else if let Some(active) = self.access_tokens.get_mut(&token) {
+            *active = false;
+        } else {
+            return Err(Self::bad(request, format!("revoking an unknown token {token:?}")));
+        }
+        if let Some(hint) = request.params.get("token_type_hint").cloned()
+            && !matches!(hint.as_str(), "access_token" | "refresh_token")
+        {
+            return Err(Self::bad(request, format!("token_type_hint {hint:?}")));
+        }
+        Ok(StatusCode::OK.into_response())
+    }
+
+    fn device_authorization(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {
+        self.authenticated_form(request, json_body)?;
+        let scope = request.params.get("scope").cloned();
+        self.check_scope(request, scope.as_deref())?;
+        let device_code = self.next("dc");
+        self.device_codes.insert(device_code.clone(), (0, scope));
+        let user_code = format!("EMU-{}", self.counter);
+        let body = json!({
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": format!("{}/device-verify", self.base),
+            "verification_uri_complete": format!("{}/device-verify?user_code={user_code}", self.base),
+            "expires_in": 600,
+            "interval": 1,
+        });
+        Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
+    }
+
+    fn introspect(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {
+        self.authenticated_form(request, json_body)?;
+        let token = request.params.get("token").cloned().unwrap_or_default();
+        let active = self.access_tokens.get(&token).or_else(|| self.refresh_tokens.get(&token)).copied();
+        let Some(active) = active else {
+            return Err(Self::bad(request, format!("introspecting an unknown token {token:?}")));
+        };
+        let scope = self.issued.iter().find(|i| i.access_token == token).and_then(|i| i.scope.clone());
+        let now = chrono::Utc::now().timestamp();
+        let body = if active {
+            let mut body = json!({
+                "active": true,
+                "client_id": self.client.id,
+                "sub": SUBJECT,
+                "token_type": "Bearer",
+                "iat": now,
+                "exp": now + 3600,
+            });
+            if let Some(s) = scope {
+                body["scope"] = Value::String(s);
+            }
+            body
+        } else {
+            json!({"active": false})
+        };
+        Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
+    }
+
+    fn userinfo(&mut self, request: &mut Request) -> Result<Response, Refusal> {
+        let token = request.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).unwrap_or_default();
+        if self.access_tokens.get(token) != Some(&true) {
+            return Err(Self::violation(
+                request,
+                Refusal::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "no active access token as `Authorization: Bearer`",
+                ),
+            ));
+        }
+        let body = json!({"sub": SUBJECT, "id": SUBJECT, "email": "user@emulator.test", "name": "Emulated User"});
+        Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
+    }
+}
+
+/// Whether a sent value fits a spec's value template: equal to it, or (a template with
+/// `{placeholders}`) present and with every literal part of the template.
+fn matches_template(sent: Option<&String>, template: &str) -> bool {
+    let Some(sent) = sent else { return false };
+    if !template.contains('{') {
+        return sent == template;
+    }
+    let literals = template.split(['{', '}']).step_by(2).filter(|l| !l.is_empty());
+    literals.into_iter().all(|l| sent.contains(l))
+}
+
+fn form_response(status: StatusCode, fields: &Map<String, Value>) -> Response {
+    let mut body = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        body.append_pair(k, &v);
+    }
+    (status, [(header::CONTENT_TYPE, "application/x-www-form-urlencoded")], body.finish()).into_response()
+}
+
+// ---- OpenID Connect: signing keys, and the discovery document and JWKS over https ----------
+
+/// The emulator's ID-token signing keys: the runtime's RSA test key and an EC P-256 key made
+/// once per process, so every emulator of the process publishes the same JWKS (the runtime
+/// caches keys per JWKS URL for the whole process).
+struct Keys {
+    rsa: ring::signature::RsaKeyPair,
+    ec: ring::signature::EcdsaKeyPair,
+    jwks: String,
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        use ring::signature::{self as sig, KeyPair as _};
+        let rsa = sig::RsaKeyPair::from_der(include_bytes!("../../runtime/tests/keys/rsa1.der")).expect("RSA test key");
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = sig::EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("EC key");
+        let ec = sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("EC key");
+        let public = sig::RsaPublicKeyComponents::<Vec<u8>>::from(rsa.public());
+        let point = ec.public_key().as_ref();
+        let jwks = json!({"keys": [
+            {"kty": "RSA", "kid": "emulator-rs256", "alg": "RS256", "use": "sig", "n": b64url(&public.n), "e": b64url(&public.e)},
+            {"kty": "EC", "crv": "P-256", "kid": "emulator-es256", "alg": "ES256", "use": "sig", "x": b64url(&point[1..33]), "y": b64url(&point[33..])},
+        ]})
+        .to_string();
+        Keys { rsa, ec, jwks }
+    })
+}
+
+impl Keys {
+    /// A compact JWS of `claims`: ES256 when `es256`, else RS256.
+    fn sign(&self, es256: bool, claims: &Value) -> String {
+        let (alg, kid) = if es256 { ("ES256", "emulator-es256") } else { ("RS256", "emulator-rs256") };
+        let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
+        let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let rng = ring::rand::SystemRandom::new();
+        let signature = if es256 {
+            self.ec.sign(&rng, input.as_bytes()).expect("ES256 signature").as_ref().to_vec()
+        } else {
+            let mut out = vec![0; self.rsa.public().modulus_len()];
+            self.rsa
+                .sign(&ring::signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out)
+                .expect("RS256 signature");
+            out
+        };
+        format!("{input}.{}", b64url(&signature))
+    }
+}
+
+/// The hosts the TLS proxy answers for: the issuer's and the JWKS URL's.
+fn oidc_hosts(client: &Client) -> Option<Vec<String>> {
+    let issuer = url::Url::parse(client.issuer.as_deref()?).ok()?;
+    let mut hosts = vec![issuer.host_str()?.to_owned()];
+    if let Some(jwks) = client.jwks_uri.as_deref().and_then(|u| url::Url::parse(u).ok())
+        && let Some(host) = jwks.host_str()
+        && !hosts.iter().any(|h| h == host)
+    {
+        hosts.push(host.to_owned());
+    }
+    Some(hosts)
+}
+
+/// An https proxy on 127.0.0.1 that answers `CONNECT` to any host itself, with a certificate
+/// of a test CA for the OpenID hosts: the discovery document at
+/// `.../.well-known/openid-configuration`, the JWKS at any other path. Each request is logged
+/// (path: the full URL).
+#[derive(Debug)]
+struct TlsProxy {
+    port: u16,
+    ca_pem: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TlsProxy {
+    fn start(hosts: &[String], shared: Shared) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.distinguished_name.push(DnType::CommonName, "oauthgen emulator CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA");
+        let mut params = CertificateParams::new(hosts.to_vec()).expect("certificate params");
+        params.distinguished_name.push(DnType::CommonName, hosts[0].clone());
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &ca).expect("certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("TLS configuration");
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the TLS proxy");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("address").port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (config, shared) = (config.clone(), shared.clone());
+                        std::thread::spawn(move || {
+                            let _ = serve_tls(stream, config, &shared);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        Self { port, ca_pem: ca.pem(), stop }
+    }
+}
+
+/// Read an HTTP/1.1 request head (up to the blank line).
+fn read_head(reader: &mut impl std::io::BufRead) -> std::io::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(lines);
+        }
+        let line = line.trim_end().to_owned();
+        if line.is_empty() {
+            return Ok(lines);
+        }
+        lines.push(line);
+    }
+}
+
+fn serve_tls(stream: std::net::TcpStream, config: Arc<rustls::ServerConfig>, shared: &Shared) -> std::io::Result<()> {
+    use std::io::{BufReader, Write as _};
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let head = read_head(&mut reader)?;
+    let target = head.first().and_then(|l| l.strip_prefix("CONNECT ")).and_then(|l| l.split(' ').next());
+    let host = target.map(|t| t.rsplit_once(':').map_or(t, |(h, _)| h).to_owned()).unwrap_or_default();
+    let mut raw = stream;
+    raw.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    let connection = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let tls = rustls::StreamOwned::new(connection, raw);
+    let mut tls = BufReader::new(tls);
+    let head = read_head(&mut tls)?;
+    let path = head.first().and_then(|l| l.split(' ').nth(1)).unwrap_or("/").to_owned();
+    let body = {
+        let mut inner = lock(shared);
+        let issuer = inner.client.issuer.clone().unwrap_or_default();
+        let body = if path.ends_with("/.well-known/openid-configuration") {
+            let jwks_uri = inner
+                .client
+                .jwks_uri
+                .clone()
+                .unwrap_or_else(|| format!("{}/emulator-jwks", issuer.trim_end_matches('/')));
+            json!({
+                "issuer": issuer,
+                "jwks_uri": jwks_uri,
+                "authorization_endpoint": format!("{}/authorize", inner.base),
+                "token_endpoint": format!("{}/token", inner.base),
+                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            })
+            .to_string()
+        } else {
+            keys().jwks.clone()
+        };
+        inner.log.push(Request {
+            method: "GET".into(),
+            path: format!("https://{host}{path}"),
+            endpoint: None,
+            query: BTreeMap::new(),
+            params: BTreeMap::new(),
+            content_type: None,
+            authorization: None,
+            headers: BTreeMap::new(),
+            violations: Vec::new(),
+        });
+        body
+    };
+    let tls = tls.get_mut();
+    write!(
+        tls,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    tls.flush()?;
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    Ok(())
+}
