@@ -177,4 +177,3 @@ mod tests {
         assert!(err(&text).contains("v.yaml:5:7: error"), "{}", err(&text));
     }
 }
-
