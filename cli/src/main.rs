@@ -134,7 +134,11 @@ fn check(paths: &[PathBuf], strict: bool) -> Result<ExitCode, String> {
     let mut ok_count = ok.len();
     if strict {
         let before = bad.len();
-        bad.extend(ok.iter().filter_map(|(path, spec)| oauthgen_codegen::check_strict(path, spec)));
+        bad.extend(
+            oauthgen_codegen::par_map(&ok, |(path, spec)| oauthgen_codegen::check_strict(path, spec))
+                .into_iter()
+                .flatten(),
+        );
         ok_count -= bad.len() - before;
     }
     print_diagnostics(&bad);
