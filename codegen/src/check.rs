@@ -416,6 +416,16 @@ impl Checker<'_> {
         if !any {
             self.err(self.key("/grants"), "`grants` declares no grant");
         }
+        if let Some(gt) = g.client_credentials.as_ref().and_then(|c| c.grant_type.as_deref())
+            && (gt.is_empty() || !gt.chars().all(|c| c.is_ascii_graphic()) || gt == "client_credentials")
+        {
+            self.err(
+                self.value("/grants/client_credentials/grant_type"),
+                format!(
+                    "`{gt}` cannot be a custom grant type: one word or URI, and not `client_credentials` (the default)"
+                ),
+            );
+        }
         if g.authorization_code.is_some() && spec.endpoints.authorization.is_none() {
             self.err(
                 self.key("/grants/authorization_code"),

@@ -197,7 +197,7 @@ struct_literal!(TokenResponseSpec {
 struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, margin_seconds });
 struct_literal!(GrantsSpec { authorization_code, refresh_token, device_code, client_credentials, jwt_bearer });
 struct_literal!(DeviceCodeSpec { default_interval });
-struct_literal!(ClientCredentialsSpec { token_endpoint, params });
+struct_literal!(ClientCredentialsSpec { token_endpoint, params, grant_type });
 struct_literal!(JwtBearerSpec { key_format, algorithm, audience, subject });
 struct_literal!(RedirectSpec { loopback_host, callback_params });
 

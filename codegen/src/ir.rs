@@ -200,6 +200,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             client_credentials: g.client_credentials.as_ref().map(|c| ClientCredentialsSpec {
                 token_endpoint: opt(c.token_endpoint.as_ref()),
                 params: params(&c.params),
+                grant_type: opt(c.grant_type.as_ref()),
             }),
             jwt_bearer: g.jwt_bearer.as_ref().map(|j| JwtBearerSpec {
                 key_format: j.key_format,

@@ -332,6 +332,10 @@ pub struct ClientCredentials {
     /// Extra parameters the grant needs (Auth0 `audience`); `{name}` placeholders allowed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    /// The `grant_type` to send when the provider names this grant otherwise (Zoom
+    /// Server-to-Server OAuth: `account_credentials`, with `account_id` in `params`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<String>,
 }
 
 /// JWT bearer (service account) options.

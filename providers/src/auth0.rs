@@ -118,6 +118,7 @@ impl Auth0 {
                         ),
                     ],
                 ),
+                grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
         },

@@ -79,6 +79,7 @@ impl Dailymotion {
                     ),
                 ),
                 params: ::std::borrow::Cow::Borrowed(&[]),
+                grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
         },

@@ -75,11 +75,23 @@ pub mod aws_cognito;
 #[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod azure_ad_b2c;
 
+#[cfg(feature = "basecamp")]
+#[doc = "Basecamp (37signals Launchpad) (`basecamp`): generated from `specs/basecamp.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod basecamp;
+
 #[cfg(feature = "battlenet")]
 #[doc = "Battle.net (Blizzard) (`battlenet`): generated from `specs/battlenet.yaml`."]
 #[rustfmt::skip]
 #[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod battlenet;
+
+#[cfg(feature = "bigcommerce")]
+#[doc = "BigCommerce (`bigcommerce`): generated from `specs/bigcommerce.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod bigcommerce;
 
 #[cfg(feature = "bitbucket")]
 #[doc = "Bitbucket Cloud (`bitbucket`): generated from `specs/bitbucket.yaml`."]
@@ -357,6 +369,12 @@ pub mod linear;
 #[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod linkedin;
 
+#[cfg(feature = "mailchimp")]
+#[doc = "Mailchimp (`mailchimp`): generated from `specs/mailchimp.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod mailchimp;
+
 #[cfg(feature = "mastodon")]
 #[doc = "Mastodon (`mastodon`): generated from `specs/mastodon.yaml`."]
 #[rustfmt::skip]
@@ -507,6 +525,12 @@ pub mod pipedrive;
 #[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod procore;
 
+#[cfg(feature = "ramp-sandbox")]
+#[doc = "Ramp (Sandbox) (`ramp-sandbox`): generated from `specs/ramp-sandbox.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod ramp_sandbox;
+
 #[cfg(feature = "ramp")]
 #[doc = "Ramp (`ramp`): generated from `specs/ramp.yaml`."]
 #[rustfmt::skip]
@@ -602,6 +626,12 @@ pub mod soundcloud;
 #[rustfmt::skip]
 #[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod spotify;
+
+#[cfg(feature = "square-sandbox")]
+#[doc = "Square (Sandbox) (`square-sandbox`): generated from `specs/square-sandbox.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod square_sandbox;
 
 #[cfg(feature = "square")]
 #[doc = "Square (`square`): generated from `specs/square.yaml`."]
@@ -765,6 +795,12 @@ pub mod zitadel;
 #[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod zoho;
 
+#[cfg(feature = "zoom-server-to-server")]
+#[doc = "Zoom (Server-to-Server OAuth) (`zoom-server-to-server`): generated from `specs/zoom-server-to-server.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod zoom_server_to_server;
+
 #[cfg(feature = "zoom")]
 #[doc = "Zoom (`zoom`): generated from `specs/zoom.yaml`."]
 #[rustfmt::skip]
@@ -785,7 +821,9 @@ pub const SPEC_SOURCES: &[(&str, &str)] = &[
     ("autodesk", include_str!("../specs/autodesk.yaml")),
     ("aws-cognito", include_str!("../specs/aws-cognito.yaml")),
     ("azure-ad-b2c", include_str!("../specs/azure-ad-b2c.yaml")),
+    ("basecamp", include_str!("../specs/basecamp.yaml")),
     ("battlenet", include_str!("../specs/battlenet.yaml")),
+    ("bigcommerce", include_str!("../specs/bigcommerce.yaml")),
     ("bitbucket", include_str!("../specs/bitbucket.yaml")),
     ("bitly", include_str!("../specs/bitly.yaml")),
     ("box", include_str!("../specs/box.yaml")),
@@ -832,6 +870,7 @@ pub const SPEC_SOURCES: &[(&str, &str)] = &[
     ("line", include_str!("../specs/line.yaml")),
     ("linear", include_str!("../specs/linear.yaml")),
     ("linkedin", include_str!("../specs/linkedin.yaml")),
+    ("mailchimp", include_str!("../specs/mailchimp.yaml")),
     ("mastodon", include_str!("../specs/mastodon.yaml")),
     ("mercadolibre", include_str!("../specs/mercadolibre.yaml")),
     ("microsoft-live", include_str!("../specs/microsoft-live.yaml")),
@@ -857,6 +896,7 @@ pub const SPEC_SOURCES: &[(&str, &str)] = &[
     ("pinterest", include_str!("../specs/pinterest.yaml")),
     ("pipedrive", include_str!("../specs/pipedrive.yaml")),
     ("procore", include_str!("../specs/procore.yaml")),
+    ("ramp-sandbox", include_str!("../specs/ramp-sandbox.yaml")),
     ("ramp", include_str!("../specs/ramp.yaml")),
     ("reddit", include_str!("../specs/reddit.yaml")),
     ("ringcentral", include_str!("../specs/ringcentral.yaml")),
@@ -873,6 +913,7 @@ pub const SPEC_SOURCES: &[(&str, &str)] = &[
     ("snowflake", include_str!("../specs/snowflake.yaml")),
     ("soundcloud", include_str!("../specs/soundcloud.yaml")),
     ("spotify", include_str!("../specs/spotify.yaml")),
+    ("square-sandbox", include_str!("../specs/square-sandbox.yaml")),
     ("square", include_str!("../specs/square.yaml")),
     ("stackexchange", include_str!("../specs/stackexchange.yaml")),
     ("strava", include_str!("../specs/strava.yaml")),
@@ -900,5 +941,6 @@ pub const SPEC_SOURCES: &[(&str, &str)] = &[
     ("zendesk", include_str!("../specs/zendesk.yaml")),
     ("zitadel", include_str!("../specs/zitadel.yaml")),
     ("zoho", include_str!("../specs/zoho.yaml")),
+    ("zoom-server-to-server", include_str!("../specs/zoom-server-to-server.yaml")),
     ("zoom", include_str!("../specs/zoom.yaml")),
 ];

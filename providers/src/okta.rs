@@ -110,6 +110,7 @@ impl Okta {
                     ),
                 ),
                 params: ::std::borrow::Cow::Borrowed(&[]),
+                grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
         },

@@ -132,6 +132,7 @@ impl Pingone {
             client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
                 token_endpoint: ::core::option::Option::None,
                 params: ::std::borrow::Cow::Borrowed(&[]),
+                grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
         },

@@ -116,6 +116,7 @@ impl Salesforce {
             client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
                 token_endpoint: ::core::option::Option::None,
                 params: ::std::borrow::Cow::Borrowed(&[]),
+                grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::JwtBearerSpec {
                 key_format: ::oauthgen_runtime::__private::spec::KeyFormat::Pem,

@@ -81,6 +81,7 @@ impl Twitter {
                     ::std::borrow::Cow::Borrowed("https://api.x.com/oauth2/token"),
                 ),
                 params: ::std::borrow::Cow::Borrowed(&[]),
+                grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
         },

@@ -159,7 +159,7 @@ pub async fn userinfo<P: UserInfo>(provider: &P, access_token: &str) -> Result<s
 ///
 /// let mut spec = ProviderSpec::new("acme", "Acme", "https://acme.example/token");
 /// spec.grants.client_credentials =
-///     Some(oauthgen_runtime::spec::ClientCredentialsSpec { token_endpoint: None, params: Cow::Borrowed(&[]) });
+///     Some(oauthgen_runtime::spec::ClientCredentialsSpec { token_endpoint: None, params: Cow::Borrowed(&[]), grant_type: None });
 /// let acme = RuntimeProvider::new(spec.leak(), "client-id".into(), Some("secret".into()));
 /// assert_eq!(acme.config().spec().id, "acme");
 /// ```

@@ -506,6 +506,9 @@ pub struct ClientCredentialsSpec {
     pub token_endpoint: Option<Str>,
     /// Extra parameters; `{name}` placeholders allowed.
     pub params: List<Param>,
+    /// The `grant_type` sent, when it is not `client_credentials` (Zoom's
+    /// `account_credentials`).
+    pub grant_type: Option<Str>,
 }
 
 /// JWT bearer options.

@@ -805,7 +805,15 @@ impl Inner {
                 }
                 Ok(self.token_response(response))
             }
-            "client_credentials" => {
+            // The spec's name for the grant: `client_credentials`, or its own (Zoom's
+            // `account_credentials`); the other name is an unsupported grant type.
+            gt if self
+                .spec
+                .grants
+                .client_credentials
+                .as_ref()
+                .is_some_and(|c| c.grant_type.as_deref().unwrap_or("client_credentials") == gt) =>
+            {
                 let Some(cc) = self.spec.grants.client_credentials.clone() else {
                     return Err(Self::bad(request, "the spec has no client_credentials grant".into()));
                 };

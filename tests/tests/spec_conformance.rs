@@ -150,10 +150,11 @@ providers! {
     autodesk::Autodesk [],
     aws_cognito::AwsCognito [domain region user_pool_id],
     azure_ad_b2c::AzureAdB2c [policy tenant tenant_id],
+    basecamp::Basecamp [],
     battlenet::Battlenet [],
+    bigcommerce::Bigcommerce [store_hash],
     bitbucket::Bitbucket [],
     bitly::Bitly [],
-    r#box::Box [],
     brex::Brex [],
     calendly::Calendly [],
     canva::Canva [],
@@ -197,6 +198,7 @@ providers! {
     line::Line [],
     linear::Linear [],
     linkedin::Linkedin [],
+    mailchimp::Mailchimp [],
     mastodon::Mastodon [instance],
     mercadolibre::Mercadolibre [],
     microsoft::Microsoft [],
@@ -222,7 +224,9 @@ providers! {
     pinterest::Pinterest [],
     pipedrive::Pipedrive [],
     procore::Procore [],
+    r#box::Box [],
     ramp::Ramp [],
+    ramp_sandbox::RampSandbox [],
     reddit::Reddit [user_agent],
     ringcentral::Ringcentral [],
     roblox::Roblox [],
@@ -239,6 +243,7 @@ providers! {
     soundcloud::Soundcloud [],
     spotify::Spotify [],
     square::Square [],
+    square_sandbox::SquareSandbox [],
     stackexchange::Stackexchange [],
     strava::Strava [],
     stripe_connect::StripeConnect [],
@@ -266,6 +271,7 @@ providers! {
     zitadel::Zitadel [domain],
     zoho::Zoho [],
     zoom::Zoom [],
+    zoom_server_to_server::ZoomServerToServer [account_id],
 }
 
 /// A value for a required variable of `spec`: the spec's documented example.
@@ -303,6 +309,8 @@ fn variable(spec: &ProviderSpec, name: &str) -> String {
         ("workday", "token_domain") => "wd3-impl-services1.workday.com",
         ("workday", "tenant") => "acme",
         ("zendesk", "subdomain") => "acme",
+        ("bigcommerce", "store_hash") => "hpj4hvw2bb",
+        ("zoom-server-to-server", "account_id") => "Xy1Zab2cDE3fgHi4jK5l",
         ("reddit", "user_agent") => "web:com.example.myapp:v1.2.3 (by /u/example)",
         ("zitadel", "domain") => "my-instance-abc123.zitadel.cloud",
         (id, name) => panic!("no example value for variable `{name}` of `{id}`: add one"),
@@ -675,7 +683,8 @@ async fn client_credentials_step<P: ClientCredentials>(p: &P, e: &Emulator, _ctx
     let request = e.requests_to(Endpoint::Token).pop().ok_or("no token request")?;
     let defaults: Vec<String> = spec.default_scopes.iter().map(ToString::to_string).collect();
     check_scope_param(spec, request.param("scope"), &defaults)?;
-    check_issued(spec, e, "client_credentials", &credentials, None)?;
+    let grant_type = spec.grants.client_credentials.as_ref().and_then(|c| c.grant_type.as_deref());
+    check_issued(spec, e, grant_type.unwrap_or("client_credentials"), &credentials, None)?;
     ensure(credentials.refresh_token.is_none(), || "a refresh token from client credentials".into())
 }
 

@@ -487,6 +487,27 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
         _ => config.endpoint(Endpoint::Token)?,
     };
     let scopes = join_scopes(config, scopes);
+    if let Some(grant_type) = grant.grant_type.as_deref() {
+        // A grant the `oauth2` crate does not name: the same request with its own grant type.
+        let joined = scopes.join(&*spec.scope_separator);
+        let extra = spec
+            .token_request
+            .params
+            .iter()
+            .chain(grant.params.iter())
+            .map(|(name, template)| Ok((&**name, config.render_value(template)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut params = vec![("grant_type", grant_type)];
+        if !joined.is_empty() {
+            params.push(("scope", joined.as_str()));
+        }
+        params.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
+        let response = post_authenticated_to(config, &token_url, Endpoint::Token, params).await?;
+        let status = response.status().as_u16();
+        let token: TokenResp = serde_json::from_slice(response.body())
+            .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
+        return Ok(credentials_from(&token, &scopes));
+    }
     let client = base_client(config).set_token_uri(TokenUrl::from_url(token_url));
     let mut request = client.exchange_client_credentials();
     if !scopes.is_empty() {
@@ -505,9 +526,19 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
 pub(crate) async fn post_authenticated(
     config: &ProviderConfig,
     endpoint: Endpoint,
+    params: Vec<(&str, &str)>,
+) -> Result<oauth2::HttpResponse, Error> {
+    post_authenticated_to(config, &config.endpoint(endpoint)?, endpoint, params).await
+}
+
+/// [`post_authenticated`] to a URL of its own (a grant's own token endpoint); `endpoint` says
+/// what it is, for errors and the response clean-up.
+pub(crate) async fn post_authenticated_to(
+    config: &ProviderConfig,
+    url: &url::Url,
+    endpoint: Endpoint,
     mut params: Vec<(&str, &str)>,
 ) -> Result<oauth2::HttpResponse, Error> {
-    let url = config.endpoint(endpoint)?;
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
         .uri(url.as_str())

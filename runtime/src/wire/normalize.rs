@@ -152,8 +152,13 @@ pub fn normalize(
     };
     if (200..300).contains(&status) {
         // `number` and `string` are both accepted whichever the spec names, and a lifetime the
-        // spec calls `absent` is still honoured when a response carries one.
+        // spec calls `absent` is still honoured when a response carries one, except 0: a
+        // provider whose tokens state no lifetime says "never expires" with it (Mailchimp).
         number_field(&mut map, "expires_in", spec.expires_in_unit)?;
+        if spec.expires_in == crate::spec::ExpiresIn::Absent && map.get("expires_in").and_then(Value::as_u64) == Some(0)
+        {
+            map.remove("expires_in");
+        }
         if let Some(field) = spec.refresh_token_expires_in.as_deref() {
             number_field(&mut map, field, spec.expires_in_unit)?;
         }
@@ -230,6 +235,17 @@ mod tests {
         assert_eq!(n.body["scope"], "repo gist");
         let n = run(&JSON, " ", 200, r#"{"access_token":"a","scope":"repo,gist"}"#).unwrap();
         assert_eq!(n.body["scope"], "repo,gist", "without it, one scope as the request separator sees it");
+    }
+
+    #[test]
+    fn a_zero_lifetime_means_none_when_the_spec_says_absent() {
+        let mailchimp = TokenResponseSpec { expires_in: crate::spec::ExpiresIn::Absent, ..JSON };
+        let n = run(&mailchimp, " ", 200, r#"{"access_token":"a","expires_in":0,"scope":null}"#).unwrap();
+        assert!(!n.body.contains_key("expires_in"));
+        let n = run(&mailchimp, " ", 200, r#"{"access_token":"a","expires_in":"3600"}"#).unwrap();
+        assert_eq!(n.body["expires_in"], 3600, "a stated lifetime is still honoured");
+        let n = run(&JSON, " ", 200, r#"{"access_token":"a","expires_in":0}"#).unwrap();
+        assert_eq!(n.body["expires_in"], 0, "elsewhere 0 is an expired token");
     }
 
     #[test]
