@@ -97,7 +97,7 @@ fn providers_from_a_spec_dir() {
     assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let ids: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["jwtop", "testop"]);
+    assert_eq!(ids, ["jwtop", "testop-public", "testop"]);
     let (code, _, stderr) = run(oauthgen().args(["providers", "--spec-dir", "tests/fixtures/broken"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("error:"));

@@ -12,7 +12,8 @@ fn specs() -> Vec<(String, String)> {
     oauthgen_codegen::spec_files(&dir)
         .unwrap()
         .into_iter()
-        .map(|p| (format!("specs/{}", p.file_name().unwrap().to_string_lossy()), std::fs::read_to_string(&p).unwrap()))
+        // The full path: a variant's base is read from beside it.
+        .map(|p| (p.to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
         .collect()
 }
 
