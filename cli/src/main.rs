@@ -172,17 +172,9 @@ fn listing(spec: &Spec) -> Listing {
         name: spec.name.clone(),
         endpoints,
         variables: spec.variables.keys().cloned().collect(),
-        pkce: yaml_name(&spec.pkce),
-        client_auth: spec.client_auth.iter().map(yaml_name).collect(),
+        pkce: oauthgen_codegen::catalog::yaml_name(&spec.pkce),
+        client_auth: spec.client_auth.iter().map(oauthgen_codegen::catalog::yaml_name).collect(),
         capabilities: lowered.capabilities().map(oauthgen_runtime::spec::Capability::name).collect(),
-    }
-}
-
-/// An enum of the spec as written in YAML (`public_only`).
-fn yaml_name<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
     }
 }
 

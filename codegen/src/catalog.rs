@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use crate::spec::{Provenance, Spec};
 use oauthgen_spec::{BodyFormat, ExpiresIn, ResponseFormat, TimeUnit};
 
-/// The serde (YAML) name of a vocabulary value.
-fn yaml_name<T: serde::Serialize>(value: &T) -> String {
+/// The serde (YAML) name of a vocabulary value (`request_body`, `public_only`).
+pub fn yaml_name<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),

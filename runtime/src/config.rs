@@ -95,6 +95,9 @@ fn forbidden_value_problem(value: &str) -> Option<&'static str> {
     None
 }
 
+/// Where a variable's value landed in a rendered template, and the variable's name.
+type Filled<'t> = (std::ops::Range<usize>, &'t str);
+
 impl ProviderConfig {
     /// A configuration for `spec` with the given client.
     pub fn new(spec: &'static ProviderSpec, client_id: String, client_secret: Option<String>) -> Self {
@@ -294,22 +297,12 @@ impl ProviderConfig {
     /// Fill `{name}` placeholders in a parameter or header value: values are checked against
     /// the spec, not against URL structure (see [`ProviderConfig::render`] for URLs).
     pub fn render_value(&self, template: &str) -> Result<String, Error> {
-        self.check_unknown_variables()?;
-        let mut out = String::with_capacity(template.len());
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            let close = after.find('}').unwrap_or(after.len());
-            out.push_str(self.checked_variable(&after[..close], false)?);
-            rest = after.get(close + 1..).unwrap_or("");
-        }
-        out.push_str(rest);
-        Ok(out)
+        self.fill(template, false).map(|(out, _)| out)
     }
 
-    /// Fill `{name}` placeholders in a URL `template`.
-    pub fn render(&self, template: &str) -> Result<String, Error> {
+    /// `template` with each `{name}` replaced by the variable's checked value, and where each
+    /// value landed in the result.
+    fn fill<'t>(&self, template: &'t str, in_url: bool) -> Result<(String, Vec<Filled<'t>>), Error> {
         self.check_unknown_variables()?;
         let mut out = String::with_capacity(template.len());
         let mut filled = Vec::new();
@@ -319,11 +312,17 @@ impl ProviderConfig {
             let after = &rest[open + 1..];
             let close = after.find('}').unwrap_or(after.len());
             let start = out.len();
-            out.push_str(self.variable(&after[..close])?);
+            out.push_str(self.checked_variable(&after[..close], in_url)?);
             filled.push((start..out.len(), &after[..close]));
             rest = after.get(close + 1..).unwrap_or("");
         }
         out.push_str(rest);
+        Ok((out, filled))
+    }
+
+    /// Fill `{name}` placeholders in a URL `template`.
+    pub fn render(&self, template: &str) -> Result<String, Error> {
+        let (out, filled) = self.fill(template, true)?;
         // A value next to the template's own dots must not make a dot segment either.
         let mut start = 0;
         for segment in out.split(['/', '\\']) {
