@@ -742,7 +742,7 @@ where
     S: TokenStore + Clone,
 {
     /// The user's authorized HTTP client (the classic `decorator.http()`).
-    pub fn http(&self) -> reqwest_middleware::ClientWithMiddleware {
+    pub fn http(&self) -> oauthgen_runtime::AuthorizedClient {
         oauthgen_runtime::authorized_client(self.oauth.manager(&self.user))
     }
 
@@ -797,7 +797,7 @@ where
     S: TokenStore + Clone,
 {
     /// The user's authorized HTTP client, when they have credentials.
-    pub fn http(&self) -> Option<reqwest_middleware::ClientWithMiddleware> {
+    pub fn http(&self) -> Option<oauthgen_runtime::AuthorizedClient> {
         self.has.then(|| oauthgen_runtime::authorized_client(self.oauth.manager(&self.user)))
     }
 }

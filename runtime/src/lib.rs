@@ -102,7 +102,10 @@ pub use store::{AnyStore, FileStore, MemoryStore, StoreError, TokenStore};
 pub use store::{EncryptedStore, EncryptionKey};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStore};
-pub use tokens::authorized::{BearerAuth, authorized_client, authorized_client_with, secure_redirect_policy};
+pub use tokens::authorized::{
+    AuthorizedClient, AuthorizedRequest, RequestError, authorized_client, authorized_client_with,
+    secure_redirect_policy,
+};
 pub use tokens::manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
 pub use wire::http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
 

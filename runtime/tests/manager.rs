@@ -224,6 +224,60 @@ async fn authorized_client_adds_the_token_and_replays_once_after_a_401() {
 }
 
 #[tokio::test]
+async fn authorized_client_replaces_an_authorization_header_and_replays_no_stream() {
+    let server = MockServer::start(|seen| match (seen.path(), seen.head.contains("Bearer at-1")) {
+        ("/token", _) => Reply::json(200, token_json("at-2", Some("rt-2"), 3600)),
+        ("/api", true) => Reply::json(401, "{}"),
+        _ => Reply::json(200, "{}"),
+    })
+    .await;
+    let store = MemoryStore::new();
+    store.save("user", &credentials("at-1", "rt-1", 3600)).await.unwrap();
+    let http = authorized_client(TokenManager::new(provider(&server), store, "user"));
+    let url = format!("http://127.0.0.1:{}/api", server.port);
+
+    // A built request's own Authorization header gives way to the manager's token.
+    let request = http.get(&url).header("authorization", "Bearer forged").build().unwrap();
+    let response = http.execute(request).await.unwrap();
+    assert_eq!(response.status(), 200, "replayed with the refreshed token");
+    let heads: Vec<String> = server.requests().iter().map(|s| s.head.clone()).collect();
+    assert!(heads.iter().all(|h| !h.contains("forged")), "{heads:?}");
+    assert!(heads[0].contains("Bearer at-1") && heads[2].contains("Bearer at-2"), "{heads:?}");
+
+    // A streamed body cannot be sent twice: the 401 comes back, with no refresh.
+    let refused = MockServer::start(|_| Reply::json(401, "{}")).await;
+    let store = MemoryStore::new();
+    store.save("user", &credentials("at-1", "rt-1", 3600)).await.unwrap();
+    let http = authorized_client(TokenManager::new(provider(&refused), store, "user"));
+    let stream = futures_stream(b"streamed".to_vec());
+    let response = http
+        .post(format!("http://127.0.0.1:{}/api", refused.port))
+        .body(oauthgen_runtime::reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(refused.requests().len(), 1, "no refresh and no replay");
+}
+
+/// A one-chunk body stream, which reqwest cannot clone.
+fn futures_stream(
+    bytes: Vec<u8>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
+    struct Once(Option<Vec<u8>>);
+    impl futures_core::Stream for Once {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.take().map(Ok))
+        }
+    }
+    Once(Some(bytes))
+}
+
+#[tokio::test]
 async fn file_store_is_private_atomic_and_refuses_symlinks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");

@@ -182,29 +182,12 @@ async fn manager(server: &MockServer) -> TokenManager<Allin, MemoryStore> {
     TokenManager::new(Allin::new(server.port.to_string(), "id", "secret"), store, "user")
 }
 
-/// The runtime's error inside a middleware or redirect error, if any.
-fn runtime_error(err: &reqwest_middleware::Error) -> Option<&Error> {
-    match err {
-        reqwest_middleware::Error::Middleware(e) => e.downcast_ref::<Error>(),
-        reqwest_middleware::Error::Reqwest(e) => {
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                if let Some(found) = s.downcast_ref::<Error>() {
-                    return Some(found);
-                }
-                source = s.source();
-            }
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_authorized_client_sends_no_bearer_token_over_plain_http_off_loopback() {
     let server = MockServer::start(|_| Reply::json(200, "{}")).await;
     let http = authorized_client(manager(&server).await);
     let err = http.get("http://example.test/api").send().await.unwrap_err();
-    assert!(matches!(runtime_error(&err), Some(Error::InsecureUrl { .. })), "{err:?}");
+    assert!(matches!(err.auth(), Some(Error::InsecureUrl { .. })), "{err:?}");
     // Loopback is allowed, with the token.
     let ok = http.get(format!("http://127.0.0.1:{}/api", server.port)).send().await.unwrap();
     assert_eq!(ok.status(), 200);
@@ -224,7 +207,7 @@ async fn the_authorized_client_follows_no_redirect_to_plain_http_off_loopback() 
     let custom = oauthgen_runtime::reqwest::Client::builder().redirect(secure_redirect_policy()).build().unwrap();
     for http in [authorized_client(manager(&server).await), authorized_client_with(custom, manager(&server).await)] {
         let err = http.get(format!("http://127.0.0.1:{}/to-plain-http", server.port)).send().await.unwrap_err();
-        match runtime_error(&err) {
+        match err.auth() {
             Some(Error::InsecureUrl { url, .. }) => assert_eq!(url, "http://example.test/x"),
             other => panic!("expected Error::InsecureUrl, got {other:?} from {err:?}"),
         }

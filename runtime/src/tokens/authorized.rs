@@ -1,63 +1,245 @@
 //! The authorized HTTP client: the classic `credentials.authorize(http)`.
 
-use reqwest::header::{AUTHORIZATION, HeaderValue};
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{IntoUrl, Method, Request, Response};
+use serde::Serialize;
 
 use crate::store::TokenStore;
-use crate::{Error, Renew, TokenManager};
+use crate::{Error, Renew, Token, TokenManager};
 
-/// A `reqwest-middleware` middleware that adds `Authorization: Bearer <token>` from a
-/// [`TokenManager`] (which refreshes ahead of expiry), and on a `401` gets a new token and
-/// replays the request once, when its body can be replayed. It never loops.
-///
-/// A request to a plain-http URL whose host is not loopback is refused with
-/// [`Error::InsecureUrl`] before a token is fetched or anything is sent.
-pub struct BearerAuth<P, S> {
-    manager: TokenManager<P, S>,
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where an [`AuthorizedClient`] gets its tokens: a [`TokenManager`] with its types erased,
+/// so that the client is one type whatever the provider and store.
+trait TokenSource: Send + Sync {
+    fn token(&self) -> BoxFuture<'_, Result<Token, Error>>;
+    fn after_rejection(&self, rejected: &Token) -> BoxFuture<'_, Result<Token, Error>>;
 }
 
-impl<P, S> BearerAuth<P, S> {
-    /// Middleware drawing tokens from `manager`.
-    pub fn new(manager: TokenManager<P, S>) -> Self {
-        Self { manager }
+impl<P: Renew, S: TokenStore> TokenSource for TokenManager<P, S> {
+    fn token(&self) -> BoxFuture<'_, Result<Token, Error>> {
+        Box::pin(TokenManager::token(self))
+    }
+
+    fn after_rejection(&self, rejected: &Token) -> BoxFuture<'_, Result<Token, Error>> {
+        Box::pin(self.token_after_rejection(rejected))
     }
 }
 
-fn bearer(token: &oauth2::AccessToken) -> Result<HeaderValue, reqwest_middleware::Error> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
-        reqwest_middleware::Error::middleware(Error::MalformedResponse {
-            status: 200,
-            reason: "the access token holds characters not allowed in a header".into(),
-        })
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+/// Why an [`AuthorizedClient`] request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// oauthgen did not send the request: no token could be had (see the [`Error`]), or the
+    /// URL is plain http to a host that is not loopback ([`Error::InsecureUrl`]).
+    #[error(transparent)]
+    Auth(Error),
+    /// The request was built or sent and failed in `reqwest`: a bad header, a connection
+    /// error, a timeout, a redirect refused by the client's policy (the policy's reason,
+    /// such as [`Error::InsecureUrl`], is the error's source: see [`RequestError::auth`]).
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
 }
 
-#[async_trait::async_trait]
-impl<P: Renew, S: TokenStore> Middleware for BearerAuth<P, S> {
-    async fn handle(
-        &self,
-        mut request: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        crate::wire::http::require_tls("a request carrying a bearer token", request.url())
-            .map_err(reqwest_middleware::Error::middleware)?;
-        let token = self.manager.token().await.map_err(reqwest_middleware::Error::middleware)?;
+impl RequestError {
+    /// The runtime's [`Error`] behind this one, if any: the [`RequestError::Auth`] error, or
+    /// one that a redirect policy such as [`secure_redirect_policy`] gave `reqwest`.
+    pub fn auth(&self) -> Option<&Error> {
+        match self {
+            Self::Auth(e) => Some(e),
+            Self::Http(e) => {
+                let mut source = std::error::Error::source(e);
+                while let Some(s) = source {
+                    if let Some(found) = s.downcast_ref::<Error>() {
+                        return Some(found);
+                    }
+                    source = s.source();
+                }
+                None
+            }
+        }
+    }
+}
+
+impl From<Error> for RequestError {
+    fn from(e: Error) -> Self {
+        Self::Auth(e)
+    }
+}
+
+/// An HTTP client whose requests carry a [`TokenManager`]'s access token: the classic
+/// `credentials.authorize(http)`, returned by [`authorized_client`].
+///
+/// Each request gets `Authorization: Bearer <token>` from the manager, which refreshes
+/// ahead of expiry. On a `401` the manager gets a new token and the request is sent once
+/// more, when its body can be replayed (not a stream); it never loops. A request to a
+/// plain-http URL whose host is not loopback is refused with [`Error::InsecureUrl`] before
+/// a token is fetched or anything is sent.
+///
+/// Build requests as with `reqwest`: [`get`](Self::get), [`post`](Self::post), ... return
+/// an [`AuthorizedRequest`] with the usual `header`, `query`, `json`, `form`, `body`,
+/// `timeout` and [`send`](AuthorizedRequest::send); [`AuthorizedRequest::with`] reaches any
+/// other `reqwest::RequestBuilder` method, and [`execute`](Self::execute) sends a built
+/// `reqwest::Request`. Cloning is cheap and shares the connection pool and the manager.
+#[derive(Clone)]
+pub struct AuthorizedClient {
+    http: reqwest::Client,
+    tokens: Arc<dyn TokenSource>,
+}
+
+impl std::fmt::Debug for AuthorizedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizedClient").finish_non_exhaustive()
+    }
+}
+
+impl AuthorizedClient {
+    /// A request with `method` to `url`.
+    pub fn request<U: IntoUrl>(&self, method: Method, url: U) -> AuthorizedRequest {
+        AuthorizedRequest { client: self.clone(), inner: self.http.request(method, url) }
+    }
+
+    /// A `GET` request.
+    pub fn get<U: IntoUrl>(&self, url: U) -> AuthorizedRequest {
+        self.request(Method::GET, url)
+    }
+
+    /// A `POST` request.
+    pub fn post<U: IntoUrl>(&self, url: U) -> AuthorizedRequest {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request.
+    pub fn put<U: IntoUrl>(&self, url: U) -> AuthorizedRequest {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch<U: IntoUrl>(&self, url: U) -> AuthorizedRequest {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete<U: IntoUrl>(&self, url: U) -> AuthorizedRequest {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head<U: IntoUrl>(&self, url: U) -> AuthorizedRequest {
+        self.request(Method::HEAD, url)
+    }
+
+    /// Send `request` with the access token (replacing any `Authorization` header it has),
+    /// replaying it once after a `401` as described on [`AuthorizedClient`].
+    pub async fn execute(&self, mut request: Request) -> Result<Response, RequestError> {
+        crate::wire::http::require_tls("a request carrying a bearer token", request.url())?;
+        let token = self.tokens.token().await?;
         let replay = request.try_clone();
         request.headers_mut().insert(AUTHORIZATION, bearer(&token)?);
-        let response = next.clone().run(request, extensions).await?;
+        let response = self.http.execute(request).await?;
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
         let Some(mut replay) = replay else { return Ok(response) };
-        let fresh = self.manager.token_after_rejection(&token).await.map_err(reqwest_middleware::Error::middleware)?;
+        let fresh = self.tokens.after_rejection(&token).await?;
         if fresh.secret() == token.secret() {
             return Ok(response);
         }
         replay.headers_mut().insert(AUTHORIZATION, bearer(&fresh)?);
-        next.run(replay, extensions).await
+        Ok(self.http.execute(replay).await?)
+    }
+
+    /// The underlying `reqwest` client, which adds no token.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+fn bearer(token: &Token) -> Result<HeaderValue, Error> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| Error::MalformedResponse {
+            status: 200,
+            reason: "the access token holds characters not allowed in a header".into(),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// A request being built by an [`AuthorizedClient`]; [`send`](Self::send) adds the token.
+#[must_use = "a request does nothing until it is sent"]
+#[derive(Debug)]
+pub struct AuthorizedRequest {
+    client: AuthorizedClient,
+    inner: reqwest::RequestBuilder,
+}
+
+impl AuthorizedRequest {
+    /// Add a header.
+    pub fn header<K, V>(self, key: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        self.with(|b| b.header(key, value))
+    }
+
+    /// Add headers.
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.with(|b| b.headers(headers))
+    }
+
+    /// Append query parameters (see `reqwest::RequestBuilder::query`).
+    pub fn query<T: Serialize + ?Sized>(self, query: &T) -> Self {
+        self.with(|b| b.query(query))
+    }
+
+    /// A form-encoded body (see `reqwest::RequestBuilder::form`).
+    pub fn form<T: Serialize + ?Sized>(self, form: &T) -> Self {
+        self.with(|b| b.form(form))
+    }
+
+    /// A JSON body (see `reqwest::RequestBuilder::json`).
+    pub fn json<T: Serialize + ?Sized>(self, json: &T) -> Self {
+        self.with(|b| b.json(json))
+    }
+
+    /// The body.
+    pub fn body<T: Into<reqwest::Body>>(self, body: T) -> Self {
+        self.with(|b| b.body(body))
+    }
+
+    /// A timeout for this request, from the start of sending until the response body has
+    /// been read.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|b| b.timeout(timeout))
+    }
+
+    /// Any other `reqwest::RequestBuilder` method: `.with(|b| b.version(Version::HTTP_2))`.
+    pub fn with(self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        Self { client: self.client, inner: f(self.inner) }
+    }
+
+    /// The request, without the token (which [`AuthorizedClient::execute`] adds).
+    pub fn build(self) -> Result<Request, reqwest::Error> {
+        self.inner.build()
+    }
+
+    /// A copy, when the body can be copied (not a stream).
+    pub fn try_clone(&self) -> Option<Self> {
+        Some(Self { client: self.client.clone(), inner: self.inner.try_clone()? })
+    }
+
+    /// Send it with the access token; see [`AuthorizedClient`].
+    pub async fn send(self) -> Result<Response, RequestError> {
+        let request = self.inner.build()?;
+        self.client.execute(request).await
     }
 }
 
@@ -78,9 +260,9 @@ pub fn secure_redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-/// An HTTP client whose requests carry the manager's access token (see [`BearerAuth`]). It
-/// never sends the token over plain http to a host that is not loopback, also after a
-/// redirect ([`secure_redirect_policy`]).
+/// An HTTP client whose requests carry the manager's access token (see
+/// [`AuthorizedClient`]). It never sends the token over plain http to a host that is not
+/// loopback, also after a redirect ([`secure_redirect_policy`]).
 ///
 /// # Panics
 ///
@@ -92,7 +274,7 @@ pub fn secure_redirect_policy() -> reqwest::redirect::Policy {
 /// let me = http.get("https://api.example/me").send().await?.text().await?;
 /// # Ok(()) }
 /// ```
-pub fn authorized_client<P: Renew, S: TokenStore>(manager: TokenManager<P, S>) -> ClientWithMiddleware {
+pub fn authorized_client<P: Renew, S: TokenStore>(manager: TokenManager<P, S>) -> AuthorizedClient {
     let client = reqwest::Client::builder()
         .redirect(secure_redirect_policy())
         .build()
@@ -106,6 +288,6 @@ pub fn authorized_client<P: Renew, S: TokenStore>(manager: TokenManager<P, S>) -
 pub fn authorized_client_with<P: Renew, S: TokenStore>(
     client: reqwest::Client,
     manager: TokenManager<P, S>,
-) -> ClientWithMiddleware {
-    ClientBuilder::new(client).with(BearerAuth::new(manager)).build()
+) -> AuthorizedClient {
+    AuthorizedClient { http: client, tokens: Arc::new(manager) }
 }
