@@ -504,7 +504,7 @@ impl<P: Renew, S: TokenStore> TokenManager<P, S> {
         rejected: &AccessToken,
     ) -> impl Future<Output = Result<Token, Error>> + Send + '_ {
         // Owned before the future starts: a future holding `&AccessToken` would not be
-        // `Send` for every lifetime, which middleware needs.
+        // `Send` for every lifetime, which the authorized client needs.
         let rejected = rejected.secret().clone();
         self.slow_path(Some(rejected))
     }
