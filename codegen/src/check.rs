@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::diag::{Diagnostic, Location};
 use crate::ident;
 use crate::schema::did_you_mean;
-use oauthgen_spec::{Endpoint, RESERVED_PARAMS};
+use oauthgen_spec::{Endpoint, FieldType, RESERVED_PARAMS, STANDARD_TOKEN_FIELDS};
 
 use crate::spec::{ClientAuth, Spec};
 use crate::yaml::{Index, escape};
@@ -14,6 +14,11 @@ use crate::yaml::{Index, escape};
 /// `request_headers` may not set.
 const RESERVED_HEADERS: &[&str] =
     &["authorization", "content-type", "content-length", "host", "transfer-encoding", "connection", "dpop", "accept"];
+
+/// The methods of the runtime's `Credentials`: a token-response field of the same name would
+/// get an accessor that the method hides.
+const CREDENTIALS_METHODS: &[&str] =
+    &["expires_within", "id_token_claims", "is_usable", "field_str", "field_url", "field_i64", "field_bool"];
 
 /// The `{name}` placeholders in a template, or why the template is malformed.
 pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
@@ -219,12 +224,6 @@ impl Checker<'_> {
             if let Some(why) = variable_name_problem(name) {
                 self.err(self.key(&p), format!("variable name `{name}` cannot be used: {why}"));
             }
-            if !used.contains(name.as_str()) {
-                self.err(
-                    self.key(&p),
-                    format!("variable `{name}` is declared but no endpoint, parameter or header uses `{{{name}}}`"),
-                );
-            }
             let pattern = match &var.pattern {
                 Some(pat) => match regex_lite::Regex::new(pat) {
                     Ok(re) => Some(re),
@@ -250,6 +249,17 @@ impl Checker<'_> {
             }
         }
 
+        self.fields();
+        if let Some(base) = spec.api.as_ref().and_then(|a| a.base_url.as_ref()) {
+            used.extend(self.api_base_url(base));
+        }
+        for (name, _) in spec.variables.iter().filter(|(n, _)| !used.contains(n.as_str())) {
+            self.err(
+                self.key(&format!("/variables/{}", escape(name))),
+                format!("variable `{name}` is declared but no endpoint, parameter or header uses `{{{name}}}`"),
+            );
+        }
+
         self.client_auth();
         self.scopes();
         self.params("/authorize_params", &spec.authorize_params);
@@ -258,6 +268,138 @@ impl Checker<'_> {
         self.params("/token_request/refresh_params", &spec.token_request.refresh_params);
         self.headers();
         self.grants();
+    }
+
+    /// `token_response.fields`: provider-specific names that make accessors, typed patterns.
+    fn fields(&mut self) {
+        let spec = self.spec;
+        for (name, field) in &spec.token_response.fields {
+            let p = format!("/token_response/fields/{}", escape(name));
+            let problem = if let Some(why) = variable_name_problem(name) {
+                Some(format!("field name `{name}` cannot be used: {why}"))
+            } else if STANDARD_TOKEN_FIELDS.contains(&name.as_str()) {
+                Some(format!("`{name}` is a standard token-response field; only provider-specific fields are declared"))
+            } else if spec.token_response.refresh_token_expires_in.as_deref() == Some(name) {
+                Some(format!("`{name}` is already `token_response.refresh_token_expires_in`"))
+            } else if spec.variables.contains_key(name) {
+                Some(format!("a variable is also named `{name}`, so `{{{name}}}` would be ambiguous"))
+            } else if CREDENTIALS_METHODS.contains(&name.as_str()) {
+                Some(format!("`{name}` is a method of `Credentials`, which would hide the field's accessor"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.err(self.key(&p), problem);
+            }
+            let mut re = None;
+            if let Some(pattern) = &field.pattern {
+                if matches!(field.kind, FieldType::Integer | FieldType::Boolean) {
+                    self.err(self.key(&format!("{p}/pattern")), "only `string` and `url` fields take a `pattern`");
+                } else {
+                    match regex_lite::Regex::new(pattern) {
+                        Ok(compiled) => re = Some(compiled),
+                        Err(err) => {
+                            let first = err.to_string();
+                            let first = first.lines().last().unwrap_or_default().trim().to_owned();
+                            self.err(
+                                self.value(&format!("{p}/pattern")),
+                                format!("invalid regular expression: {first}"),
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(example) = &field.example {
+                let fits = match field.kind {
+                    FieldType::String => true,
+                    FieldType::Url => url::Url::parse(example).is_ok_and(|u| {
+                        u.scheme() == "https" || (u.scheme() == "http" && u.host().is_some_and(|h| is_loopback(&h)))
+                    }),
+                    FieldType::Integer => example.parse::<i64>().is_ok(),
+                    FieldType::Boolean => example == "true" || example == "false",
+                };
+                let at = self.value(&format!("{p}/example"));
+                if !fits {
+                    self.err(at, format!("example `{example}` is not a valid `{}` value", field_type_name(field.kind)));
+                } else if re.as_ref().is_some_and(|re| !re.is_match(example)) {
+                    self.err(at, format!("example `{example}` does not match the field's pattern"));
+                }
+            }
+        }
+    }
+
+    /// `api.base_url`: placeholders name variables or fields, a `url` field only at the start
+    /// (then `/` or the end), no `boolean` field; the URL is `https` unless on loopback.
+    /// Returns the variables it uses.
+    fn api_base_url<'t>(&mut self, template: &'t str) -> Vec<&'t str> {
+        let spec = self.spec;
+        let at = self.value("/api/base_url");
+        let names = match placeholders(template) {
+            Ok(names) => names,
+            Err(why) => {
+                self.err(at, format!("invalid template in `api.base_url`: {why}"));
+                return Vec::new();
+            }
+        };
+        let mut variables = Vec::new();
+        let mut probe = template.to_owned();
+        let mut ok = true;
+        for name in names {
+            if spec.variables.contains_key(name) {
+                variables.push(name);
+            }
+            let fill = match spec.token_response.fields.get(name).map(|f| f.kind) {
+                Some(FieldType::Url) => {
+                    let whole = format!("{{{name}}}");
+                    let rest = template.strip_prefix(&whole);
+                    if !rest.is_some_and(|r| r.is_empty() || r.starts_with('/')) {
+                        ok = false;
+                        self.out.push(
+                            Diagnostic::error(
+                                at,
+                                format!("the `url` field `{{{name}}}` can only start `api.base_url`"),
+                            )
+                            .with_help(format!("write `{whole}/path`: the field holds the scheme and host")),
+                        );
+                    }
+                    "https://api.example"
+                }
+                Some(FieldType::Boolean) => {
+                    ok = false;
+                    self.err(at, format!("the `boolean` field `{{{name}}}` cannot be part of a URL"));
+                    "x"
+                }
+                Some(FieldType::String | FieldType::Integer) => "x",
+                None if spec.variables.contains_key(name) => "x",
+                None => {
+                    ok = false;
+                    let known = spec.variables.keys().chain(spec.token_response.fields.keys()).map(String::as_str);
+                    let mut d = Diagnostic::error(
+                        at,
+                        format!("placeholder `{{{name}}}` is neither a variable nor a `token_response.fields` entry"),
+                    );
+                    d.help = did_you_mean(name, known).map(|s| format!("did you mean `{{{s}}}`?"));
+                    self.out.push(d);
+                    "x"
+                }
+            };
+            probe = probe.replace(&format!("{{{name}}}"), fill);
+        }
+        if ok {
+            match url::Url::parse(&probe) {
+                Err(e) => self.err(at, format!("invalid URL in `api.base_url`: {e}")),
+                Ok(u) => {
+                    let loopback = u.host().is_some_and(|h| is_loopback(&h));
+                    if !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
+                        self.err(at, "`api.base_url` must be `https` (plain `http` only on loopback)");
+                    }
+                    if u.query().is_some() || u.fragment().is_some() {
+                        self.err(at, "`api.base_url` must not have a query or a fragment");
+                    }
+                }
+            }
+        }
+        variables
     }
 
     /// A variable with `values`: literal, distinct values that make distinct enum variants,
@@ -474,6 +616,15 @@ impl Checker<'_> {
                 "`authorize_params` is set but `grants` has no `authorization_code`",
             );
         }
+    }
+}
+
+fn field_type_name(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::String => "string",
+        FieldType::Url => "url",
+        FieldType::Integer => "integer",
+        FieldType::Boolean => "boolean",
     }
 }
 

@@ -6,14 +6,14 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use oauthgen_spec::{
-    Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates, ExpiresIn,
-    GrantsSpec, IdTokenAlgorithm, JwtAlgorithm, JwtBearerSpec, KeyFormat, List, LoopbackHost, Pkce, ProviderSpec,
-    RedirectSpec, RefreshSpec, ResponseFormat, Str, Subject, TimeUnit, TokenRequestSpec, TokenResponseSpec,
-    VariableSpec,
+    ApiSpec, Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates,
+    ExpiresIn, FieldType, GrantsSpec, IdTokenAlgorithm, JwtAlgorithm, JwtBearerSpec, KeyFormat, List, LoopbackHost,
+    Pkce, ProviderSpec, RedirectSpec, RefreshSpec, ResponseFormat, Str, Subject, TimeUnit, TokenField,
+    TokenRequestSpec, TokenResponseSpec, VariableSpec,
 };
 use quote::format_ident;
 
-use crate::ir::{Provider, Scope, Variable};
+use crate::ir::{Field, Provider, Scope, Variable};
 
 /// Spec prose (descriptions, names) as rustdoc Markdown that renders as written: `<`, `>`,
 /// `[` and `]` are escaped (no HTML tags, no intra-doc links), and bare URLs outside code
@@ -134,7 +134,8 @@ enum_literals!(
     JwtAlgorithm,
     Subject,
     LoopbackHost,
-    IdTokenAlgorithm
+    IdTokenAlgorithm,
+    FieldType
 );
 
 /// Structs of the model: every field named (destructured, so a new field is a compile error
@@ -166,6 +167,7 @@ struct_literal!(ProviderSpec {
     token_request,
     token_response,
     refresh,
+    api,
     grants,
     redirect,
     oidc_issuer,
@@ -192,8 +194,11 @@ struct_literal!(TokenResponseSpec {
     error_in_200,
     root,
     refresh_token_expires_in,
-    scope_separator
+    scope_separator,
+    fields
 });
+struct_literal!(TokenField { name, kind, required, pattern, example });
+struct_literal!(ApiSpec { base_url });
 struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, margin_seconds });
 struct_literal!(GrantsSpec { authorization_code, refresh_token, device_code, client_credentials, jwt_bearer });
 struct_literal!(DeviceCodeSpec { default_interval });
@@ -421,6 +426,23 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
         quote!(impl #rt::#t for #ty {})
     });
     let scope_enum = scope_enum(p, runtime);
+    let fields_trait = fields_trait(p, vis, runtime);
+    let api_base_url = s.api.base_url.as_ref().map(|template| {
+        let d = doc(&format!(
+            "The API's base URL for these credentials: `{template}` filled in from the provider's variables and the credentials' token-response fields."
+        ));
+        quote! {
+            #d
+            ///
+            /// # Errors
+            ///
+            /// When a field it needs is missing from the credentials, or the URL it makes is
+            /// not `https` (loopback aside).
+            pub fn api_base_url(&self, credentials: &#runtime::Credentials) -> ::core::result::Result<#runtime::Url, #runtime::Error> {
+                self.config.api_base_url(credentials)
+            }
+        }
+    });
     let new_doc = doc(&format!("A confidential {name} client: a client id and secret registered with {name}."));
     let public_doc = doc(&format!("A public {name} client (no client secret), as used by installed and browser apps."));
     quote! {
@@ -463,6 +485,8 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
             }
 
             #(#setters)*
+
+            #api_base_url
         }
 
         impl #rt::Provider for #ty {
@@ -482,6 +506,57 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
         #scope_enum
 
         #(#value_enums)*
+
+        #fields_trait
+    }
+}
+
+/// The trait of accessors for the spec's typed token-response fields, implemented for the
+/// runtime's `Credentials`; nothing when the spec declares none.
+fn fields_trait(p: &Provider, vis: &TokenStream, runtime: &TokenStream) -> TokenStream {
+    if p.fields.is_empty() {
+        return quote!();
+    }
+    let (name, ty) = (&p.spec.name, &p.fields_trait);
+    let head = doc(&format!(
+        "The typed fields of {} token responses, read from `Credentials` (`use` this trait to call them).",
+        prose(name)
+    ));
+    let signature = |f: &Field| {
+        let accessor = &f.accessor;
+        match f.kind {
+            FieldType::String => quote!(fn #accessor(&self) -> ::core::option::Option<&str>),
+            FieldType::Url => quote!(fn #accessor(&self) -> ::core::option::Option<#runtime::Url>),
+            FieldType::Integer => quote!(fn #accessor(&self) -> ::core::option::Option<i64>),
+            FieldType::Boolean => quote!(fn #accessor(&self) -> ::core::option::Option<bool>),
+        }
+    };
+    let decls = p.fields.iter().map(|f| {
+        let example = f.example.as_ref().map(|e| format!(" (e.g. `{e}`)")).unwrap_or_default();
+        let d = doc(&format!("`{}`: {}{example}", f.name, prose(&f.description)));
+        let sig = signature(f);
+        quote!(#d #sig;)
+    });
+    let impls = p.fields.iter().map(|f| {
+        let sig = signature(f);
+        let n = &f.name;
+        let getter = match f.kind {
+            FieldType::String => quote!(field_str),
+            FieldType::Url => quote!(field_url),
+            FieldType::Integer => quote!(field_i64),
+            FieldType::Boolean => quote!(field_bool),
+        };
+        quote!(#sig { self.#getter(#n) })
+    });
+    quote! {
+        #head
+        #vis trait #ty {
+            #(#decls)*
+        }
+
+        impl #ty for #runtime::Credentials {
+            #(#impls)*
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use oauthgen_spec::{
-    Audience, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates, GrantsSpec, JwtBearerSpec, List, Param,
-    ProviderSpec, RedirectSpec, RefreshSpec, Str, TokenRequestSpec, TokenResponseSpec, VariableSpec,
+    ApiSpec, Audience, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates, FieldType, GrantsSpec, JwtBearerSpec,
+    List, Param, ProviderSpec, RedirectSpec, RefreshSpec, Str, TokenField, TokenRequestSpec, TokenResponseSpec,
+    VariableSpec,
 };
 use proc_macro2::Ident;
 use quote::format_ident;
@@ -29,6 +30,25 @@ pub struct Provider {
     pub variables: Vec<Variable>,
     /// Scopes, in name order.
     pub scopes: Vec<Scope>,
+    /// Typed token-response fields, in name order: accessors on the credentials.
+    pub fields: Vec<Field>,
+    /// The trait of those accessors (`SalesforceFields`).
+    pub fields_trait: Ident,
+}
+
+/// A typed token-response field.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// The name in the response (`instance_url`).
+    pub name: String,
+    /// The accessor (`instance_url`).
+    pub accessor: Ident,
+    /// Its type.
+    pub kind: FieldType,
+    /// Documentation.
+    pub description: String,
+    /// An example value, for documentation.
+    pub example: Option<String>,
 }
 
 /// A templated variable.
@@ -108,7 +128,29 @@ pub fn lower(spec: &Spec, source: &str, type_name: Option<&Ident>) -> Provider {
             default: spec.scopes.default.contains(name),
         })
         .collect();
-    Provider { spec: provider_spec(spec), source: source.to_owned(), type_name, scope_type, variables, scopes }
+    let fields = spec
+        .token_response
+        .fields
+        .iter()
+        .map(|(name, f)| Field {
+            name: name.clone(),
+            accessor: ident::ident(name),
+            kind: f.kind,
+            description: f.description.clone(),
+            example: f.example.clone(),
+        })
+        .collect();
+    let fields_trait = format_ident!("{}Fields", type_name);
+    Provider {
+        spec: provider_spec(spec),
+        source: source.to_owned(),
+        type_name,
+        scope_type,
+        variables,
+        scopes,
+        fields,
+        fields_trait,
+    }
 }
 
 fn str(text: &str) -> Str {
@@ -184,6 +226,18 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             root: opt(r.root.as_ref()),
             refresh_token_expires_in: opt(r.refresh_token_expires_in.as_ref()),
             scope_separator: opt(r.scope_separator.as_ref()),
+            fields: r
+                .fields
+                .iter()
+                .map(|(name, f)| TokenField {
+                    name: str(name),
+                    kind: f.kind,
+                    required: f.required,
+                    pattern: opt(f.pattern.as_ref()),
+                    example: opt(f.example.as_ref()),
+                })
+                .collect::<Vec<_>>()
+                .into(),
         },
         refresh: RefreshSpec {
             rotates: spec.refresh.rotates,
@@ -191,6 +245,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             requires_scope: spec.refresh.requires_scope,
             margin_seconds: spec.refresh.margin_seconds.unwrap_or(RefreshSpec::DEFAULT_MARGIN_SECONDS),
         },
+        api: ApiSpec { base_url: spec.api.as_ref().and_then(|a| opt(a.base_url.as_ref())) },
         grants: GrantsSpec {
             authorization_code: g.authorization_code.is_some(),
             refresh_token: g.refresh_token.is_some(),

@@ -27,6 +27,7 @@ fn vocabulary() -> Vec<String> {
         "token_request",
         "token_response",
         "refresh",
+        "api",
         "redirect",
         "oidc",
     ]

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 /// The spec format's enums, defined once in `oauthgen-spec` (with their YAML names and schema
 /// documentation) and used unchanged by the runtime.
 pub use oauthgen_spec::{
-    BodyFormat, ClientAuth, ExpiresIn, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce, ResponseFormat,
-    Subject, TimeUnit,
+    BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce,
+    ResponseFormat, Subject, TimeUnit,
 };
 
 /// An OAuth 2.0 provider, described as data.
@@ -71,6 +71,9 @@ pub struct Spec {
     /// What refreshing does at this provider.
     #[serde(default)]
     pub refresh: Refresh,
+    /// The provider's API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Api>,
     /// The grants the provider has; the generated API follows this.
     pub grants: Grants,
     /// Redirect handling for installed applications.
@@ -261,6 +264,46 @@ pub struct TokenResponse {
     /// request's (`scopes.separator`): GitHub asks with spaces and answers `repo,gist`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_separator: Option<String>,
+    /// Provider-specific fields of the response (Salesforce `instance_url`, Pipedrive
+    /// `api_domain`): checked on every token response, kept in the credentials, read through
+    /// generated accessors, and usable as `{name}` in `api.base_url`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, TokenField>,
+}
+
+/// A provider-specific token-response field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenField {
+    /// What the field holds; becomes the accessor's documentation.
+    #[schemars(length(min = 1))]
+    pub description: String,
+    /// The value's type: `string`, `url` (absolute, `https` unless on loopback), `integer` or
+    /// `boolean`.
+    #[serde(default, rename = "type")]
+    pub kind: FieldType,
+    /// A successful response without the field is refused (a refresh response may leave it
+    /// out: the previous value is kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// A regular expression every value must match (`string` and `url` fields; anchor it
+    /// with `^...$`): where a URL field may point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// An example value, as the response carries it: for documentation, and sent by the
+    /// conformance tests' emulator. It must fit `type` and `pattern`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// The provider's API, as far as the spec describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// The API's base URL. `{name}` placeholders name variables and `token_response.fields`;
+    /// a `url` field may only start it (`{instance_url}/services/data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 /// What refreshing does at this provider.

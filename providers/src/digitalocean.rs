@@ -61,12 +61,16 @@ impl Digitalocean {
             root: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
+            fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
             margin_seconds: 60u32,
+        },
+        api: ::oauthgen_runtime::__private::spec::ApiSpec {
+            base_url: ::core::option::Option::None,
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

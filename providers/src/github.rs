@@ -68,12 +68,16 @@ impl Github {
             scope_separator: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(","),
             ),
+            fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: true,
             returns_refresh_token: true,
             requires_scope: false,
             margin_seconds: 60u32,
+        },
+        api: ::oauthgen_runtime::__private::spec::ApiSpec {
+            base_url: ::core::option::Option::None,
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

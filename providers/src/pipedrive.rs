@@ -60,13 +60,39 @@ impl Pipedrive {
             error_in_200: false,
             root: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
-            scope_separator: ::core::option::Option::None,
+            scope_separator: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed(","),
+            ),
+            fields: ::std::borrow::Cow::Borrowed(
+                &[
+                    ::oauthgen_runtime::__private::spec::TokenField {
+                        name: ::std::borrow::Cow::Borrowed("api_domain"),
+                        kind: ::oauthgen_runtime::__private::spec::FieldType::Url,
+                        required: true,
+                        pattern: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed(
+                                "^https://[A-Za-z0-9-]+\\.pipedrive\\.com$",
+                            ),
+                        ),
+                        example: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed(
+                                "https://mycompanydomain.pipedrive.com",
+                            ),
+                        ),
+                    },
+                ],
+            ),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
             margin_seconds: 60u32,
+        },
+        api: ::oauthgen_runtime::__private::spec::ApiSpec {
+            base_url: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("{api_domain}/api"),
+            ),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,
@@ -114,6 +140,18 @@ impl Pipedrive {
             ::core::option::Option::None,
         );
         Self { config }
+    }
+    /// The API's base URL for these credentials: `{api_domain}/api` filled in from the provider's variables and the credentials' token-response fields.
+    ///
+    /// # Errors
+    ///
+    /// When a field it needs is missing from the credentials, or the URL it makes is
+    /// not `https` (loopback aside).
+    pub fn api_base_url(
+        &self,
+        credentials: &::oauthgen_runtime::Credentials,
+    ) -> ::core::result::Result<::oauthgen_runtime::Url, ::oauthgen_runtime::Error> {
+        self.config.api_base_url(credentials)
     }
 }
 impl ::oauthgen_runtime::__private::Provider for Pipedrive {
@@ -177,5 +215,15 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for PipedriveSc
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The typed fields of Pipedrive token responses, read from `Credentials` (`use` this trait to call them).
+pub trait PipedriveFields {
+    /// `api_domain`: The company's domain, where its API calls go (it can change: each refresh brings the current one) (e.g. `https://mycompanydomain.pipedrive.com`)
+    fn api_domain(&self) -> ::core::option::Option<::oauthgen_runtime::Url>;
+}
+impl PipedriveFields for ::oauthgen_runtime::Credentials {
+    fn api_domain(&self) -> ::core::option::Option<::oauthgen_runtime::Url> {
+        self.field_url("api_domain")
     }
 }

@@ -102,12 +102,41 @@ impl Salesforce {
             root: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
+            fields: ::std::borrow::Cow::Borrowed(
+                &[
+                    ::oauthgen_runtime::__private::spec::TokenField {
+                        name: ::std::borrow::Cow::Borrowed("id"),
+                        kind: ::oauthgen_runtime::__private::spec::FieldType::Url,
+                        required: false,
+                        pattern: ::core::option::Option::None,
+                        example: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed(
+                                "https://login.salesforce.com/id/00Dx0000000BV7z/005x00000012Q9P",
+                            ),
+                        ),
+                    },
+                    ::oauthgen_runtime::__private::spec::TokenField {
+                        name: ::std::borrow::Cow::Borrowed("instance_url"),
+                        kind: ::oauthgen_runtime::__private::spec::FieldType::Url,
+                        required: true,
+                        pattern: ::core::option::Option::None,
+                        example: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed("https://na1.salesforce.com"),
+                        ),
+                    },
+                ],
+            ),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
             margin_seconds: 60u32,
+        },
+        api: ::oauthgen_runtime::__private::spec::ApiSpec {
+            base_url: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("{instance_url}/services/data"),
+            ),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,
@@ -186,6 +215,18 @@ impl Salesforce {
     ) -> Self {
         self.config.set_variable("jwt_audience", value.into());
         self
+    }
+    /// The API's base URL for these credentials: `{instance_url}/services/data` filled in from the provider's variables and the credentials' token-response fields.
+    ///
+    /// # Errors
+    ///
+    /// When a field it needs is missing from the credentials, or the URL it makes is
+    /// not `https` (loopback aside).
+    pub fn api_base_url(
+        &self,
+        credentials: &::oauthgen_runtime::Credentials,
+    ) -> ::core::result::Result<::oauthgen_runtime::Url, ::oauthgen_runtime::Error> {
+        self.config.api_base_url(credentials)
     }
 }
 impl ::oauthgen_runtime::__private::Provider for Salesforce {
@@ -312,5 +353,20 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for SalesforceS
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The typed fields of Salesforce token responses, read from `Credentials` (`use` this trait to call them).
+pub trait SalesforceFields {
+    /// `id`: The identity URL, which names the user and org and answers with their details (e.g. `https://login.salesforce.com/id/00Dx0000000BV7z/005x00000012Q9P`)
+    fn id(&self) -> ::core::option::Option<::oauthgen_runtime::Url>;
+    /// `instance_url`: The org's instance: where its API calls are sent (e.g. `https://na1.salesforce.com`)
+    fn instance_url(&self) -> ::core::option::Option<::oauthgen_runtime::Url>;
+}
+impl SalesforceFields for ::oauthgen_runtime::Credentials {
+    fn id(&self) -> ::core::option::Option<::oauthgen_runtime::Url> {
+        self.field_url("id")
+    }
+    fn instance_url(&self) -> ::core::option::Option<::oauthgen_runtime::Url> {
+        self.field_url("instance_url")
     }
 }

@@ -61,12 +61,50 @@ impl StripeConnect {
             root: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
+            fields: ::std::borrow::Cow::Borrowed(
+                &[
+                    ::oauthgen_runtime::__private::spec::TokenField {
+                        name: ::std::borrow::Cow::Borrowed("livemode"),
+                        kind: ::oauthgen_runtime::__private::spec::FieldType::Boolean,
+                        required: false,
+                        pattern: ::core::option::Option::None,
+                        example: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed("false"),
+                        ),
+                    },
+                    ::oauthgen_runtime::__private::spec::TokenField {
+                        name: ::std::borrow::Cow::Borrowed("stripe_publishable_key"),
+                        kind: ::oauthgen_runtime::__private::spec::FieldType::String,
+                        required: false,
+                        pattern: ::core::option::Option::None,
+                        example: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed(
+                                "pk_test_TYooMQauvdEDq54NiTphI7jx",
+                            ),
+                        ),
+                    },
+                    ::oauthgen_runtime::__private::spec::TokenField {
+                        name: ::std::borrow::Cow::Borrowed("stripe_user_id"),
+                        kind: ::oauthgen_runtime::__private::spec::FieldType::String,
+                        required: false,
+                        pattern: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed("^acct_[A-Za-z0-9]+$"),
+                        ),
+                        example: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed("acct_1032D82eZvKYlo2C"),
+                        ),
+                    },
+                ],
+            ),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
             margin_seconds: 60u32,
+        },
+        api: ::oauthgen_runtime::__private::spec::ApiSpec {
+            base_url: ::core::option::Option::None,
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,
@@ -198,5 +236,25 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for StripeConne
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The typed fields of Stripe Connect token responses, read from `Credentials` (`use` this trait to call them).
+pub trait StripeConnectFields {
+    /// `livemode`: Whether the token is for live mode (else test mode) (e.g. `false`)
+    fn livemode(&self) -> ::core::option::Option<bool>;
+    /// `stripe_publishable_key`: The connected account's publishable key (e.g. `pk_test_TYooMQauvdEDq54NiTphI7jx`)
+    fn stripe_publishable_key(&self) -> ::core::option::Option<&str>;
+    /// `stripe_user_id`: The connected account's id: the `Stripe-Account` header of calls made for it (e.g. `acct_1032D82eZvKYlo2C`)
+    fn stripe_user_id(&self) -> ::core::option::Option<&str>;
+}
+impl StripeConnectFields for ::oauthgen_runtime::Credentials {
+    fn livemode(&self) -> ::core::option::Option<bool> {
+        self.field_bool("livemode")
+    }
+    fn stripe_publishable_key(&self) -> ::core::option::Option<&str> {
+        self.field_str("stripe_publishable_key")
+    }
+    fn stripe_user_id(&self) -> ::core::option::Option<&str> {
+        self.field_str("stripe_user_id")
     }
 }

@@ -90,12 +90,30 @@ impl Zoho {
             root: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
+            fields: ::std::borrow::Cow::Borrowed(
+                &[
+                    ::oauthgen_runtime::__private::spec::TokenField {
+                        name: ::std::borrow::Cow::Borrowed("api_domain"),
+                        kind: ::oauthgen_runtime::__private::spec::FieldType::Url,
+                        required: true,
+                        pattern: ::core::option::Option::None,
+                        example: ::core::option::Option::Some(
+                            ::std::borrow::Cow::Borrowed("https://www.zohoapis.com"),
+                        ),
+                    },
+                ],
+            ),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
             margin_seconds: 60u32,
+        },
+        api: ::oauthgen_runtime::__private::spec::ApiSpec {
+            base_url: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("{api_domain}"),
+            ),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,
@@ -157,6 +175,18 @@ impl Zoho {
     ) -> Self {
         self.config.set_variable("accounts_host", value.into());
         self
+    }
+    /// The API's base URL for these credentials: `{api_domain}` filled in from the provider's variables and the credentials' token-response fields.
+    ///
+    /// # Errors
+    ///
+    /// When a field it needs is missing from the credentials, or the URL it makes is
+    /// not `https` (loopback aside).
+    pub fn api_base_url(
+        &self,
+        credentials: &::oauthgen_runtime::Credentials,
+    ) -> ::core::result::Result<::oauthgen_runtime::Url, ::oauthgen_runtime::Error> {
+        self.config.api_base_url(credentials)
     }
 }
 impl ::oauthgen_runtime::__private::Provider for Zoho {
@@ -269,5 +299,15 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for ZohoScope {
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The typed fields of Zoho token responses, read from `Credentials` (`use` this trait to call them).
+pub trait ZohoFields {
+    /// `api_domain`: The API domain to send every API request to (it depends on the user's data center and the product) (e.g. `https://www.zohoapis.com`)
+    fn api_domain(&self) -> ::core::option::Option<::oauthgen_runtime::Url>;
+}
+impl ZohoFields for ::oauthgen_runtime::Credentials {
+    fn api_domain(&self) -> ::core::option::Option<::oauthgen_runtime::Url> {
+        self.field_url("api_domain")
     }
 }

@@ -378,6 +378,78 @@ impl ProviderConfig {
         Ok(parsed)
     }
 
+    /// The API's base URL for `credentials` (the spec's `api.base_url`): `{name}`
+    /// placeholders are filled from the credentials' token-response fields
+    /// (`token_response.fields`) and the provider's variables. It must be `https` unless its
+    /// host is loopback.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingField`] when the spec has no `api.base_url` or the credentials lack a
+    /// field it needs; [`Error::InsecureUrl`], [`Error::InvalidUrl`] or
+    /// [`Error::InvalidVariable`] when the URL it makes is not allowed.
+    pub fn api_base_url(&self, credentials: &crate::Credentials) -> Result<Url, Error> {
+        let provider = self.id();
+        let template = self.spec.api.base_url.as_deref().ok_or_else(|| Error::MissingField {
+            provider,
+            field: "api.base_url".into(),
+            reason: "the spec describes no API base URL".into(),
+        })?;
+        let fields = &self.spec.token_response.fields;
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            let name = &after[..close];
+            match fields.iter().find(|f| f.name == name) {
+                Some(field) => {
+                    let missing = |reason: &str| Error::MissingField {
+                        provider,
+                        field: name.to_owned(),
+                        reason: reason.to_owned(),
+                    };
+                    let value = match field.kind {
+                        // A URL field starts the template (the spec check makes sure): its
+                        // origin and path, with the template's path after it.
+                        crate::spec::FieldType::Url => credentials
+                            .field_url(name)
+                            .ok_or_else(|| missing("the credentials have no such https URL"))?
+                            .as_str()
+                            .trim_end_matches('/')
+                            .to_owned(),
+                        crate::spec::FieldType::Integer => credentials
+                            .field_i64(name)
+                            .ok_or_else(|| missing("the credentials have no such integer"))?
+                            .to_string(),
+                        crate::spec::FieldType::String | crate::spec::FieldType::Boolean => {
+                            let value = match field.kind {
+                                crate::spec::FieldType::Boolean => credentials.field_bool(name).map(|b| b.to_string()),
+                                _ => credentials.field_str(name).map(str::to_owned),
+                            }
+                            .ok_or_else(|| missing("the credentials have no such field"))?;
+                            if let Some(why) = default_value_problem(&value) {
+                                return Err(Error::InvalidVariable {
+                                    provider,
+                                    name: name.to_owned(),
+                                    value,
+                                    reason: why.to_owned(),
+                                });
+                            }
+                            value
+                        }
+                    };
+                    out.push_str(&value);
+                }
+                None => out.push_str(self.checked_variable(name, true)?),
+            }
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        out.push_str(rest);
+        self.parse_url(&out, "API base URL")
+    }
+
     /// The issuer, rendered, when the spec names one; it must be an `https` URL unless its
     /// host is loopback.
     pub fn issuer(&self) -> Result<Option<String>, Error> {
@@ -385,5 +457,60 @@ impl ProviderConfig {
         let issuer = self.render(template)?;
         self.parse_url(&issuer, "issuer")?;
         Ok(Some(issuer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::spec::{FieldType, TokenField};
+
+    fn field(name: &'static str, kind: FieldType) -> TokenField {
+        TokenField { name: Cow::Borrowed(name), kind, required: false, pattern: None, example: None }
+    }
+
+    fn config(base_url: &'static str) -> ProviderConfig {
+        let mut spec = ProviderSpec::new("acme", "Acme", "https://acme.example/token");
+        spec.token_response.fields = vec![
+            field("instance_url", FieldType::Url),
+            field("account", FieldType::String),
+            field("n", FieldType::Integer),
+        ]
+        .into();
+        spec.api.base_url = Some(Cow::Borrowed(base_url));
+        ProviderConfig::new(spec.leak(), "id".into(), None)
+    }
+
+    fn credentials(fields: &serde_json::Value) -> crate::Credentials {
+        serde_json::from_value(serde_json::json!({
+            "access_token": "at", "token_type": "Bearer", "scopes": [], "extra": fields
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_api_base_url_is_built_from_token_response_fields() {
+        let config = config("{instance_url}/services/{account}/v{n}");
+        let c =
+            credentials(&serde_json::json!({ "instance_url": "https://na1.example/", "account": "acct_1", "n": 3 }));
+        assert_eq!(config.api_base_url(&c).unwrap().as_str(), "https://na1.example/services/acct_1/v3");
+        // A field the credentials lack, or a URL that is not https off loopback: no URL.
+        let missing = config.api_base_url(&credentials(&serde_json::json!({ "account": "a", "n": 1 })));
+        assert!(
+            matches!(missing, Err(Error::MissingField { ref field, .. }) if field == "instance_url"),
+            "{missing:?}"
+        );
+        let plain = credentials(&serde_json::json!({ "instance_url": "http://na1.example", "account": "a", "n": 1 }));
+        assert!(matches!(config.api_base_url(&plain), Err(Error::MissingField { .. })));
+        // A string field never leaves its path segment.
+        for bad in ["..", "a/b", "a?b", "a%2Fb", ""] {
+            let c = credentials(&serde_json::json!({ "instance_url": "https://na1.example", "account": bad, "n": 1 }));
+            assert!(matches!(config.api_base_url(&c), Err(Error::InvalidVariable { .. })), "{bad:?}");
+        }
+        // A spec without a base URL says so.
+        let none = ProviderConfig::new(ProviderSpec::new("x", "X", "https://x.example/t").leak(), "id".into(), None);
+        assert!(matches!(none.api_base_url(&c), Err(Error::MissingField { ref field, .. }) if field == "api.base_url"));
     }
 }

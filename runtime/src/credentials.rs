@@ -96,6 +96,38 @@ impl Credentials {
         crate::oidc::decode_unverified(self.id_token.as_ref()?.secret()).ok()
     }
 
+    /// The string field `name` of the token response ([`Credentials::extra`]): the spec's
+    /// typed `token_response.fields` are read through these, and generated accessors call
+    /// them.
+    pub fn field_str(&self, name: &str) -> Option<&str> {
+        self.extra.get(name)?.as_str()
+    }
+
+    /// The URL field `name`; `None` also when it is not an absolute URL that is `https`
+    /// (or plain `http` to a loopback host).
+    pub fn field_url(&self, name: &str) -> Option<url::Url> {
+        let url = url::Url::parse(self.field_str(name)?).ok()?;
+        crate::wire::http::require_tls(name, &url).is_ok().then_some(url)
+    }
+
+    /// The integer field `name` (a JSON number, or a string of digits).
+    pub fn field_i64(&self, name: &str) -> Option<i64> {
+        match self.extra.get(name)? {
+            serde_json::Value::Number(n) => n.as_i64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The boolean field `name` (`true`, `false`, or those as strings).
+    pub fn field_bool(&self, name: &str) -> Option<bool> {
+        match self.extra.get(name)? {
+            serde_json::Value::Bool(b) => Some(*b),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// Whether the access token can still be used: not invalid and not expired.
     pub fn is_usable(&self) -> bool {
         !self.invalid && !self.expires_within(std::time::Duration::ZERO)

@@ -14,6 +14,17 @@ pub enum Error {
         /// The endpoint.
         endpoint: Endpoint,
     },
+    /// The credentials lack a token-response field that a template needs (`{instance_url}`
+    /// in `api.base_url`), or the spec describes no API base URL.
+    #[error("no `{field}` for `{provider}`: {reason}")]
+    MissingField {
+        /// Provider id.
+        provider: &'static str,
+        /// The field (or `api.base_url`).
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// A templated variable has no value and no default.
     #[error("variable `{name}` of `{provider}` has no value")]
     MissingVariable {

@@ -107,6 +107,8 @@ pub use tokens::authorized::{
     secure_redirect_policy,
 };
 pub use tokens::manager::{ManagerOptions, Renew, ServiceAccountAuth, Token, TokenEvent, TokenManager};
+/// The URL type of the runtime's API (`url::Url`).
+pub use url::Url;
 pub use wire::http::{MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, http_client_builder};
 
 /// A scope string that is not one of a provider's declared scopes.

@@ -238,6 +238,8 @@ pub struct ProviderSpec {
     pub token_response: TokenResponseSpec,
     /// Refresh semantics.
     pub refresh: RefreshSpec,
+    /// The provider's API, as far as the spec describes it.
+    pub api: ApiSpec,
     /// The grants the provider has.
     pub grants: GrantsSpec,
     /// Redirect handling.
@@ -304,6 +306,7 @@ impl ProviderSpec {
                 root: None,
                 refresh_token_expires_in: None,
                 scope_separator: None,
+                fields: List::Borrowed(&[]),
             },
             refresh: RefreshSpec {
                 rotates: false,
@@ -311,6 +314,7 @@ impl ProviderSpec {
                 requires_scope: false,
                 margin_seconds: RefreshSpec::DEFAULT_MARGIN_SECONDS,
             },
+            api: ApiSpec { base_url: None },
             grants: GrantsSpec {
                 authorization_code: false,
                 refresh_token: false,
@@ -451,6 +455,45 @@ pub struct TokenResponseSpec {
     pub refresh_token_expires_in: Option<Str>,
     /// The separator of the response's `scope` when it differs from the request's.
     pub scope_separator: Option<Str>,
+    /// Typed provider-specific fields of the response, checked and kept in the credentials,
+    /// in name order.
+    pub fields: List<TokenField>,
+}
+
+/// The token-response fields the protocol defines (RFC 6749 sections 5.1 and 5.2, OpenID
+/// Connect's `id_token`), which a spec cannot declare as its own fields.
+pub const STANDARD_TOKEN_FIELDS: &[&str] = &[
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "scope",
+    "id_token",
+    "error",
+    "error_description",
+    "error_uri",
+];
+
+/// A provider-specific token-response field (Salesforce `instance_url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenField {
+    /// The field's name in the response.
+    pub name: Str,
+    /// Its type.
+    pub kind: FieldType,
+    /// A successful response without it is refused.
+    pub required: bool,
+    /// A regular expression every value must match (strings and URLs).
+    pub pattern: Option<Str>,
+    /// An example value (documentation; the conformance tests' emulator sends it).
+    pub example: Option<Str>,
+}
+
+/// Where the provider's API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSpec {
+    /// The API's base URL; `{name}` placeholders name variables and token-response fields.
+    pub base_url: Option<Str>,
 }
 
 /// Refresh semantics.
@@ -657,6 +700,22 @@ vocabulary! {
         String,
         /// Not sent: tokens have no stated lifetime.
         Absent,
+    }
+}
+
+vocabulary! {
+    /// The type of a token-response field.
+    @rename_all "snake_case"
+    @default String
+    pub enum FieldType {
+        /// A string.
+        String,
+        /// An absolute URL, `https` unless its host is loopback (Salesforce `instance_url`).
+        Url,
+        /// An integer (a JSON number, or a string of digits).
+        Integer,
+        /// A boolean.
+        Boolean,
     }
 }
 

@@ -31,7 +31,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use oauthgen_runtime::Endpoint;
 use oauthgen_runtime::spec::{
-    BodyFormat, ClientAuth, ExpiresIn, IdTokenAlgorithm, Pkce, ProviderSpec, ResponseFormat, Str, Subject, TimeUnit,
+    BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, Pkce, ProviderSpec, ResponseFormat, Str, Subject,
+    TimeUnit,
 };
 use serde_json::{Map, Value, json};
 
@@ -928,6 +929,25 @@ impl Inner {
         });
         if let Some(s) = &scope {
             fields.insert("scope".into(), Value::String(s.clone()));
+        }
+        // The spec's own fields: its example, else a value of the type; integers and
+        // booleans as JSON on the first response, as strings after (both are documented).
+        let as_string = self.issued.len() % 2 == 1;
+        for field in tr.fields.iter() {
+            let value = match (field.kind, field.example.as_deref()) {
+                (FieldType::Integer, example) => {
+                    let n: i64 = example.and_then(|e| e.parse().ok()).unwrap_or(42);
+                    if as_string { Value::String(n.to_string()) } else { Value::from(n) }
+                }
+                (FieldType::Boolean, example) => {
+                    let b = example != Some("false");
+                    if as_string { Value::String(b.to_string()) } else { Value::Bool(b) }
+                }
+                (_, Some(example)) => Value::String(example.to_owned()),
+                (FieldType::Url, None) => Value::String(format!("{}/{}", self.base, field.name)),
+                (FieldType::String, None) => Value::String(format!("{}-value", field.name)),
+            };
+            fields.insert(field.name.to_string(), value);
         }
         let id_token = openid.and_then(|nonce| self.id_token(nonce));
         if let Some(t) = &id_token {

@@ -62,6 +62,10 @@ struct Expect {
     /// The response carries an ID token.
     #[serde(default)]
     id_token: bool,
+    /// The spec's typed `token_response.fields`, as the normaliser leaves them (integers and
+    /// booleans as JSON, whatever the response sent).
+    #[serde(default)]
+    fields: Map<String, Value>,
     /// The error code of a refusal.
     error: Option<String>,
     /// Free text: how the expectation was read from the page.
@@ -240,6 +244,11 @@ fn success(
             }
         }
     }
+    for (name, want) in &expect.fields {
+        if extra.get(name) != Some(want) {
+            let _ = write!(problems, "field {name} {:?}, expected {want}; ", extra.get(name));
+        }
+    }
     if expect.id_token != token.id_token.is_some() {
         let _ = write!(problems, "id_token {:?}, expected one: {}; ", token.id_token.is_some(), expect.id_token);
     }
@@ -296,6 +305,7 @@ fn the_harness_notices_a_wrong_lifetime() {
         scope: None,
         refresh_token_expires_in: None,
         id_token: false,
+        fields: Map::new(),
         error: None,
         note: None,
     };
@@ -303,4 +313,13 @@ fn the_harness_notices_a_wrong_lifetime() {
         serde_json::from_str(r#"{"access_token":"a","token_type":"bearer","expires_in":11}"#).unwrap();
     assert!(success(&expect, None, 200, body.clone()).is_err());
     assert!(success(&expect, None, 400, body).is_err());
+    // And a field that is not what the page shows.
+    let mut expect = expect;
+    expect.expires_in = Some(Value::from(11));
+    expect.fields.insert("api_domain".into(), Value::from("https://a.example"));
+    let body: Map<String, Value> = serde_json::from_str(
+        r#"{"access_token":"a","token_type":"bearer","expires_in":11,"api_domain":"https://b.example"}"#,
+    )
+    .unwrap();
+    assert!(success(&expect, None, 200, body).unwrap_err().contains("api_domain"));
 }

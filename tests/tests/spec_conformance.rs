@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::Duration;
 
-use oauthgen_runtime::spec::{ExpiresIn, ProviderSpec, Subject};
+use oauthgen_runtime::spec::{ExpiresIn, FieldType, ProviderSpec, Subject};
 use oauthgen_runtime::{
     AuthorizationCode, Callback, ClientCredentials, Credentials, DeviceFlow, Endpoint, Error, Introspection, Provider,
     Refresh, Revocation, ServiceAccount, ServiceAccountKey, UserInfo,
@@ -513,12 +513,64 @@ fn check_issued(
             format!("`{field}` is {got:?}, expected {REFRESH_TOKEN_LIFETIME} s")
         })?;
     }
+    check_fields(spec, credentials)?;
     if let Some(scope) = &last.scope {
         let response_separator = spec.token_response.scope_separator.as_deref().unwrap_or(&spec.scope_separator);
         let expected: Vec<String> =
             scope.split(response_separator).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         ensure(credentials.scopes == expected, || {
             format!("scopes {:?}, the emulator granted {expected:?}", credentials.scopes)
+        })?;
+    }
+    Ok(())
+}
+
+/// The spec's typed token-response fields are in the credentials, typed as the spec says
+/// (the emulator sends integers and booleans as strings every other time), with the
+/// spec's example value when it has one.
+fn check_fields(spec: &ProviderSpec, credentials: &Credentials) -> Result<(), String> {
+    for field in spec.token_response.fields.iter() {
+        let name = &*field.name;
+        let got = credentials.extra.get(name).ok_or_else(|| format!("no `{name}` in the credentials"))?;
+        let typed = match field.kind {
+            FieldType::String | FieldType::Url => got.is_string(),
+            FieldType::Integer => got.is_i64(),
+            FieldType::Boolean => got.is_boolean(),
+        };
+        ensure(typed, || format!("`{name}` is {got}, not of the spec's type"))?;
+        if let Some(example) = field.example.as_deref() {
+            let same = match got {
+                serde_json::Value::String(s) => s == example,
+                other => serde_json::to_string(other).is_ok_and(|s| s == example),
+            };
+            ensure(same, || format!("`{name}` is {got}, the emulator sent {example:?}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The API base URL is the spec's template filled in from the credentials' fields and the
+/// provider's variables.
+fn check_api_base_url(config: &oauthgen_runtime::ProviderConfig, credentials: &Credentials) -> Result<(), String> {
+    let spec = config.spec();
+    let Some(template) = spec.api.base_url.as_deref() else { return Ok(()) };
+    let url = config.api_base_url(credentials).map_err(|e| format!("api_base_url: {}", describe_error(&e)))?;
+    // The template's literal tail survives, and a URL field that starts it gives the origin.
+    let tail = template.rsplit('}').next().unwrap_or(template);
+    ensure(url.as_str().trim_end_matches('/').ends_with(tail.trim_end_matches('/')), || {
+        format!("api_base_url {url} does not end with `{tail}`")
+    })?;
+    if let Some(field) = spec.token_response.fields.iter().find(|f| template.starts_with(&format!("{{{}}}", f.name))) {
+        let value = credentials.field_str(&field.name).unwrap_or_default().trim_end_matches('/');
+        ensure(url.as_str().starts_with(value), || format!("api_base_url {url} does not start with `{value}`"))?;
+    }
+    // Without the field, a clear error and no URL.
+    if let Some(field) = spec.token_response.fields.iter().find(|f| template.contains(&format!("{{{}}}", f.name))) {
+        let mut without = credentials.clone();
+        without.extra.remove(&*field.name);
+        let err = config.api_base_url(&without);
+        ensure(matches!(&err, Err(Error::MissingField { field: f, .. }) if *f == *field.name), || {
+            format!("api_base_url without `{}` gave {err:?}", field.name)
         })?;
     }
     Ok(())
@@ -571,6 +623,7 @@ async fn authorization_code_step<P: AuthorizationCode>(p: &P, e: &Emulator, ctx:
         .await
         .map_err(|e| format!("exchange: {}", describe_error(&e)))?;
     check_issued(spec, e, "authorization_code", &credentials, None)?;
+    check_api_base_url(p.config(), &credentials)?;
     if spec.oidc_issuer.is_some() && ctx.scopes.iter().any(|s| s == "openid") {
         // Validated by `exchange` (signature against the JWKS, issuer, audience, nonce).
         let claims = credentials.id_token_claims().ok_or("no ID token for an `openid` request")?;

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::spec::{ResponseFormat, TimeUnit, TokenResponseSpec};
+use crate::spec::{FieldType, ResponseFormat, TimeUnit, TokenField, TokenResponseSpec};
 use crate::wire::oauth_error::{error_code, is_refusal};
 
 /// A token endpoint response after clean-up: a status to report and a JSON object body.
@@ -203,8 +203,60 @@ pub fn normalize(
                 }
             }
         }
+        for field in spec.fields.iter() {
+            check_field(field, &mut map)?;
+        }
     }
     Ok(Normalized { status, body: map })
+}
+
+/// A typed provider-specific field (`token_response.fields`): present when required, of its
+/// type, matching its pattern; integers and booleans sent as strings become JSON ones. The
+/// value is never shown in an error.
+fn check_field(field: &TokenField, map: &mut Map<String, Value>) -> Result<(), Malformed> {
+    let name = &*field.name;
+    let expected = |what: &str, v: &Value| Malformed(format!("`{name}` is {}, expected {what}", kind(v)));
+    let value = match map.get(name) {
+        None | Some(Value::Null) => {
+            map.remove(name);
+            return if field.required {
+                Err(Malformed(format!("the response has no `{name}`, which this provider always sends")))
+            } else {
+                Ok(())
+            };
+        }
+        Some(v) => v,
+    };
+    let canonical = match (field.kind, value) {
+        (FieldType::String | FieldType::Url, Value::String(s)) => {
+            if field.kind == FieldType::Url {
+                let url = url::Url::parse(s).map_err(|e| Malformed(format!("`{name}` is not an absolute URL: {e}")))?;
+                crate::wire::http::require_tls(&format!("the token response's `{name}`"), &url)
+                    .map_err(|e| Malformed(e.to_string()))?;
+            }
+            if let Some(pattern) = field.pattern.as_deref() {
+                let re = regex_lite::Regex::new(pattern)
+                    .map_err(|e| Malformed(format!("invalid pattern for `{name}` in the spec: {e}")))?;
+                if !re.is_match(s) {
+                    return Err(Malformed(format!("`{name}` does not match `{pattern}`")));
+                }
+            }
+            return Ok(());
+        }
+        (FieldType::String, v) => return Err(expected("a string", v)),
+        (FieldType::Url, v) => return Err(expected("a URL string", v)),
+        (FieldType::Integer, Value::Number(n)) if n.is_i64() => return Ok(()),
+        (FieldType::Integer, Value::String(s)) => match s.trim().parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => return Err(Malformed(format!("`{name}` is a string that is not an integer"))),
+        },
+        (FieldType::Integer, v) => return Err(expected("an integer", v)),
+        (FieldType::Boolean, Value::Bool(_)) => return Ok(()),
+        (FieldType::Boolean, Value::String(s)) if s == "true" || s == "false" => Value::Bool(s == "true"),
+        (FieldType::Boolean, v) => return Err(expected("a boolean", v)),
+    };
+    map.insert(name.to_owned(), canonical);
+    Ok(())
 }
 
 /// The plainest token responses (JSON, numeric lifetimes in seconds), for tests to vary.
@@ -217,6 +269,7 @@ pub(crate) const JSON: TokenResponseSpec = TokenResponseSpec {
     root: None,
     refresh_token_expires_in: None,
     scope_separator: None,
+    fields: std::borrow::Cow::Borrowed(&[]),
 };
 
 #[cfg(test)]
@@ -235,6 +288,54 @@ mod tests {
         assert_eq!(n.body["scope"], "repo gist");
         let n = run(&JSON, " ", 200, r#"{"access_token":"a","scope":"repo,gist"}"#).unwrap();
         assert_eq!(n.body["scope"], "repo,gist", "without it, one scope as the request separator sees it");
+    }
+
+    #[test]
+    fn typed_fields_are_checked_and_made_canonical() {
+        const FIELDS: &[TokenField] = &[
+            TokenField {
+                name: std::borrow::Cow::Borrowed("api_domain"),
+                kind: FieldType::Url,
+                required: true,
+                pattern: Some(std::borrow::Cow::Borrowed(r"^https://[a-z]+\.pipedrive\.com$")),
+                example: None,
+            },
+            TokenField {
+                name: std::borrow::Cow::Borrowed("count"),
+                kind: FieldType::Integer,
+                required: false,
+                pattern: None,
+                example: None,
+            },
+            TokenField {
+                name: std::borrow::Cow::Borrowed("livemode"),
+                kind: FieldType::Boolean,
+                required: false,
+                pattern: None,
+                example: None,
+            },
+        ];
+        let spec = TokenResponseSpec { fields: std::borrow::Cow::Borrowed(FIELDS), ..JSON };
+        let ok = r#"{"access_token":"a","api_domain":"https://acme.pipedrive.com","count":"42","livemode":"false"}"#;
+        let n = run(&spec, " ", 200, ok).unwrap();
+        assert_eq!(n.body["api_domain"], "https://acme.pipedrive.com");
+        assert_eq!(n.body["count"], 42, "a string of digits becomes a number");
+        assert_eq!(n.body["livemode"], false, "`\"false\"` becomes a boolean");
+        let refused = |body: &str| run(&spec, " ", 200, body).unwrap_err().0;
+        assert!(refused(r#"{"access_token":"a"}"#).contains("no `api_domain`"), "required");
+        assert!(refused(r#"{"access_token":"a","api_domain":null}"#).contains("no `api_domain`"));
+        let insecure = refused(r#"{"access_token":"a","api_domain":"http://acme.pipedrive.com"}"#);
+        assert!(insecure.contains("https is required"), "{insecure}");
+        assert!(refused(r#"{"access_token":"a","api_domain":"https://evil.example"}"#).contains("does not match"));
+        assert!(refused(r#"{"access_token":"a","api_domain":"acme.pipedrive.com"}"#).contains("absolute URL"));
+        assert!(refused(r#"{"access_token":"a","api_domain":7}"#).contains("expected a URL string"));
+        let base = r#""access_token":"a","api_domain":"https://acme.pipedrive.com""#;
+        assert!(refused(&format!(r#"{{{base},"count":"4x"}}"#)).contains("not an integer"));
+        assert!(refused(&format!(r#"{{{base},"count":1.5}}"#)).contains("expected an integer"));
+        assert!(refused(&format!(r#"{{{base},"livemode":"yes"}}"#)).contains("expected a boolean"));
+        // Errors are errors, whatever the fields: a refusal carries none of them.
+        let n = run(&spec, " ", 400, r#"{"error":"invalid_grant"}"#).unwrap();
+        assert_eq!(n.status, 400);
     }
 
     #[test]
