@@ -62,6 +62,10 @@ fn quirks(spec: &Spec) -> Vec<String> {
         ExpiresIn::Number => {}
         ExpiresIn::String => out.push("`expires_in` as a string".into()),
         ExpiresIn::Absent => out.push("no `expires_in`".into()),
+        ExpiresIn::Date => out.push("expiry as a date".into()),
+    }
+    if let Some(field) = &response.lifetime_field {
+        out.push(format!("lifetime in `{field}`"));
     }
     if response.expires_in_unit == TimeUnit::Milliseconds {
         out.push("`expires_in` in milliseconds".into());
@@ -77,6 +81,16 @@ fn quirks(spec: &Spec) -> Vec<String> {
     }
     if let Some(field) = &response.refresh_token_expires_in {
         out.push(format!("refresh-token lifetime in `{field}`"));
+    }
+    if !response.fields.is_empty() {
+        let names: Vec<String> = response.fields.keys().map(|f| format!("`{f}`")).collect();
+        out.push(format!("typed fields {}", names.join(", ")));
+    }
+    for (from, to) in &spec.param_names {
+        out.push(format!("`{from}` named `{to}`"));
+    }
+    if spec.refresh.sends_redirect_uri {
+        out.push("refresh repeats `redirect_uri`".into());
     }
     if spec.refresh.rotates {
         out.push("rotating refresh tokens".into());

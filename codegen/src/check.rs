@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::diag::{Diagnostic, Location};
 use crate::ident;
 use crate::schema::did_you_mean;
-use oauthgen_spec::{Endpoint, FieldType, RESERVED_PARAMS, STANDARD_TOKEN_FIELDS};
+use oauthgen_spec::{Endpoint, FieldType, RENAMABLE_PARAMS, RESERVED_PARAMS, STANDARD_TOKEN_FIELDS};
 
 use crate::spec::{ClientAuth, Spec};
 use crate::yaml::{Index, escape};
@@ -109,15 +109,36 @@ impl Checker<'_> {
         let Ok(names) = placeholders(template) else {
             return;
         };
-        // Probe with a value that fits a host label or path segment, then one that fits a port.
+        let what = crate::schema::dotted(pointer);
+        let is_path = |name: &str| self.spec.variables.get(name).is_some_and(|v| v.path);
+        // A path prefix goes after the host or a segment and before `/`, `?` or the end.
+        for name in names.iter().filter(|n| is_path(n)) {
+            let whole = format!("{{{name}}}");
+            let mut rest = template;
+            while let Some(at) = rest.find(&whole) {
+                let before = rest[..at].chars().last();
+                let after = rest[at + whole.len()..].chars().next();
+                let host_or_segment = before.is_some_and(|c| c != '/' && c != ':')
+                    && template.find("://").is_some_and(|s| template.len() - rest.len() + at > s + 3);
+                if !host_or_segment || !matches!(after, None | Some('/' | '?')) {
+                    self.out.push(
+                        Diagnostic::error(self.value(pointer), format!("the path variable `{{{name}}}` is misplaced in `{what}`"))
+                            .with_help(format!("put it right after the host or a path segment and before `/`: `https://{{host}}{whole}/token`")),
+                    );
+                    return;
+                }
+                rest = &rest[at + whole.len()..];
+            }
+        }
+        // Probe with a value that fits a host label or path segment, then one that fits a port
+        // (a path prefix gets `/x` either way).
         let probe = |fill: &str| {
             let mut p = template.to_owned();
             for name in &names {
-                p = p.replace(&format!("{{{name}}}"), fill);
+                p = p.replace(&format!("{{{name}}}"), if is_path(name) { "/x" } else { fill });
             }
             url::Url::parse(&p)
         };
-        let what = crate::schema::dotted(pointer);
         match probe("x").or_else(|_| probe("1")) {
             Err(e) => self.err(self.value(pointer), format!("invalid URL in `{what}`: {e}")),
             Ok(u) => {
@@ -239,6 +260,15 @@ impl Checker<'_> {
             if !var.values.is_empty() {
                 self.choices(&p, name, var);
             }
+            if var.path {
+                let values =
+                    var.default.iter().map(|v| ("default", v)).chain(var.example.iter().map(|v| ("example", v)));
+                for (key, value) in values {
+                    if let Some(why) = oauthgen_spec::path_prefix_problem(value) {
+                        self.err(self.value(&format!("{p}/{key}")), format!("`{value}` is not a path prefix: {why}"));
+                    }
+                }
+            }
             if let (Some(re), Some(default)) = (&pattern, &var.default)
                 && !re.is_match(default)
             {
@@ -267,12 +297,67 @@ impl Checker<'_> {
         self.params("/token_request/code_params", &spec.token_request.code_params);
         self.params("/token_request/refresh_params", &spec.token_request.refresh_params);
         self.headers();
+        self.param_names();
         self.grants();
+    }
+
+    /// `param_names`: renamable protocol parameters, to distinct names that are neither
+    /// protocol parameters nor the spec's own; renamed client credentials go in the body.
+    fn param_names(&mut self) {
+        let spec = self.spec;
+        let mut seen = BTreeSet::new();
+        for (from, to) in &spec.param_names {
+            let p = format!("/param_names/{}", escape(from));
+            if !RENAMABLE_PARAMS.contains(&from.as_str()) {
+                let mut d = Diagnostic::error(self.key(&p), format!("`{from}` cannot be renamed"));
+                d.help = Some(format!(
+                    "the renamable parameters are {}",
+                    RENAMABLE_PARAMS.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ));
+                self.out.push(d);
+            }
+            let token = !to.is_empty() && to.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            let own = spec.authorize_params.contains_key(to)
+                || spec.token_request.params.contains_key(to)
+                || spec.token_request.code_params.contains_key(to)
+                || spec.token_request.refresh_params.contains_key(to);
+            if !token {
+                self.err(self.value(&p), format!("`{to}` is not a parameter name"));
+            } else if to == from {
+                self.err(self.value(&p), format!("`{from}` is renamed to itself"));
+            } else if RESERVED_PARAMS.contains(&to.as_str()) || own || !seen.insert(to.as_str()) {
+                self.err(self.value(&p), format!("`{to}` is already a parameter of the requests"));
+            }
+        }
+        let renames_client =
+            spec.param_names.contains_key("client_id") || spec.param_names.contains_key("client_secret");
+        if renames_client && spec.client_auth.contains(&ClientAuth::Basic) {
+            self.err(
+                self.value("/client_auth"),
+                "renamed client credentials (`param_names`) are sent in the body: `client_auth` must be `[request_body]`",
+            );
+        }
     }
 
     /// `token_response.fields`: provider-specific names that make accessors, typed patterns.
     fn fields(&mut self) {
         let spec = self.spec;
+        if let Some(name) = spec.token_response.lifetime_field.as_deref() {
+            let problem = if name == "expires_in" {
+                Some("`expires_in` is the default: leave `lifetime_field` out".to_owned())
+            } else if STANDARD_TOKEN_FIELDS.contains(&name) || name.is_empty() {
+                Some(format!("`{name}` is a standard token-response field, not a lifetime"))
+            } else if spec.token_response.refresh_token_expires_in.as_deref() == Some(name) {
+                Some(format!("`{name}` is already `token_response.refresh_token_expires_in`"))
+            } else if spec.token_response.fields.contains_key(name) {
+                Some(format!("`{name}` is also declared in `token_response.fields`"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.err(self.value("/token_response/lifetime_field"), problem);
+            }
+        }
         for (name, field) in &spec.token_response.fields {
             let p = format!("/token_response/fields/{}", escape(name));
             let problem = if let Some(why) = variable_name_problem(name) {
@@ -581,6 +666,12 @@ impl Checker<'_> {
             self.err(
                 self.key("/endpoints/authorization"),
                 "`endpoints.authorization` is set but `grants` has no `authorization_code`",
+            );
+        }
+        if spec.refresh.sends_redirect_uri && (g.refresh_token.is_none() || g.authorization_code.is_none()) {
+            self.err(
+                self.key("/refresh/sends_redirect_uri"),
+                "`refresh.sends_redirect_uri` needs the `authorization_code` and `refresh_token` grants",
             );
         }
         if (spec.refresh.rotates || spec.refresh.returns_refresh_token) && g.refresh_token.is_none() {

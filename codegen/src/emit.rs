@@ -164,6 +164,7 @@ struct_literal!(ProviderSpec {
     default_scopes,
     authorize_params,
     request_headers,
+    param_names,
     token_request,
     token_response,
     refresh,
@@ -185,7 +186,7 @@ struct_literal!(EndpointTemplates {
     refresh,
     end_session,
 });
-struct_literal!(VariableSpec { name, description, default, pattern, values });
+struct_literal!(VariableSpec { name, description, default, pattern, values, path });
 struct_literal!(TokenRequestSpec { body_format, params, code_params, refresh_params });
 struct_literal!(TokenResponseSpec {
     format,
@@ -193,13 +194,14 @@ struct_literal!(TokenResponseSpec {
     expires_in_unit,
     error_in_200,
     root,
+    lifetime_field,
     refresh_token_expires_in,
     scope_separator,
     fields
 });
 struct_literal!(TokenField { name, kind, required, pattern, example });
 struct_literal!(ApiSpec { base_url });
-struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, margin_seconds });
+struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, sends_redirect_uri, margin_seconds });
 struct_literal!(GrantsSpec { authorization_code, refresh_token, device_code, client_credentials, jwt_bearer });
 struct_literal!(DeviceCodeSpec { default_interval });
 struct_literal!(ClientCredentialsSpec { token_endpoint, params, grant_type });

@@ -196,6 +196,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
                 default: opt(v.default.as_ref()),
                 pattern: opt(v.pattern.as_ref()),
                 values: v.values.iter().map(|value| str(value)).collect::<Vec<_>>().into(),
+                path: v.path,
             })
             .collect::<Vec<_>>()
             .into(),
@@ -212,6 +213,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             .into(),
         authorize_params: params(&spec.authorize_params),
         request_headers: params(&spec.request_headers),
+        param_names: params(&spec.param_names),
         token_request: TokenRequestSpec {
             body_format: spec.token_request.body_format,
             params: params(&spec.token_request.params),
@@ -224,6 +226,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             expires_in_unit: r.expires_in_unit,
             error_in_200: r.error_in_200,
             root: opt(r.root.as_ref()),
+            lifetime_field: opt(r.lifetime_field.as_ref()),
             refresh_token_expires_in: opt(r.refresh_token_expires_in.as_ref()),
             scope_separator: opt(r.scope_separator.as_ref()),
             fields: r
@@ -243,6 +246,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             rotates: spec.refresh.rotates,
             returns_refresh_token: spec.refresh.returns_refresh_token,
             requires_scope: spec.refresh.requires_scope,
+            sends_redirect_uri: spec.refresh.sends_redirect_uri,
             margin_seconds: spec.refresh.margin_seconds.unwrap_or(RefreshSpec::DEFAULT_MARGIN_SECONDS),
         },
         api: ApiSpec { base_url: spec.api.as_ref().and_then(|a| opt(a.base_url.as_ref())) },

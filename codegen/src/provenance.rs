@@ -24,6 +24,7 @@ fn vocabulary() -> Vec<String> {
         "scopes",
         "authorize_params",
         "request_headers",
+        "param_names",
         "token_request",
         "token_response",
         "refresh",

@@ -62,6 +62,11 @@ pub struct Spec {
     /// `User-Agent` (Reddit). Values may hold `{name}` placeholders.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub request_headers: BTreeMap<String, String>,
+    /// Protocol parameters the provider names otherwise, standard name -> the provider's
+    /// (TikTok `client_id: client_key`): used in the authorization URL and every request
+    /// body. `client_id`, `client_secret` and `scope` can be renamed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub param_names: BTreeMap<String, String>,
     /// How token requests must be shaped.
     #[serde(default)]
     pub token_request: TokenRequest,
@@ -177,6 +182,11 @@ pub struct Variable {
     /// An example value, for documentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
+    /// The value is a path prefix, which may be empty: `/gitlab` for a GitLab under a
+    /// relative URL root, `/auth` for Keycloak's legacy context path. It goes right after
+    /// the host or a path segment and before `/` or the end (`https://{host}{path}/oauth/token`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub path: bool,
 }
 
 /// The provider's scopes.
@@ -244,10 +254,14 @@ pub struct TokenResponse {
     /// Body format: `json`, `form` (`a=b&c=d`), or `auto` (sniffed, whatever `Content-Type` says).
     #[serde(default)]
     pub format: ResponseFormat,
-    /// How `expires_in` arrives: a JSON `number`, a `string` of digits, or `absent` (tokens
-    /// without a stated lifetime).
+    /// How `expires_in` arrives: a JSON `number`, a `string` of digits, `absent` (tokens
+    /// without a stated lifetime), or a `date` (the expiry time, RFC 3339: Square).
     #[serde(default)]
     pub expires_in: ExpiresIn,
+    /// The name of the lifetime field when it is not `expires_in` (Stack Exchange `expires`,
+    /// Square `expires_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_field: Option<String>,
     /// The unit of `expires_in`.
     #[serde(default)]
     pub expires_in_unit: TimeUnit,
@@ -309,6 +323,7 @@ pub struct Api {
 /// What refreshing does at this provider.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools, reason = "mirrors the spec's keys")]
 pub struct Refresh {
     /// Each refresh returns a new refresh token and invalidates the old one.
     #[serde(default)]
@@ -319,6 +334,10 @@ pub struct Refresh {
     /// The refresh request must repeat the granted scopes (Okta).
     #[serde(default)]
     pub requires_scope: bool,
+    /// The refresh request must repeat the redirect URI of the sign-in (Atlassian Data
+    /// Center validates it); the credentials keep it from the code exchange.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sends_redirect_uri: bool,
     /// Refresh this many seconds before the access token expires (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub margin_seconds: Option<u32>,

@@ -54,6 +54,7 @@ impl Amazon {
                             ::std::borrow::Cow::Borrowed("co.jp"),
                         ],
                     ),
+                    path: false,
                 },
             ],
         ),
@@ -70,6 +71,7 @@ impl Amazon {
         ),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -82,6 +84,7 @@ impl Amazon {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -90,6 +93,7 @@ impl Amazon {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {

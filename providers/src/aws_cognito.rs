@@ -48,6 +48,7 @@ impl AwsCognito {
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("region"),
@@ -59,6 +60,7 @@ impl AwsCognito {
                         ::std::borrow::Cow::Borrowed("^[a-z0-9-]+$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("user_pool_id"),
@@ -68,6 +70,7 @@ impl AwsCognito {
                         ::std::borrow::Cow::Borrowed("^[a-z0-9-]+_[A-Za-z0-9]+$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
             ],
         ),
@@ -87,6 +90,7 @@ impl AwsCognito {
         ),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -99,6 +103,7 @@ impl AwsCognito {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -107,6 +112,7 @@ impl AwsCognito {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {

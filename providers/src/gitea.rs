@@ -22,15 +22,17 @@ impl Gitea {
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{host}/login/oauth/authorize"),
+                ::std::borrow::Cow::Borrowed(
+                    "https://{host}{path}/login/oauth/authorize",
+                ),
             ),
             token: ::std::borrow::Cow::Borrowed(
-                "https://{host}/login/oauth/access_token",
+                "https://{host}{path}/login/oauth/access_token",
             ),
             revocation: ::core::option::Option::None,
             device_authorization: ::core::option::Option::None,
             userinfo: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{host}/login/oauth/userinfo"),
+                ::std::borrow::Cow::Borrowed("https://{host}{path}/login/oauth/userinfo"),
             ),
             introspection: ::core::option::Option::None,
             refresh: ::core::option::Option::None,
@@ -41,13 +43,26 @@ impl Gitea {
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("host"),
                     description: ::std::borrow::Cow::Borrowed(
-                        "The Gitea instance host (and port), with no path (ROOT_URL at a sub-path is not covered)",
+                        "The Gitea instance host (and port)",
                     ),
                     default: ::core::option::Option::None,
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
+                },
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("path"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The sub-path of ROOT_URL when Gitea is served under one (`/gitea`); empty at the host's root",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed(""),
+                    ),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: true,
                 },
             ],
         ),
@@ -64,6 +79,7 @@ impl Gitea {
         ),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -76,6 +92,7 @@ impl Gitea {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -84,6 +101,7 @@ impl Gitea {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
@@ -101,10 +119,10 @@ impl Gitea {
             callback_params: ::std::borrow::Cow::Borrowed(&[]),
         },
         oidc_issuer: ::core::option::Option::Some(
-            ::std::borrow::Cow::Borrowed("https://{host}/"),
+            ::std::borrow::Cow::Borrowed("https://{host}{path}/"),
         ),
         oidc_jwks_uri: ::core::option::Option::Some(
-            ::std::borrow::Cow::Borrowed("https://{host}/login/oauth/keys"),
+            ::std::borrow::Cow::Borrowed("https://{host}{path}/login/oauth/keys"),
         ),
         oidc_algorithms: ::std::borrow::Cow::Borrowed(
             &[::oauthgen_runtime::__private::spec::IdTokenAlgorithm::Rs256],
@@ -114,7 +132,7 @@ impl Gitea {
     /// A confidential Gitea client: a client id and secret registered with Gitea.
     ///
     /// Arguments:
-    /// - `host`: The Gitea instance host (and port), with no path (ROOT_URL at a sub-path is not covered) (e.g. `gitea.com`)
+    /// - `host`: The Gitea instance host (and port) (e.g. `gitea.com`)
     #[must_use]
     pub fn new(
         host: impl ::core::convert::Into<::std::string::String>,
@@ -136,7 +154,7 @@ impl Gitea {
     /// A public Gitea client (no client secret), as used by installed and browser apps.
     ///
     /// Arguments:
-    /// - `host`: The Gitea instance host (and port), with no path (ROOT_URL at a sub-path is not covered) (e.g. `gitea.com`)
+    /// - `host`: The Gitea instance host (and port) (e.g. `gitea.com`)
     #[must_use]
     pub fn public(
         host: impl ::core::convert::Into<::std::string::String>,
@@ -154,13 +172,22 @@ impl Gitea {
         config.set_variable("host", host.into());
         Self { config }
     }
-    /// Sets `{host}`: The Gitea instance host (and port), with no path (ROOT_URL at a sub-path is not covered)
+    /// Sets `{host}`: The Gitea instance host (and port)
     #[must_use]
     pub fn with_host(
         mut self,
         value: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
         self.config.set_variable("host", value.into());
+        self
+    }
+    /// Sets `{path}`: The sub-path of ROOT_URL when Gitea is served under one (`/gitea`); empty at the host's root (default ``)
+    #[must_use]
+    pub fn with_path(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("path", value.into());
         self
     }
 }

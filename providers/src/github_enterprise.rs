@@ -50,6 +50,7 @@ impl GithubEnterprise {
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
             ],
         ),
@@ -64,6 +65,7 @@ impl GithubEnterprise {
         default_scopes: ::std::borrow::Cow::Borrowed(&[]),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -76,6 +78,7 @@ impl GithubEnterprise {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("refresh_token_expires_in"),
             ),
@@ -88,6 +91,7 @@ impl GithubEnterprise {
             rotates: true,
             returns_refresh_token: true,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {

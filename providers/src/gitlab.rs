@@ -20,20 +20,22 @@ impl Gitlab {
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{host}/oauth/authorize"),
+                ::std::borrow::Cow::Borrowed("https://{host}{path}/oauth/authorize"),
             ),
-            token: ::std::borrow::Cow::Borrowed("https://{host}/oauth/token"),
+            token: ::std::borrow::Cow::Borrowed("https://{host}{path}/oauth/token"),
             revocation: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{host}/oauth/revoke"),
+                ::std::borrow::Cow::Borrowed("https://{host}{path}/oauth/revoke"),
             ),
             device_authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{host}/oauth/authorize_device"),
+                ::std::borrow::Cow::Borrowed(
+                    "https://{host}{path}/oauth/authorize_device",
+                ),
             ),
             userinfo: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{host}/oauth/userinfo"),
+                ::std::borrow::Cow::Borrowed("https://{host}{path}/oauth/userinfo"),
             ),
             introspection: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{host}/oauth/introspect"),
+                ::std::borrow::Cow::Borrowed("https://{host}{path}/oauth/introspect"),
             ),
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::None,
@@ -52,6 +54,19 @@ impl Gitlab {
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
+                },
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("path"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The relative URL root of a GitLab served under a path (`/gitlab`); empty for one at the host's root",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed(""),
+                    ),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: true,
                 },
             ],
         ),
@@ -68,6 +83,7 @@ impl Gitlab {
         ),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -80,6 +96,7 @@ impl Gitlab {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -88,6 +105,7 @@ impl Gitlab {
             rotates: true,
             returns_refresh_token: true,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
@@ -107,7 +125,7 @@ impl Gitlab {
             callback_params: ::std::borrow::Cow::Borrowed(&[]),
         },
         oidc_issuer: ::core::option::Option::Some(
-            ::std::borrow::Cow::Borrowed("https://{host}"),
+            ::std::borrow::Cow::Borrowed("https://{host}{path}"),
         ),
         oidc_jwks_uri: ::core::option::Option::None,
         oidc_algorithms: ::std::borrow::Cow::Borrowed(
@@ -153,6 +171,15 @@ impl Gitlab {
         value: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
         self.config.set_variable("host", value.into());
+        self
+    }
+    /// Sets `{path}`: The relative URL root of a GitLab served under a path (`/gitlab`); empty for one at the host's root (default ``)
+    #[must_use]
+    pub fn with_path(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("path", value.into());
         self
     }
 }

@@ -23,41 +23,53 @@ impl Keycloak {
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://{host}/realms/{realm}/protocol/openid-connect/auth",
+                    "https://{host}{base_path}/realms/{realm}/protocol/openid-connect/auth",
                 ),
             ),
             token: ::std::borrow::Cow::Borrowed(
-                "https://{host}/realms/{realm}/protocol/openid-connect/token",
+                "https://{host}{base_path}/realms/{realm}/protocol/openid-connect/token",
             ),
             revocation: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://{host}/realms/{realm}/protocol/openid-connect/revoke",
+                    "https://{host}{base_path}/realms/{realm}/protocol/openid-connect/revoke",
                 ),
             ),
             device_authorization: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://{host}/realms/{realm}/protocol/openid-connect/auth/device",
+                    "https://{host}{base_path}/realms/{realm}/protocol/openid-connect/auth/device",
                 ),
             ),
             userinfo: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://{host}/realms/{realm}/protocol/openid-connect/userinfo",
+                    "https://{host}{base_path}/realms/{realm}/protocol/openid-connect/userinfo",
                 ),
             ),
             introspection: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://{host}/realms/{realm}/protocol/openid-connect/token/introspect",
+                    "https://{host}{base_path}/realms/{realm}/protocol/openid-connect/token/introspect",
                 ),
             ),
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(
-                    "https://{host}/realms/{realm}/protocol/openid-connect/logout",
+                    "https://{host}{base_path}/realms/{realm}/protocol/openid-connect/logout",
                 ),
             ),
         },
         variables: ::std::borrow::Cow::Borrowed(
             &[
+                ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("base_path"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The HTTP relative path before `/realms`: `/auth` for Keycloak before 17 (or `--http-relative-path /auth`), a reverse-proxy prefix; empty by default since Keycloak 17",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed(""),
+                    ),
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: true,
+                },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("host"),
                     description: ::std::borrow::Cow::Borrowed(
@@ -68,6 +80,7 @@ impl Keycloak {
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9.-]+(:[0-9]+)?$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("realm"),
@@ -77,6 +90,7 @@ impl Keycloak {
                         ::std::borrow::Cow::Borrowed("^[A-Za-z0-9._-]+$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
             ],
         ),
@@ -93,6 +107,7 @@ impl Keycloak {
         ),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -105,6 +120,7 @@ impl Keycloak {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("refresh_expires_in"),
             ),
@@ -115,6 +131,7 @@ impl Keycloak {
             rotates: false,
             returns_refresh_token: true,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
@@ -138,7 +155,7 @@ impl Keycloak {
             callback_params: ::std::borrow::Cow::Borrowed(&[]),
         },
         oidc_issuer: ::core::option::Option::Some(
-            ::std::borrow::Cow::Borrowed("https://{host}/realms/{realm}"),
+            ::std::borrow::Cow::Borrowed("https://{host}{base_path}/realms/{realm}"),
         ),
         oidc_jwks_uri: ::core::option::Option::None,
         oidc_algorithms: ::std::borrow::Cow::Borrowed(&[]),
@@ -192,6 +209,15 @@ impl Keycloak {
         config.set_variable("host", host.into());
         config.set_variable("realm", realm.into());
         Self { config }
+    }
+    /// Sets `{base_path}`: The HTTP relative path before `/realms`: `/auth` for Keycloak before 17 (or `--http-relative-path /auth`), a reverse-proxy prefix; empty by default since Keycloak 17 (default ``)
+    #[must_use]
+    pub fn with_base_path(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("base_path", value.into());
+        self
     }
     /// Sets `{host}`: The Keycloak server host (and port)
     #[must_use]

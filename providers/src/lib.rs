@@ -669,6 +669,12 @@ pub mod surveymonkey;
 #[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
 pub mod threads;
 
+#[cfg(feature = "tiktok")]
+#[doc = "TikTok (`tiktok`): generated from `specs/tiktok.yaml`."]
+#[rustfmt::skip]
+#[allow(clippy::doc_markdown)] // the documentation quotes the spec's prose
+pub mod tiktok;
+
 #[cfg(feature = "todoist")]
 #[doc = "Todoist (`todoist`): generated from `specs/todoist.yaml`."]
 #[rustfmt::skip]
@@ -920,6 +926,7 @@ pub const SPEC_SOURCES: &[(&str, &str)] = &[
     ("stripe-connect", include_str!("../specs/stripe-connect.yaml")),
     ("surveymonkey", include_str!("../specs/surveymonkey.yaml")),
     ("threads", include_str!("../specs/threads.yaml")),
+    ("tiktok", include_str!("../specs/tiktok.yaml")),
     ("todoist", include_str!("../specs/todoist.yaml")),
     ("tumblr", include_str!("../specs/tumblr.yaml")),
     ("twitch", include_str!("../specs/twitch.yaml")),

@@ -52,6 +52,7 @@ impl Notion {
                         ::std::borrow::Cow::Borrowed("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
             ],
         ),
@@ -77,6 +78,7 @@ impl Notion {
                 ),
             ],
         ),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Json,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -89,6 +91,7 @@ impl Notion {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -97,6 +100,7 @@ impl Notion {
             rotates: false,
             returns_refresh_token: true,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {

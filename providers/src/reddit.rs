@@ -52,6 +52,7 @@ impl Reddit {
                         ::std::borrow::Cow::Borrowed("^[!-~][ -~]*$"),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
                 },
             ],
         ),
@@ -79,6 +80,7 @@ impl Reddit {
                 ),
             ],
         ),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -91,6 +93,7 @@ impl Reddit {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -99,6 +102,7 @@ impl Reddit {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {

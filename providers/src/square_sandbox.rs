@@ -45,6 +45,7 @@ impl SquareSandbox {
         default_scopes: ::std::borrow::Cow::Borrowed(&[]),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Json,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -53,10 +54,13 @@ impl SquareSandbox {
         },
         token_response: ::oauthgen_runtime::__private::spec::TokenResponseSpec {
             format: ::oauthgen_runtime::__private::spec::ResponseFormat::Json,
-            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Absent,
+            expires_in: ::oauthgen_runtime::__private::spec::ExpiresIn::Date,
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("expires_at"),
+            ),
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -65,6 +69,7 @@ impl SquareSandbox {
             rotates: false,
             returns_refresh_token: true,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {

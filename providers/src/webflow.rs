@@ -45,6 +45,7 @@ impl Webflow {
         ),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
+        param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -57,6 +58,7 @@ impl Webflow {
             expires_in_unit: ::oauthgen_runtime::__private::spec::TimeUnit::Seconds,
             error_in_200: false,
             root: ::core::option::Option::None,
+            lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
@@ -65,6 +67,7 @@ impl Webflow {
             rotates: false,
             returns_refresh_token: false,
             requires_scope: false,
+            sends_redirect_uri: false,
             margin_seconds: 60u32,
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {

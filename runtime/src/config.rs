@@ -253,9 +253,20 @@ impl ProviderConfig {
             value: value.to_owned(),
             reason,
         };
+        // A path prefix (`/gitlab`) is checked segment by segment: each as any other value,
+        // whatever the pattern says.
+        if var.path {
+            if let Some(why) = oauthgen_spec::path_prefix_problem(value) {
+                return Err(invalid(why.to_owned()));
+            }
+            let mut segments = value.split('/').skip(1);
+            if let Some(why) = segments.find_map(forbidden_value_problem) {
+                return Err(invalid(why.to_owned()));
+            }
+        }
         // Whatever the pattern says, a value never ends a host or a path segment, holds
         // user info or makes a dot segment, also percent-encoded.
-        if in_url && let Some(why) = forbidden_value_problem(value) {
+        else if in_url && let Some(why) = forbidden_value_problem(value) {
             return Err(invalid(why.to_owned()));
         }
         if !var.values.is_empty() && !var.values.iter().any(|v| **v == *value) {
@@ -268,10 +279,12 @@ impl ProviderConfig {
             Some(pattern) => {
                 let re =
                     regex_lite::Regex::new(pattern).map_err(|e| invalid(format!("invalid pattern in spec: {e}")))?;
-                if value.is_empty() || !re.is_match(value) {
+                if (value.is_empty() && !var.path) || !re.is_match(value) {
                     return Err(invalid(format!("it must match `{pattern}`")));
                 }
             }
+            // A path prefix's characters were checked above.
+            None if var.path => {}
             None => {
                 if let Some(why) = default_value_problem(value) {
                     return Err(invalid(why.to_owned()));

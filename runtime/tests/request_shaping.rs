@@ -106,3 +106,60 @@ async fn an_enum_variable_takes_only_its_values() {
     assert!(err.to_string().contains("must be one of us, eu, co.uk"), "{err}");
     assert_eq!(server.requests().len(), 1, "nothing sent for a value outside the list");
 }
+
+#[oauthgen_runtime::oauth_provider(spec = "tests/specs/renamed.yaml")]
+struct Renamed;
+
+#[tokio::test]
+async fn renamed_parameters_path_prefixes_dates_and_the_redirect_uri_on_refresh() {
+    let in_an_hour =
+        (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = format!(
+        r#"{{"access_token":"at-1","token_type":"Bearer","expires_at":"{in_an_hour}","refresh_token":"rt-1"}}"#
+    );
+    let server = MockServer::start(move |_| Reply::json(200, body.clone())).await;
+    let provider = Renamed::new(server.port.to_string(), "the-key", "the-secret").with_prefix("/gitlab");
+
+    let auth = authorize_url(&provider, "http://127.0.0.1:9/cb", &[] as &[&str]).unwrap();
+    assert_eq!(auth.url.path(), "/gitlab/authorize", "the path prefix");
+    let query: std::collections::BTreeMap<String, String> = auth.url.query_pairs().into_owned().collect();
+    assert_eq!(query.get("client_key").map(String::as_str), Some("the-key"));
+    assert!(!query.contains_key("client_id"), "{query:?}");
+
+    let callback = Callback::from_pairs([("code", "c-1"), ("state", auth.pending.state())]).unwrap();
+    let mut credentials = exchange(&provider, &auth.pending, &callback).await.unwrap();
+    let left = credentials.expires_at.unwrap() - chrono::Utc::now();
+    assert!((3590..=3600).contains(&left.num_seconds()), "the expiry date was read: {left}");
+    refresh(&provider, &mut credentials).await.unwrap();
+
+    let seen = server.requests();
+    assert!(seen.iter().all(|s| s.path() == "/gitlab/token"));
+    let (code, again) = (form(&seen[0]), form(&seen[1]));
+    for f in [&code, &again] {
+        assert_eq!(f.get("client_key").map(String::as_str), Some("the-key"), "{f:?}");
+        assert!(!f.contains_key("client_id"), "{f:?}");
+        assert_eq!(f.get("client_secret").map(String::as_str), Some("the-secret"));
+    }
+    assert_eq!(again["grant_type"], "refresh_token");
+    assert_eq!(again["redirect_uri"], "http://127.0.0.1:9/cb", "the sign-in's redirect URI, repeated");
+
+    // Credentials that never recorded it (another client's, an older store): a clear error,
+    // nothing sent.
+    credentials.extra.remove("redirect_uri");
+    let err = refresh(&provider, &mut credentials).await.unwrap_err();
+    assert!(matches!(&err, oauthgen_runtime::Error::MissingField { field, .. } if field == "redirect_uri"), "{err:?}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_path_prefix_never_leaves_the_path() {
+    let base = || Renamed::new("8080".to_owned(), "id", "secret");
+    let url =
+        |p: &Renamed| oauthgen_runtime::__private::Provider::config(p).endpoint(oauthgen_runtime::Endpoint::Token);
+    assert_eq!(url(&base()).unwrap().as_str(), "http://127.0.0.1:8080/token", "empty by default");
+    assert_eq!(url(&base().with_prefix("/a/b")).unwrap().as_str(), "http://127.0.0.1:8080/a/b/token");
+    for bad in ["gitlab", "/gitlab/", "/a/../b", "/a//b", "/%2e%2e", "/a?b", "/a#b", "/a@b", "//evil.example"] {
+        let err = url(&base().with_prefix(bad)).unwrap_err();
+        assert!(matches!(err, oauthgen_runtime::Error::InvalidVariable { .. }), "{bad}: {err:?}");
+    }
+}

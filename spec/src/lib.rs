@@ -39,6 +39,9 @@ pub type List<T> = Cow<'static, [T]>;
 /// A name-value pair (an extra request parameter).
 pub type Param = (Str, Str);
 
+/// Protocol parameters a spec may rename (`param_names`).
+pub const RENAMABLE_PARAMS: &[&str] = &["client_id", "client_secret", "scope"];
+
 /// Parameters the flows set themselves: a spec may not set them through `authorize_params`
 /// or `token_request.params`, and a caller may not pass them as extra parameters.
 pub const RESERVED_PARAMS: &[&str] = &[
@@ -232,6 +235,9 @@ pub struct ProviderSpec {
     /// Headers sent on every request to the provider's OAuth endpoints (values are
     /// templates).
     pub request_headers: List<Param>,
+    /// Protocol parameters the provider names otherwise (`client_id` -> `client_key`), in
+    /// the authorization URL and every request body.
+    pub param_names: List<Param>,
     /// Token request shaping.
     pub token_request: TokenRequestSpec,
     /// Token response clean-up.
@@ -292,6 +298,7 @@ impl ProviderSpec {
             default_scopes: List::Borrowed(&[]),
             authorize_params: List::Borrowed(&[]),
             request_headers: List::Borrowed(&[]),
+            param_names: List::Borrowed(&[]),
             token_request: TokenRequestSpec {
                 body_format: BodyFormat::Form,
                 params: List::Borrowed(&[]),
@@ -304,6 +311,7 @@ impl ProviderSpec {
                 expires_in_unit: TimeUnit::Seconds,
                 error_in_200: false,
                 root: None,
+                lifetime_field: None,
                 refresh_token_expires_in: None,
                 scope_separator: None,
                 fields: List::Borrowed(&[]),
@@ -312,6 +320,7 @@ impl ProviderSpec {
                 rotates: false,
                 returns_refresh_token: false,
                 requires_scope: false,
+                sends_redirect_uri: false,
                 margin_seconds: RefreshSpec::DEFAULT_MARGIN_SECONDS,
             },
             api: ApiSpec { base_url: None },
@@ -422,6 +431,31 @@ pub struct VariableSpec {
     pub pattern: Option<Str>,
     /// The only values allowed; empty: any value (within `pattern`).
     pub values: List<Str>,
+    /// The value is a path prefix: empty, or `/` and path segments (`/gitlab`).
+    pub path: bool,
+}
+
+/// Why `value` cannot be a path prefix (a `path` variable's value): it must be empty, or `/`
+/// followed by non-empty segments of RFC 3986 unreserved characters, none of them `.` or
+/// `..`, and no trailing `/`.
+#[must_use]
+pub fn path_prefix_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        return None;
+    }
+    let Some(rest) = value.strip_prefix('/') else { return Some("a path prefix starts with `/`") };
+    for segment in rest.split('/') {
+        if segment.is_empty() {
+            return Some("a path prefix has no empty segment and no trailing `/`");
+        }
+        if segment == "." || segment == ".." {
+            return Some("a path prefix has no `.` or `..` segment");
+        }
+        if !segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')) {
+            return Some("a path prefix holds only ASCII letters, digits, `-`, `.`, `_`, `~` and `/`");
+        }
+    }
+    None
 }
 
 /// Token request shaping.
@@ -451,6 +485,8 @@ pub struct TokenResponseSpec {
     pub error_in_200: bool,
     /// The key of a wrapper object holding the token fields.
     pub root: Option<Str>,
+    /// The name of the lifetime field when it is not `expires_in`.
+    pub lifetime_field: Option<Str>,
     /// The name of the refresh-token lifetime field.
     pub refresh_token_expires_in: Option<Str>,
     /// The separator of the response's `scope` when it differs from the request's.
@@ -506,6 +542,8 @@ pub struct RefreshSpec {
     pub returns_refresh_token: bool,
     /// The refresh request must repeat the scopes.
     pub requires_scope: bool,
+    /// The refresh request must repeat the sign-in's redirect URI.
+    pub sends_redirect_uri: bool,
     /// Refresh this many seconds before expiry.
     pub margin_seconds: u32,
 }
@@ -700,6 +738,9 @@ vocabulary! {
         String,
         /// Not sent: tokens have no stated lifetime.
         Absent,
+        /// The expiry time as an RFC 3339 date (`2006-01-02T15:04:05Z`) instead of a
+        /// lifetime (Square's `expires_at`).
+        Date,
     }
 }
 
@@ -865,6 +906,7 @@ mod tests {
             default: Some("common".to_owned().into()),
             pattern: None,
             values: Vec::new().into(),
+            path: false,
         }]
         .into();
         assert_eq!(owned.leak().variable("tenant").and_then(|v| v.default.as_deref()), Some("common"));

@@ -442,6 +442,24 @@ impl Inner {
                     .refuse(Endpoint::Token, &Refusal::new(StatusCode::NOT_FOUND, "invalid_request", "unknown path"));
             }
         };
+        // The provider knows its parameters by its own names (`param_names`): the standard
+        // name is refused, the provider's is read as the standard one.
+        for (standard, own) in self.spec.param_names.iter() {
+            if request.params.contains_key(&**standard) || request.query.contains_key(&**standard) {
+                let refusal = Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("`{standard}` sent; this provider calls it `{own}`"),
+                );
+                let refusal = Self::violation(request, refusal);
+                return self.refuse(endpoint, &refusal);
+            }
+            for map in [&mut request.params, &mut request.query] {
+                if let Some(value) = map.remove(&**own) {
+                    map.insert(standard.to_string(), value);
+                }
+            }
+        }
         let result = match endpoint {
             Endpoint::Authorization => return self.authorize(request),
             Endpoint::Token | Endpoint::Refresh => self.token(request, endpoint, json_body),
@@ -779,6 +797,13 @@ impl Inner {
                 if self.spec.refresh.requires_scope && scope.is_none() {
                     return Err(Self::bad(request, "refresh.requires_scope, but no scope on refresh".into()));
                 }
+                // Atlassian Data Center validates the sign-in's redirect URI on refresh too.
+                let sent = request.params.get("redirect_uri");
+                if self.spec.refresh.sends_redirect_uri
+                    && !sent.is_some_and(|uri| self.codes.values().any(|g| g.redirect_uri == *uri))
+                {
+                    return Err(Self::bad(request, format!("redirect_uri {sent:?} is not the sign-in's")));
+                }
                 let token = request.params.get("refresh_token").cloned().unwrap_or_default();
                 match self.refresh_tokens.get(&token) {
                     None => return Err(Self::bad(request, format!("unknown refresh token {token:?}"))),
@@ -899,12 +924,18 @@ impl Inner {
             TimeUnit::Seconds => seconds,
             TimeUnit::Milliseconds => seconds * 1000,
         };
+        let lifetime_field = tr.lifetime_field.as_deref().unwrap_or("expires_in").to_owned();
         match tr.expires_in {
             ExpiresIn::Number => {
-                fields.insert("expires_in".into(), Value::from(lifetime(ACCESS_TOKEN_LIFETIME)));
+                fields.insert(lifetime_field, Value::from(lifetime(ACCESS_TOKEN_LIFETIME)));
             }
             ExpiresIn::String => {
-                fields.insert("expires_in".into(), Value::String(lifetime(ACCESS_TOKEN_LIFETIME).to_string()));
+                fields.insert(lifetime_field, Value::String(lifetime(ACCESS_TOKEN_LIFETIME).to_string()));
+            }
+            ExpiresIn::Date => {
+                let lifetime = chrono::TimeDelta::seconds(i64::try_from(ACCESS_TOKEN_LIFETIME).unwrap_or(i64::MAX));
+                let at = chrono::Utc::now() + lifetime;
+                fields.insert(lifetime_field, Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
             }
             ExpiresIn::Absent => {}
         }

@@ -268,7 +268,16 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
         request = request.add_extra_param("nonce", fresh.clone());
         nonce = Some(fresh);
     }
-    let (url, _) = request.url();
+    let (mut url, _) = request.url();
+    if !spec.param_names.is_empty() {
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        for (name, value) in &pairs {
+            query.append_pair(crate::wire::http::param_name(config, name), value);
+        }
+        drop(query);
+    }
     Ok(Authorization {
         url,
         pending: PendingAuthorization {
@@ -403,8 +412,15 @@ pub async fn exchange<P: AuthorizationCode>(
             credentials.extra.insert(name.to_string(), Value::String(v.to_owned()));
         }
     }
+    if spec.refresh.sends_redirect_uri {
+        credentials.extra.insert(REDIRECT_URI_KEY.to_owned(), Value::String(pending.redirect_uri.clone()));
+    }
     Ok(credentials)
 }
+
+/// Where the credentials keep the sign-in's redirect URI for providers whose refresh repeats
+/// it (`refresh.sends_redirect_uri`).
+const REDIRECT_URI_KEY: &str = "redirect_uri";
 
 /// Refresh `credentials` in place with their refresh token.
 ///
@@ -424,6 +440,14 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
     }
     for (name, template) in spec.token_request.params.iter().chain(spec.token_request.refresh_params.iter()) {
         request = request.add_extra_param(&**name, config.render_value(template)?);
+    }
+    if spec.refresh.sends_redirect_uri {
+        let uri = credentials.extra.get(REDIRECT_URI_KEY).and_then(Value::as_str).ok_or_else(|| Error::MissingField {
+            provider: config.id(),
+            field: REDIRECT_URI_KEY.to_owned(),
+            reason: "the credentials do not record the redirect URI of their sign-in, which this provider's refresh needs: sign in again".into(),
+        })?;
+        request = request.add_extra_param("redirect_uri", uri.to_owned());
     }
     let http = Transport { config: config.clone(), endpoint: Endpoint::Refresh };
     match request.request_async(&http).await.map_err(|e| map_error(Endpoint::Refresh, e)) {

@@ -129,6 +129,19 @@ fn spec_headers(config: &ProviderConfig) -> Result<http::HeaderMap, Error> {
     Ok(headers)
 }
 
+/// `name` as the provider calls it (`param_names`: TikTok's `client_key`).
+pub(crate) fn param_name<'a>(config: &'a ProviderConfig, name: &'a str) -> &'a str {
+    config.spec().param_names.iter().find(|(from, _)| from == name).map_or(name, |(_, to)| to)
+}
+
+/// A form body with the spec's renamed parameters (`param_names`).
+fn rename_params(config: &ProviderConfig, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| TransportError::Http(format!("cannot re-encode request: {e}")))?;
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (param_name(config, k), v.as_str())).collect();
+    serde_urlencoded::to_string(pairs).map(String::into_bytes).map_err(|e| TransportError::Http(e.to_string()))
+}
+
 /// Turn a form body into a JSON object, for providers that want JSON token requests.
 fn form_to_json(body: &[u8]) -> Result<Vec<u8>, TransportError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
@@ -169,6 +182,9 @@ pub(crate) async fn send(
     let spec = config.spec();
     let (parts, mut body) = request.into_parts();
     let mut headers = parts.headers;
+    if !spec.param_names.is_empty() && !body.is_empty() {
+        body = rename_params(config, &body)?;
+    }
     // `body_format: json` shapes every body sent to the provider (Notion's revocation and
     // introspection take JSON as its token endpoint does).
     if spec.token_request.body_format == BodyFormat::Json && !body.is_empty() {

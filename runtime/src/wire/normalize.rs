@@ -111,6 +111,17 @@ fn number_field(map: &mut Map<String, Value>, key: &str, unit: TimeUnit) -> Resu
     Ok(())
 }
 
+/// An expiry date (RFC 3339) under `key` becomes the seconds left until it (0 when it has
+/// passed); a number is left for [`number_field`].
+fn date_field(map: &mut Map<String, Value>, key: &str) -> Result<(), Malformed> {
+    let Some(Value::String(s)) = map.get(key) else { return Ok(()) };
+    let at = chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map_err(|e| Malformed(format!("`{key}` is not an RFC 3339 date: {e}")))?;
+    let left = (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds().max(0);
+    map.insert(key.to_owned(), Value::from(left));
+    Ok(())
+}
+
 /// Clean up a token endpoint response according to `spec`. `separator` is the provider's
 /// scope separator.
 pub fn normalize(
@@ -154,6 +165,17 @@ pub fn normalize(
         // `number` and `string` are both accepted whichever the spec names, and a lifetime the
         // spec calls `absent` is still honoured when a response carries one, except 0: a
         // provider whose tokens state no lifetime says "never expires" with it (Mailchimp).
+        // The lifetime under the provider's own name (Stack Exchange `expires`), unless the
+        // response also has a standard one.
+        if let Some(name) = spec.lifetime_field.as_deref()
+            && !map.contains_key("expires_in")
+            && let Some(value) = map.remove(name)
+        {
+            map.insert("expires_in".into(), value);
+        }
+        if spec.expires_in == crate::spec::ExpiresIn::Date {
+            date_field(&mut map, "expires_in")?;
+        }
         number_field(&mut map, "expires_in", spec.expires_in_unit)?;
         if spec.expires_in == crate::spec::ExpiresIn::Absent && map.get("expires_in").and_then(Value::as_u64) == Some(0)
         {
@@ -267,6 +289,7 @@ pub(crate) const JSON: TokenResponseSpec = TokenResponseSpec {
     expires_in_unit: TimeUnit::Seconds,
     error_in_200: false,
     root: None,
+    lifetime_field: None,
     refresh_token_expires_in: None,
     scope_separator: None,
     fields: std::borrow::Cow::Borrowed(&[]),
