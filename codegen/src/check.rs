@@ -111,6 +111,22 @@ impl Checker<'_> {
         };
         let what = crate::schema::dotted(pointer);
         let is_path = |name: &str| self.spec.variables.get(name).is_some_and(|v| v.path);
+        let is_origin = |name: &str| self.spec.variables.get(name).is_some_and(|v| v.origin);
+        // An origin starts the URL, once, followed by its path.
+        for name in names.iter().filter(|n| is_origin(n)) {
+            let whole = format!("{{{name}}}");
+            let starts = template.strip_prefix(&whole).is_some_and(|r| r.is_empty() || r.starts_with('/'));
+            if !starts || template.matches(&whole).count() > 1 {
+                self.out.push(
+                    Diagnostic::error(
+                        self.value(pointer),
+                        format!("the origin variable `{whole}` can only start `{what}`"),
+                    )
+                    .with_help(format!("write `{whole}/path`: the value holds the scheme and host")),
+                );
+                return;
+            }
+        }
         // A path prefix goes after the host or a segment and before `/`, `?` or the end.
         for name in names.iter().filter(|n| is_path(n)) {
             let whole = format!("{{{name}}}");
@@ -135,7 +151,14 @@ impl Checker<'_> {
         let probe = |fill: &str| {
             let mut p = template.to_owned();
             for name in &names {
-                p = p.replace(&format!("{{{name}}}"), if is_path(name) { "/x" } else { fill });
+                let value = if is_path(name) {
+                    "/x"
+                } else if is_origin(name) {
+                    "https://x.example"
+                } else {
+                    fill
+                };
+                p = p.replace(&format!("{{{name}}}"), value);
             }
             url::Url::parse(&p)
         };
@@ -235,8 +258,13 @@ impl Checker<'_> {
         ];
         for (pointer, map) in templated {
             for (k, v) in map {
-                if self.template(&format!("{pointer}/{}", escape(k)), v) {
-                    used.extend(placeholders(v).unwrap_or_default());
+                let at = format!("{pointer}/{}", escape(k));
+                if self.template(&at, v) {
+                    let names = placeholders(v).unwrap_or_default();
+                    for name in names.iter().filter(|n| spec.variables.get(**n).is_some_and(|v| v.origin || v.path)) {
+                        self.err(self.value(&at), format!("`{{{name}}}` is an origin or path variable, for URLs only"));
+                    }
+                    used.extend(names);
                 }
             }
         }
@@ -260,6 +288,7 @@ impl Checker<'_> {
             if !var.values.is_empty() {
                 self.choices(&p, name, var);
             }
+            self.variable_kind(&p, name, var);
             if var.path {
                 let values =
                     var.default.iter().map(|v| ("default", v)).chain(var.example.iter().map(|v| ("example", v)));
@@ -336,6 +365,38 @@ impl Checker<'_> {
                 self.value("/client_auth"),
                 "renamed client credentials (`param_names`) are sent in the body: `client_auth` must be `[request_body]`",
             );
+        }
+    }
+
+    /// An origin variable's values are origins; a variable taken from the callback is bounded
+    /// by a pattern or values and named by a parameter the callback can carry.
+    fn variable_kind(&mut self, p: &str, name: &str, var: &crate::spec::Variable) {
+        if var.origin && var.path {
+            self.err(self.key(p), format!("variable `{name}` cannot be both an origin and a path"));
+        }
+        if var.origin {
+            let values = var.default.iter().map(|v| ("default", v)).chain(var.example.iter().map(|v| ("example", v)));
+            for (key, value) in values {
+                if let Some(why) = origin_problem(value) {
+                    self.err(self.value(&format!("{p}/{key}")), format!("`{value}` is not an origin: {why}"));
+                }
+            }
+        }
+        if let Some(param) = &var.from_callback {
+            let at = self.value(&format!("{p}/from_callback"));
+            let token =
+                !param.is_empty() && param.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !token {
+                self.err(at, format!("`{param}` is not a parameter name"));
+            } else if CALLBACK_PROTOCOL_PARAMS.contains(&param.as_str()) {
+                self.err(at, format!("`{param}` is a parameter of the protocol, not a value for `{{{name}}}`"));
+            }
+            if var.pattern.is_none() && var.values.is_empty() {
+                self.out.push(
+                    Diagnostic::error(self.key(p), format!("variable `{name}` comes from the callback but has no `pattern` or `values`"))
+                        .with_help("the callback's value comes from the browser: bound it (the hosts it may name) with `pattern` or `values`"),
+                );
+            }
         }
     }
 
@@ -708,6 +769,25 @@ impl Checker<'_> {
             );
         }
     }
+}
+
+/// The callback parameters of the protocol (RFC 6749, RFC 9207, OpenID Connect), which no
+/// variable may be taken from.
+const CALLBACK_PROTOCOL_PARAMS: &[&str] =
+    &["code", "state", "iss", "error", "error_description", "error_uri", "scope", "session_state"];
+
+/// Why `value` is not an origin (`https://host[:port]`, plain `http` only on loopback), if it
+/// is not: exactly the URL's origin, without path, query, fragment or user info.
+fn origin_problem(value: &str) -> Option<&'static str> {
+    let Ok(url) = url::Url::parse(value) else { return Some("it is not an absolute URL") };
+    let loopback = url.host().is_some_and(|h| is_loopback(&h));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        return Some("it must be `https` (plain `http` only on loopback)");
+    }
+    if url.origin().ascii_serialization() != value {
+        return Some("write only the scheme, the host and a port: no path, query, user info or trailing `/`");
+    }
+    None
 }
 
 fn field_type_name(kind: FieldType) -> &'static str {

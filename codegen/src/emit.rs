@@ -186,7 +186,7 @@ struct_literal!(EndpointTemplates {
     refresh,
     end_session,
 });
-struct_literal!(VariableSpec { name, description, default, pattern, values, path });
+struct_literal!(VariableSpec { name, description, default, pattern, values, path, origin, from_callback });
 struct_literal!(TokenRequestSpec { body_format, params, code_params, refresh_params });
 struct_literal!(TokenResponseSpec {
     format,

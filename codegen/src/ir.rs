@@ -197,6 +197,8 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
                 pattern: opt(v.pattern.as_ref()),
                 values: v.values.iter().map(|value| str(value)).collect::<Vec<_>>().into(),
                 path: v.path,
+                origin: v.origin,
+                from_callback: opt(v.from_callback.as_ref()),
             })
             .collect::<Vec<_>>()
             .into(),

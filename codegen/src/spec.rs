@@ -187,6 +187,17 @@ pub struct Variable {
     /// the host or a path segment and before `/` or the end (`https://{host}{path}/oauth/token`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub path: bool,
+    /// The value is an origin, `https://host[:port]` (plain `http` only on loopback), that
+    /// starts URL templates: `{accounts_server}/oauth/v2/token`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub origin: bool,
+    /// The authorization callback parameter that may carry this variable's value for one
+    /// sign-in (Zoho's `accounts-server`, the user's data centre): the code exchange, and the
+    /// refreshes and revocation of the credentials it gives, use the callback's value; a
+    /// callback without it leaves the variable's own. Needs `pattern` or `values`: the value
+    /// comes from the browser, and one they refuse makes the callback invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_callback: Option<String>,
 }
 
 /// The provider's scopes.

@@ -49,6 +49,8 @@ impl AtlassianDataCenter {
                     pattern: ::core::option::Option::None,
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: true,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("host"),
@@ -61,6 +63,8 @@ impl AtlassianDataCenter {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

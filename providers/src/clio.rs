@@ -54,6 +54,8 @@ impl Clio {
                         ],
                     ),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

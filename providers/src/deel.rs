@@ -48,6 +48,8 @@ impl Deel {
                         ],
                     ),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

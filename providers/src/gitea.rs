@@ -51,6 +51,8 @@ impl Gitea {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("path"),
@@ -63,6 +65,8 @@ impl Gitea {
                     pattern: ::core::option::Option::None,
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: true,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

@@ -55,6 +55,8 @@ impl Gitlab {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("path"),
@@ -67,6 +69,8 @@ impl Gitlab {
                     pattern: ::core::option::Option::None,
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: true,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

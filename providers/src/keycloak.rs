@@ -69,6 +69,8 @@ impl Keycloak {
                     pattern: ::core::option::Option::None,
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: true,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("host"),
@@ -81,6 +83,8 @@ impl Keycloak {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("realm"),
@@ -91,6 +95,8 @@ impl Keycloak {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

@@ -61,6 +61,8 @@ impl Microsoft {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

@@ -56,6 +56,8 @@ impl Paypal {
                         ],
                     ),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

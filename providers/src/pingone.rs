@@ -65,6 +65,8 @@ impl Pingone {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("tld"),
@@ -86,6 +88,8 @@ impl Pingone {
                         ],
                     ),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

@@ -55,6 +55,8 @@ impl Salesforce {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
                 ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("jwt_audience"),
@@ -71,6 +73,8 @@ impl Salesforce {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

@@ -53,6 +53,8 @@ impl Smartsheet {
                         ],
                     ),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

@@ -47,6 +47,8 @@ impl Typeform {
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
                 },
             ],
         ),

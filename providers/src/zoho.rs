@@ -22,15 +22,13 @@ impl Zoho {
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{accounts_host}/oauth/v2/auth"),
+                ::std::borrow::Cow::Borrowed("{accounts_server}/oauth/v2/auth"),
             ),
-            token: ::std::borrow::Cow::Borrowed(
-                "https://{accounts_host}/oauth/v2/token",
-            ),
+            token: ::std::borrow::Cow::Borrowed("{accounts_server}/oauth/v2/token"),
             revocation: ::core::option::Option::None,
             device_authorization: ::core::option::Option::None,
             userinfo: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{accounts_host}/oauth/user/info"),
+                ::std::borrow::Cow::Borrowed("{accounts_server}/oauth/user/info"),
             ),
             introspection: ::core::option::Option::None,
             refresh: ::core::option::Option::None,
@@ -39,20 +37,24 @@ impl Zoho {
         variables: ::std::borrow::Cow::Borrowed(
             &[
                 ::oauthgen_runtime::__private::spec::VariableSpec {
-                    name: ::std::borrow::Cow::Borrowed("accounts_host"),
+                    name: ::std::borrow::Cow::Borrowed("accounts_server"),
                     description: ::std::borrow::Cow::Borrowed(
-                        "The data center's accounts server: accounts.zoho.com (US), accounts.zoho.eu, accounts.zoho.in, accounts.zoho.com.au, accounts.zoho.jp, accounts.zohocloud.ca, accounts.zoho.sa, accounts.zoho.com.cn",
+                        "The data centre's accounts server: https://accounts.zoho.com (US), .eu, .in, .com.au, .jp, .sa, .com.cn or https://accounts.zohocloud.ca. With Multi-DC clients the callback names the user's (`accounts-server`), and the code exchange, refreshes and revocation of that sign-in use it",
                     ),
                     default: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed("accounts.zoho.com"),
+                        ::std::borrow::Cow::Borrowed("https://accounts.zoho.com"),
                     ),
                     pattern: ::core::option::Option::Some(
                         ::std::borrow::Cow::Borrowed(
-                            "^accounts\\.(zoho\\.(com|eu|in|com\\.au|jp|sa|com\\.cn)|zohocloud\\.ca)$",
+                            "^https://accounts\\.(zoho\\.(com|eu|in|com\\.au|jp|sa|com\\.cn)|zohocloud\\.ca)$",
                         ),
                     ),
                     values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
+                    origin: true,
+                    from_callback: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("accounts-server"),
+                    ),
                 },
             ],
         ),
@@ -171,13 +173,13 @@ impl Zoho {
         );
         Self { config }
     }
-    /// Sets `{accounts_host}`: The data center's accounts server: accounts.zoho.com (US), accounts.zoho.eu, accounts.zoho.in, accounts.zoho.com.au, accounts.zoho.jp, accounts.zohocloud.ca, accounts.zoho.sa, accounts.zoho.com.cn (default `accounts.zoho.com`)
+    /// Sets `{accounts_server}`: The data centre's accounts server: <https://accounts.zoho.com> (US), .eu, .in, .com.au, .jp, .sa, .com.cn or <https://accounts.zohocloud.ca>. With Multi-DC clients the callback names the user's (`accounts-server`), and the code exchange, refreshes and revocation of that sign-in use it (default `https://accounts.zoho.com`)
     #[must_use]
-    pub fn with_accounts_host(
+    pub fn with_accounts_server(
         mut self,
         value: impl ::core::convert::Into<::std::string::String>,
     ) -> Self {
-        self.config.set_variable("accounts_host", value.into());
+        self.config.set_variable("accounts_server", value.into());
         self
     }
     /// The API's base URL for these credentials: `{api_domain}` filled in from the provider's variables and the credentials' token-response fields.

@@ -95,6 +95,19 @@ fn forbidden_value_problem(value: &str) -> Option<&'static str> {
     None
 }
 
+/// Why `value` cannot be an origin variable's value: it must be exactly a URL's origin
+/// (`https://host[:port]`, plain `http` only to a loopback host).
+fn origin_value_problem(value: &str) -> Option<&'static str> {
+    let Ok(url) = Url::parse(value) else { return Some("it is not an absolute URL") };
+    if crate::wire::http::require_tls("an origin", &url).is_err() {
+        return Some("it must be `https` (plain `http` only to a loopback host)");
+    }
+    if url.origin().ascii_serialization() != value {
+        return Some("it must be only a scheme, a host and a port: no path, query, user info or trailing `/`");
+    }
+    None
+}
+
 /// Where a variable's value landed in a rendered template, and the variable's name.
 type Filled<'t> = (std::ops::Range<usize>, &'t str);
 
@@ -264,6 +277,13 @@ impl ProviderConfig {
                 return Err(invalid(why.to_owned()));
             }
         }
+        // An origin (`https://accounts.zoho.eu`) starts its templates: exactly an origin,
+        // `https` unless on loopback.
+        else if var.origin {
+            if let Some(why) = origin_value_problem(value) {
+                return Err(invalid(why.to_owned()));
+            }
+        }
         // Whatever the pattern says, a value never ends a host or a path segment, holds
         // user info or makes a dot segment, also percent-encoded.
         else if in_url && let Some(why) = forbidden_value_problem(value) {
@@ -283,8 +303,8 @@ impl ProviderConfig {
                     return Err(invalid(format!("it must match `{pattern}`")));
                 }
             }
-            // A path prefix's characters were checked above.
-            None if var.path => {}
+            // A path prefix's or an origin's characters were checked above.
+            None if var.path || var.origin => {}
             None => {
                 if let Some(why) = default_value_problem(value) {
                     return Err(invalid(why.to_owned()));
@@ -391,6 +411,28 @@ impl ProviderConfig {
         Ok(parsed)
     }
 
+    /// This configuration with the values that one sign-in's callback gave its
+    /// `from_callback` variables (Zoho's `accounts-server`), as kept in `credentials`: what
+    /// the refreshes and revocation of those credentials use.
+    pub(crate) fn for_credentials(&self, credentials: &crate::Credentials) -> std::borrow::Cow<'_, Self> {
+        self.with_values(|param| credentials.extra.get(param).and_then(serde_json::Value::as_str))
+    }
+
+    /// This configuration with the `from_callback` variables that `value` names set.
+    pub(crate) fn with_values<'v>(&self, value: impl Fn(&str) -> Option<&'v str>) -> std::borrow::Cow<'_, Self> {
+        let spec: &'static ProviderSpec = self.spec;
+        let mut taken =
+            spec.variables.iter().filter_map(|v| Some((&*v.name, value(v.from_callback.as_deref()?)?))).peekable();
+        if taken.peek().is_none() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut config = self.clone();
+        for (name, value) in taken {
+            config.variables.insert(name, value.to_owned());
+        }
+        std::borrow::Cow::Owned(config)
+    }
+
     /// The API's base URL for `credentials` (the spec's `api.base_url`): `{name}`
     /// placeholders are filled from the credentials' token-response fields
     /// (`token_response.fields`) and the provider's variables. It must be `https` unless its
@@ -409,6 +451,7 @@ impl ProviderConfig {
             reason: "the spec describes no API base URL".into(),
         })?;
         let fields = &self.spec.token_response.fields;
+        let scoped = self.for_credentials(credentials);
         let mut out = String::with_capacity(template.len() + 32);
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -455,7 +498,7 @@ impl ProviderConfig {
                     };
                     out.push_str(&value);
                 }
-                None => out.push_str(self.checked_variable(name, true)?),
+                None => out.push_str(scoped.checked_variable(name, true)?),
             }
             rest = after.get(close + 1..).unwrap_or("");
         }

@@ -163,3 +163,55 @@ fn a_path_prefix_never_leaves_the_path() {
         assert!(matches!(err, oauthgen_runtime::Error::InvalidVariable { .. }), "{bad}: {err:?}");
     }
 }
+
+#[oauthgen_runtime::oauth_provider(spec = "tests/specs/datacentre.yaml")]
+struct Datacentre;
+
+#[tokio::test]
+async fn the_callback_names_the_data_centre_for_the_whole_grant() {
+    let configured = MockServer::start(answer).await;
+    let users = MockServer::start(answer).await;
+    let origin = |s: &MockServer| format!("http://127.0.0.1:{}", s.port);
+    let provider = Datacentre::new(origin(&configured), "id", "secret");
+    let sign_in = |server: Option<&str>| {
+        let auth = authorize_url(&provider, "http://127.0.0.1:9/cb", &[] as &[&str]).unwrap();
+        let mut pairs =
+            vec![("code".to_owned(), "c-1".to_owned()), ("state".to_owned(), auth.pending.state().to_owned())];
+        if let Some(s) = server {
+            pairs.push(("accounts-server".to_owned(), s.to_owned()));
+        }
+        (auth, Callback::from_pairs(pairs).unwrap())
+    };
+
+    // The callback's server takes the exchange, the refresh and the revocation.
+    let (auth, callback) = sign_in(Some(&origin(&users)));
+    assert!(auth.url.as_str().starts_with(&origin(&configured)), "the sign-in starts at the configured server");
+    let mut credentials = exchange(&provider, &auth.pending, &callback).await.unwrap();
+    assert_eq!(credentials.extra["accounts-server"], origin(&users).as_str(), "kept with the credentials");
+    refresh(&provider, &mut credentials).await.unwrap();
+    revoke(&provider, &credentials).await.unwrap();
+    let seen = users.requests();
+    let paths: Vec<&str> = seen.iter().map(Seen::path).collect();
+    assert_eq!(paths, ["/token", "/token", "/revoke"]);
+    assert!(configured.requests().is_empty());
+
+    // One the pattern does not allow, or that is not an origin, is a tampered callback:
+    // nothing is sent anywhere.
+    for bad in [
+        "https://evil.example",
+        "http://127.0.0.1:1/steal",
+        "http://evil.example:80",
+        "http://127.0.0.1:1@evil.example",
+    ] {
+        let (auth, callback) = sign_in(Some(bad));
+        let err = exchange(&provider, &auth.pending, &callback).await.unwrap_err();
+        assert!(matches!(err, oauthgen_runtime::Error::InvalidCallback(_)), "{bad}: {err:?}");
+    }
+    assert_eq!(users.requests().len(), 3);
+    assert!(configured.requests().is_empty());
+
+    // Without it, the configured server.
+    let (auth, callback) = sign_in(None);
+    exchange(&provider, &auth.pending, &callback).await.unwrap();
+    assert_eq!(configured.requests().len(), 1);
+}

@@ -433,6 +433,12 @@ pub struct VariableSpec {
     pub values: List<Str>,
     /// The value is a path prefix: empty, or `/` and path segments (`/gitlab`).
     pub path: bool,
+    /// The value is an origin (`https://accounts.zoho.eu`) that starts URL templates.
+    pub origin: bool,
+    /// The authorization callback parameter that may carry the value for one grant (Zoho's
+    /// `accounts-server`): the code exchange and later requests for those credentials use
+    /// it.
+    pub from_callback: Option<Str>,
 }
 
 /// Why `value` cannot be a path prefix (a `path` variable's value): it must be empty, or `/`
@@ -907,6 +913,8 @@ mod tests {
             pattern: None,
             values: Vec::new().into(),
             path: false,
+            origin: false,
+            from_callback: None,
         }]
         .into();
         assert_eq!(owned.leak().variable("tenant").and_then(|v| v.default.as_deref()), Some("common"));

@@ -694,6 +694,13 @@ impl Inner {
             if let Some(issuer) = &self.client.issuer {
                 pairs.append_pair("iss", issuer);
             }
+            // Values the provider gives in the callback (Zoho's `accounts-server`): the
+            // variable's default, which its bounds allow.
+            for var in self.spec.variables.iter() {
+                if let (Some(param), Some(value)) = (&var.from_callback, &var.default) {
+                    pairs.append_pair(param, value);
+                }
+            }
         }
         request.violations.extend(problems);
         (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()

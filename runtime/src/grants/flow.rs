@@ -383,6 +383,19 @@ pub async fn exchange<P: AuthorizationCode>(
         .get("code")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::InvalidCallback("no `code` parameter".into()))?;
+    // Values the callback gives `from_callback` variables (Zoho's `accounts-server`) are
+    // used for this exchange, once the spec's bounds allow them: the browser sent them.
+    let scoped = config.with_values(|param| callback.get(param));
+    let config: &ProviderConfig = &scoped;
+    let from_callback: Vec<(&str, &str)> =
+        spec.variables.iter().filter_map(|v| Some((&*v.name, v.from_callback.as_deref()?))).collect();
+    for (name, param) in &from_callback {
+        if callback.get(param).is_some() {
+            config
+                .variable(name)
+                .map_err(|e| Error::InvalidCallback(format!("the callback's `{param}` is refused: {e}")))?;
+        }
+    }
     let redirect = RedirectUrl::new(pending.redirect_uri.clone())
         .map_err(|source| Error::InvalidUrl { what: "redirect URI".into(), source })?;
     let client = base_client(config).set_token_uri(TokenUrl::from_url(config.endpoint(Endpoint::Token)?));
@@ -415,6 +428,11 @@ pub async fn exchange<P: AuthorizationCode>(
     if spec.refresh.sends_redirect_uri {
         credentials.extra.insert(REDIRECT_URI_KEY.to_owned(), Value::String(pending.redirect_uri.clone()));
     }
+    for (_, param) in from_callback {
+        if let Some(v) = callback.get(param) {
+            credentials.extra.insert(param.to_owned(), Value::String(v.to_owned()));
+        }
+    }
     Ok(credentials)
 }
 
@@ -429,7 +447,9 @@ const REDIRECT_URI_KEY: &str = "redirect_uri";
 /// answers `invalid_grant` the credentials are marked [`Credentials::invalid`]; on any other
 /// failure they are left untouched.
 pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) -> Result<(), Error> {
-    let config = provider.config();
+    // The values one sign-in's callback gave (Zoho's data centre) stay with its credentials.
+    let scoped = provider.config().for_credentials(credentials);
+    let config: &ProviderConfig = &scoped;
     let spec = config.spec();
     let refresh_token = credentials.refresh_token.clone().ok_or(Error::NoRefreshToken)?;
     // `endpoints.refresh` when the spec has one, else the token endpoint.
@@ -613,7 +633,7 @@ pub async fn revoke<P: Revocation>(provider: &P, credentials: &Credentials) -> R
     };
     let params = vec![("token", token), ("token_type_hint", hint)];
     // A refusal is an error from `post_authenticated`: what comes back is a success.
-    post_authenticated(provider.config(), Endpoint::Revocation, params).await?;
+    post_authenticated(&provider.config().for_credentials(credentials), Endpoint::Revocation, params).await?;
     Ok(())
 }
 
