@@ -86,6 +86,13 @@ fn quirks(spec: &Spec) -> Vec<String> {
         let names: Vec<String> = response.fields.keys().map(|f| format!("`{f}`")).collect();
         out.push(format!("typed fields {}", names.join(", ")));
     }
+    for (endpoint, method) in &spec.endpoint_client_auth {
+        let method = match method {
+            oauthgen_spec::ClientAuth::Basic => "basic",
+            oauthgen_spec::ClientAuth::RequestBody => "request_body",
+        };
+        out.push(format!("{endpoint} client auth `{method}`"));
+    }
     for (from, to) in &spec.param_names {
         out.push(format!("`{from}` named `{to}`"));
     }

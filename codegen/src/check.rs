@@ -327,7 +327,38 @@ impl Checker<'_> {
         self.params("/token_request/refresh_params", &spec.token_request.refresh_params);
         self.headers();
         self.param_names();
+        self.endpoint_client_auth();
         self.grants();
+    }
+
+    /// `endpoint_client_auth`: endpoints the spec has, among those that authenticate the
+    /// client on their own.
+    fn endpoint_client_auth(&mut self) {
+        const KEYS: &[Endpoint] = &[Endpoint::Revocation, Endpoint::Introspection];
+        for key in self.spec.endpoint_client_auth.keys() {
+            let p = format!("/endpoint_client_auth/{}", escape(key));
+            match Endpoint::from_key(key).filter(|e| KEYS.contains(e)) {
+                None => {
+                    let keys = KEYS.iter().map(|e| e.key());
+                    let mut d =
+                        Diagnostic::error(self.key(&p), format!("`{key}` takes no client authentication of its own"));
+                    d.help = Some(match did_you_mean(key, keys.clone()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => {
+                            format!("the keys are {}", keys.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                        }
+                    });
+                    self.out.push(d);
+                }
+                Some(e) if self.spec.endpoints.get(e).is_none() => {
+                    self.err(
+                        self.key(&p),
+                        format!("`endpoint_client_auth.{key}` is set but the spec has no `endpoints.{key}`"),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
     }
 
     /// `param_names`: renamable protocol parameters, to distinct names that are neither

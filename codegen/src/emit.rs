@@ -6,10 +6,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use oauthgen_spec::{
-    ApiSpec, Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates,
-    ExpiresIn, FieldType, GrantsSpec, IdTokenAlgorithm, JwtAlgorithm, JwtBearerSpec, KeyFormat, List, LoopbackHost,
-    Pkce, ProviderSpec, RedirectSpec, RefreshSpec, ResponseFormat, Str, Subject, TimeUnit, TokenField,
-    TokenRequestSpec, TokenResponseSpec, VariableSpec,
+    ApiSpec, Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, Endpoint,
+    EndpointTemplates, ExpiresIn, FieldType, GrantsSpec, IdTokenAlgorithm, JwtAlgorithm, JwtBearerSpec, KeyFormat,
+    List, LoopbackHost, Pkce, ProviderSpec, RedirectSpec, RefreshSpec, ResponseFormat, Str, Subject, TimeUnit,
+    TokenField, TokenRequestSpec, TokenResponseSpec, VariableSpec,
 };
 use quote::format_ident;
 
@@ -135,7 +135,8 @@ enum_literals!(
     Subject,
     LoopbackHost,
     IdTokenAlgorithm,
-    FieldType
+    FieldType,
+    Endpoint
 );
 
 /// Structs of the model: every field named (destructured, so a new field is a compile error
@@ -159,6 +160,7 @@ struct_literal!(ProviderSpec {
     endpoints,
     variables,
     client_auth,
+    endpoint_client_auth,
     pkce,
     scope_separator,
     default_scopes,

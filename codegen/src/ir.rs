@@ -203,6 +203,12 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             .collect::<Vec<_>>()
             .into(),
         client_auth: spec.client_auth.clone().into(),
+        endpoint_client_auth: spec
+            .endpoint_client_auth
+            .iter()
+            .filter_map(|(key, method)| Some((oauthgen_spec::Endpoint::from_key(key)?, *method)))
+            .collect::<Vec<_>>()
+            .into(),
         pkce: spec.pkce,
         scope_separator: str(&spec.scopes.separator),
         default_scopes: spec

@@ -20,6 +20,7 @@ fn vocabulary() -> Vec<String> {
         "grants",
         "variables",
         "client_auth",
+        "endpoint_client_auth",
         "pkce",
         "scopes",
         "authorize_params",

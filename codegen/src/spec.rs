@@ -48,6 +48,11 @@ pub struct Spec {
     #[serde(default = "default_client_auth")]
     #[schemars(length(min = 1))]
     pub client_auth: Vec<ClientAuth>,
+    /// The one client authentication method an endpoint takes when it is not the token
+    /// endpoint's (`client_auth`): Calendly's `revocation` and `introspection` take the
+    /// credentials in the body. Keys: `revocation`, `introspection`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoint_client_auth: BTreeMap<String, ClientAuth>,
     /// Whether and when the provider accepts PKCE (RFC 7636).
     pub pkce: Pkce,
     /// The provider's scopes.

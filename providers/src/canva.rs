@@ -43,6 +43,7 @@ impl Canva {
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
             ],
         ),
+        endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
         pkce: ::oauthgen_runtime::__private::spec::Pkce::Required,
         scope_separator: ::std::borrow::Cow::Borrowed(" "),
         default_scopes: ::std::borrow::Cow::Borrowed(

@@ -45,6 +45,7 @@ impl Github {
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
             ],
         ),
+        endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
         pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
         scope_separator: ::std::borrow::Cow::Borrowed(" "),
         default_scopes: ::std::borrow::Cow::Borrowed(&[]),

@@ -49,6 +49,7 @@ impl Google {
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
             ],
         ),
+        endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
         pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
         scope_separator: ::std::borrow::Cow::Borrowed(" "),
         default_scopes: ::std::borrow::Cow::Borrowed(

@@ -99,6 +99,7 @@ impl Pingone {
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
             ],
         ),
+        endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
         pkce: ::oauthgen_runtime::__private::spec::Pkce::PublicOnly,
         scope_separator: ::std::borrow::Cow::Borrowed(" "),
         default_scopes: ::std::borrow::Cow::Borrowed(

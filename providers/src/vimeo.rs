@@ -40,6 +40,7 @@ impl Vimeo {
         client_auth: ::std::borrow::Cow::Borrowed(
             &[::oauthgen_runtime::__private::spec::ClientAuth::Basic],
         ),
+        endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
         pkce: ::oauthgen_runtime::__private::spec::Pkce::Unsupported,
         scope_separator: ::std::borrow::Cow::Borrowed(" "),
         default_scopes: ::std::borrow::Cow::Borrowed(

@@ -51,6 +51,7 @@ impl Xero {
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
             ],
         ),
+        endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
         pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
         scope_separator: ::std::borrow::Cow::Borrowed(" "),
         default_scopes: ::std::borrow::Cow::Borrowed(

@@ -154,6 +154,16 @@ impl ProviderConfig {
         self.client_secret.is_none()
     }
 
+    /// The client authentication method `endpoint` takes: the spec's own for it
+    /// (`endpoint_client_auth`), else [`ProviderConfig::client_auth`].
+    pub fn client_auth_at(&self, endpoint: Endpoint) -> ClientAuth {
+        self.spec
+            .endpoint_client_auth
+            .iter()
+            .find(|(e, _)| *e == endpoint)
+            .map_or_else(|| self.client_auth(), |(_, m)| *m)
+    }
+
     /// Choose one of the client authentication methods the spec lists (the first is used
     /// otherwise): the method your client is registered with.
     pub fn set_client_auth(&mut self, method: ClientAuth) -> Result<(), Error> {

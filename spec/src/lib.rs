@@ -224,6 +224,9 @@ pub struct ProviderSpec {
     pub variables: List<VariableSpec>,
     /// Client authentication methods, preferred first.
     pub client_auth: List<ClientAuth>,
+    /// The one method an endpoint takes when it is not `client_auth`'s (Calendly's
+    /// revocation and introspection take the credentials in the body).
+    pub endpoint_client_auth: List<(Endpoint, ClientAuth)>,
     /// PKCE support.
     pub pkce: Pkce,
     /// The string between scopes in the `scope` parameter.
@@ -293,6 +296,7 @@ impl ProviderSpec {
             },
             variables: List::Borrowed(&[]),
             client_auth: List::Borrowed(&[ClientAuth::Basic, ClientAuth::RequestBody]),
+            endpoint_client_auth: List::Borrowed(&[]),
             pkce: Pkce::Supported,
             scope_separator: Str::Borrowed(" "),
             default_scopes: List::Borrowed(&[]),

@@ -521,13 +521,16 @@ impl Inner {
 
     /// Client authentication exactly as the client is configured: Basic or the body, never
     /// both; a public client sends only its id.
-    fn check_client_auth(&self, request: &mut Request) -> Result<(), Refusal> {
+    fn check_client_auth(&self, request: &mut Request, endpoint: Endpoint) -> Result<(), Refusal> {
         let client = &self.client;
+        // An endpoint with a method of its own (`endpoint_client_auth`) takes only that one.
+        let own = self.spec.endpoint_client_auth.iter().find(|(e, _)| *e == endpoint).map(|(_, m)| *m);
+        let listed = |method: ClientAuth| own.map_or_else(|| self.spec.client_auth.contains(&method), |m| m == method);
         let basic = request.authorization.as_deref().map(decode_basic);
         let body_id = request.params.get("client_id").cloned();
         let body_secret = request.params.get("client_secret").cloned();
         let fail = |why: String| Refusal::new(StatusCode::UNAUTHORIZED, "invalid_client", why);
-        let problem = match (&client.secret, client.auth) {
+        let problem = match (&client.secret, own.unwrap_or(client.auth)) {
             (None, _) => {
                 if request.authorization.is_some() {
                     Some(fail("a public client sent an Authorization header".into()))
@@ -543,7 +546,7 @@ impl Inner {
                 }
             }
             (Some(secret), ClientAuth::Basic) => {
-                if !self.spec.client_auth.contains(&ClientAuth::Basic) {
+                if !listed(ClientAuth::Basic) {
                     Some(fail("the spec does not list `basic`".into()))
                 } else if basic != Some(Some((client.id.clone(), secret.clone()))) {
                     Some(fail("no valid HTTP Basic credentials (client_secret_basic)".into()))
@@ -556,7 +559,7 @@ impl Inner {
                 }
             }
             (Some(secret), ClientAuth::RequestBody) => {
-                if !self.spec.client_auth.contains(&ClientAuth::RequestBody) {
+                if !listed(ClientAuth::RequestBody) {
                     Some(fail("the spec does not list `request_body`".into()))
                 } else if request.authorization.is_some() {
                     Some(fail("an Authorization header as well as credentials in the body (client_secret_post)".into()))
@@ -737,7 +740,7 @@ impl Inner {
                 ));
             }
         } else {
-            self.check_client_auth(request)?;
+            self.check_client_auth(request, Endpoint::Token)?;
         }
         self.check_headers(request)?;
         let spec = self.spec;
@@ -1053,17 +1056,17 @@ impl Inner {
         Some(keys().sign(es256, &claims))
     }
 
-    fn authenticated_form(&self, request: &mut Request, json_body: bool) -> Result<(), Refusal> {
+    fn authenticated_form(&self, request: &mut Request, json_body: bool, endpoint: Endpoint) -> Result<(), Refusal> {
         if request.method != "POST" {
             return Err(Self::bad(request, format!("expected a POST, got a {}", request.method)));
         }
         self.check_body_format(request, json_body)?;
         self.check_headers(request)?;
-        self.check_client_auth(request)
+        self.check_client_auth(request, endpoint)
     }
 
     fn revoke(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {
-        self.authenticated_form(request, json_body)?;
+        self.authenticated_form(request, json_body, Endpoint::Revocation)?;
         let token = request.params.get("token").cloned().unwrap_or_default();
         if let Some(valid) = self.refresh_tokens.get_mut(&token) {
             *valid = false;
@@ -1081,7 +1084,7 @@ impl Inner {
     }
 
     fn device_authorization(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {
-        self.authenticated_form(request, json_body)?;
+        self.authenticated_form(request, json_body, Endpoint::DeviceAuthorization)?;
         let scope = request.params.get("scope").cloned();
         self.check_scope(request, scope.as_deref())?;
         let device_code = self.next("dc");
@@ -1099,7 +1102,7 @@ impl Inner {
     }
 
     fn introspect(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {
-        self.authenticated_form(request, json_body)?;
+        self.authenticated_form(request, json_body, Endpoint::Introspection)?;
         let token = request.params.get("token").cloned().unwrap_or_default();
         let active = self.access_tokens.get(&token).or_else(|| self.refresh_tokens.get(&token)).copied();
         let Some(active) = active else {

@@ -590,7 +590,7 @@ pub(crate) async fn post_authenticated_to(
         .header(http::header::ACCEPT, "application/json");
     let id = config.client_id().as_str();
     let secret = config.client_secret().map(|s| s.secret().as_str());
-    match (config.client_auth(), secret) {
+    match (config.client_auth_at(endpoint), secret) {
         (ClientAuth::Basic, Some(secret)) => {
             builder = builder.header(http::header::AUTHORIZATION, basic_auth(id, secret));
         }
