@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::diag::{Diagnostic, Location};
 use crate::ident;
 use crate::schema::did_you_mean;
-use oauthgen_spec::{Endpoint, FieldType, RENAMABLE_PARAMS, RESERVED_PARAMS, STANDARD_TOKEN_FIELDS};
+use oauthgen_spec::{Endpoint, FALLBACK, FieldType, RENAMABLE_PARAMS, RESERVED_PARAMS, STANDARD_TOKEN_FIELDS};
 
 use crate::spec::{ClientAuth, Spec};
 use crate::yaml::{Index, escape};
@@ -40,6 +40,54 @@ pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
         rest = &after[close + 1..];
     }
     Ok(out)
+}
+
+/// Every template of `spec`: endpoints, OpenID URLs, the client credentials grant, the JWT
+/// audience, parameters, headers and the API base URL.
+fn templates(spec: &Spec) -> Vec<&str> {
+    let mut out: Vec<&str> = Endpoint::ALL.iter().filter_map(|e| spec.endpoints.get(*e)).map(String::as_str).collect();
+    if let Some(oidc) = &spec.oidc {
+        out.push(&oidc.issuer);
+        out.extend(oidc.jwks_uri.as_deref());
+    }
+    if let Some(cc) = &spec.grants.client_credentials {
+        out.extend(cc.token_endpoint.as_deref());
+        out.extend(cc.params.values().map(String::as_str));
+    }
+    if let Some(jwt) = &spec.grants.jwt_bearer {
+        out.push(&jwt.audience);
+    }
+    let maps = [
+        &spec.authorize_params,
+        &spec.token_request.params,
+        &spec.token_request.code_params,
+        &spec.token_request.refresh_params,
+        &spec.request_headers,
+    ];
+    out.extend(maps.into_iter().flat_map(|m| m.values().map(String::as_str)));
+    out.extend(spec.api.as_ref().and_then(|a| a.base_url.as_deref()));
+    out
+}
+
+/// Variables without a default that only fallback alternatives use (`{region}` in
+/// `https://app.{region}.intercom.com || https://app.intercom.com`): not constructor
+/// arguments, since a template falls back when they have no value.
+pub fn optional_variables(spec: &Spec) -> BTreeSet<String> {
+    let (mut optional, mut required) = (BTreeSet::new(), BTreeSet::new());
+    for template in templates(spec) {
+        let alternatives: Vec<&str> = template.split(FALLBACK).collect();
+        for (i, alternative) in alternatives.iter().enumerate() {
+            let names = placeholders(alternative).unwrap_or_default();
+            if i + 1 < alternatives.len() { optional.extend(names) } else { required.extend(names) }
+        }
+    }
+    spec.variables
+        .iter()
+        .filter(|(name, v)| {
+            v.default.is_none() && optional.contains(name.as_str()) && !required.contains(name.as_str())
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// Whether `host` is a loopback host, where plain `http` is allowed.
@@ -101,8 +149,16 @@ impl Checker<'_> {
         }
     }
 
-    /// A URL template: placeholders declared, parses, `https` unless on loopback.
+    /// A URL template: placeholders declared, parses, `https` unless on loopback; each
+    /// alternative of a fallback template so.
     fn url(&mut self, pointer: &str, template: &str) {
+        if template.contains(FALLBACK) {
+            self.fallback(pointer, template);
+            for alternative in template.split(FALLBACK) {
+                self.url(pointer, alternative);
+            }
+            return;
+        }
         if !self.template(pointer, template) {
             return;
         }
@@ -259,6 +315,9 @@ impl Checker<'_> {
         for (pointer, map) in templated {
             for (k, v) in map {
                 let at = format!("{pointer}/{}", escape(k));
+                if v.contains(FALLBACK) {
+                    self.fallback(&at, v);
+                }
                 if self.template(&at, v) {
                     let names = placeholders(v).unwrap_or_default();
                     for name in names.iter().filter(|n| spec.variables.get(**n).is_some_and(|v| v.origin || v.path)) {
@@ -427,6 +486,23 @@ impl Checker<'_> {
                     Diagnostic::error(self.key(p), format!("variable `{name}` comes from the callback but has no `pattern` or `values`"))
                         .with_help("the callback's value comes from the browser: bound it (the hosts it may name) with `pattern` or `values`"),
                 );
+            }
+        }
+    }
+
+    /// A fallback template's alternatives are each reachable: every one before the last has a
+    /// variable without a default, whose absence moves on to the next.
+    fn fallback(&mut self, pointer: &str, template: &str) {
+        let alternatives: Vec<&str> = template.split(FALLBACK).collect();
+        for alternative in &alternatives[..alternatives.len() - 1] {
+            let names = placeholders(alternative).unwrap_or_default();
+            let can_fall_back = names.iter().any(|n| self.spec.variables.get(*n).is_some_and(|v| v.default.is_none()));
+            if !can_fall_back {
+                self.out.push(
+                    Diagnostic::error(self.value(pointer), format!("`{}` always has its values, so the alternatives after it are never used", alternative.trim()))
+                        .with_help("an alternative is skipped when one of its variables has no value: give it a variable without a default"),
+                );
+                return;
             }
         }
     }

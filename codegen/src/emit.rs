@@ -337,7 +337,7 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
         type_doc.push(format!("Provider documentation: <{d}>"));
     }
     let type_doc = type_doc.iter().map(|l| doc(l));
-    let required: Vec<&Variable> = p.variables.iter().filter(|v| v.default.is_none()).collect();
+    let required: Vec<&Variable> = p.variables.iter().filter(|v| v.default.is_none() && !v.optional).collect();
     // A variable with `values` takes its enum; any other a string.
     let value_type = |v: &Variable| match &v.choices {
         Some((ty, _)) => quote!(#ty),
@@ -376,6 +376,9 @@ pub fn provider(p: &Provider, attrs: &[syn::Attribute], vis: &TokenStream, runti
         let mut d = format!("Sets `{{{n}}}`: {}", prose(&v.description));
         if let Some(def) = &v.default {
             let _ = write!(d, " (default `{def}`)");
+        }
+        if v.optional {
+            d.push_str(" (optional: without it, the spec's fallback URLs apply)");
         }
         let d = doc(&d);
         let ty = value_type(v);

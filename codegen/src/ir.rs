@@ -62,8 +62,12 @@ pub struct Variable {
     pub setter: Ident,
     /// Documentation.
     pub description: String,
-    /// The default, if any; without one the value is a constructor argument.
+    /// The default, if any; without one the value is a constructor argument, unless the
+    /// variable is optional.
     pub default: Option<String>,
+    /// Only fallback alternatives use it (`https://app.{region}.intercom.com || ...`): no
+    /// default, and not a constructor argument either.
+    pub optional: bool,
     /// An example value.
     pub example: Option<String>,
     /// For a variable with `values`: the generated enum (`BattlenetRegion`) and its variants
@@ -98,6 +102,7 @@ pub struct Scope {
 pub fn lower(spec: &Spec, source: &str, type_name: Option<&Ident>) -> Provider {
     let type_name = type_name.cloned().unwrap_or_else(|| ident::ident(&ident::upper_camel(&spec.id)));
     let scope_type = format_ident!("{}Scope", type_name);
+    let optional = crate::check::optional_variables(spec);
     let variables = spec
         .variables
         .iter()
@@ -107,6 +112,7 @@ pub fn lower(spec: &Spec, source: &str, type_name: Option<&Ident>) -> Provider {
             setter: ident::ident(&format!("with_{name}")),
             description: v.description.clone(),
             default: v.default.clone(),
+            optional: optional.contains(name),
             example: v.example.clone(),
             choices: (!v.values.is_empty()).then(|| {
                 (

@@ -22,9 +22,13 @@ impl Intercom {
         ),
         endpoints: ::oauthgen_runtime::__private::spec::EndpointTemplates {
             authorization: ::core::option::Option::Some(
-                ::std::borrow::Cow::Borrowed("https://{app_host}/oauth"),
+                ::std::borrow::Cow::Borrowed(
+                    "https://app.{region}.intercom.com/oauth || https://app.intercom.com/oauth",
+                ),
             ),
-            token: ::std::borrow::Cow::Borrowed("https://{api_host}/auth/eagle/token"),
+            token: ::std::borrow::Cow::Borrowed(
+                "https://api.{region}.intercom.io/auth/eagle/token || https://api.intercom.io/auth/eagle/token",
+            ),
             revocation: ::core::option::Option::None,
             device_authorization: ::core::option::Option::None,
             userinfo: ::core::option::Option::None,
@@ -35,37 +39,18 @@ impl Intercom {
         variables: ::std::borrow::Cow::Borrowed(
             &[
                 ::oauthgen_runtime::__private::spec::VariableSpec {
-                    name: ::std::borrow::Cow::Borrowed("api_host"),
+                    name: ::std::borrow::Cow::Borrowed("region"),
                     description: ::std::borrow::Cow::Borrowed(
-                        "The workspace's API host: api.intercom.io (US), api.eu.intercom.io or api.au.intercom.io; must match app_host",
+                        "The workspace's region outside the US: eu or au (app.eu.intercom.com, api.eu.intercom.io); without it, the US hosts",
                     ),
-                    default: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed("api.intercom.io"),
+                    default: ::core::option::Option::None,
+                    pattern: ::core::option::Option::None,
+                    values: ::std::borrow::Cow::Borrowed(
+                        &[
+                            ::std::borrow::Cow::Borrowed("eu"),
+                            ::std::borrow::Cow::Borrowed("au"),
+                        ],
                     ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed(
-                            "^api\\.(eu\\.|au\\.)?intercom\\.io$",
-                        ),
-                    ),
-                    values: ::std::borrow::Cow::Borrowed(&[]),
-                    path: false,
-                    origin: false,
-                    from_callback: ::core::option::Option::None,
-                },
-                ::oauthgen_runtime::__private::spec::VariableSpec {
-                    name: ::std::borrow::Cow::Borrowed("app_host"),
-                    description: ::std::borrow::Cow::Borrowed(
-                        "The workspace's app host: app.intercom.com (US), app.eu.intercom.com or app.au.intercom.com; must match api_host",
-                    ),
-                    default: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed("app.intercom.com"),
-                    ),
-                    pattern: ::core::option::Option::Some(
-                        ::std::borrow::Cow::Borrowed(
-                            "^app\\.(eu\\.|au\\.)?intercom\\.com$",
-                        ),
-                    ),
-                    values: ::std::borrow::Cow::Borrowed(&[]),
                     path: false,
                     origin: false,
                     from_callback: ::core::option::Option::None,
@@ -156,22 +141,10 @@ impl Intercom {
         );
         Self { config }
     }
-    /// Sets `{api_host}`: The workspace's API host: api.intercom.io (US), api.eu.intercom.io or api.au.intercom.io; must match app_host (default `api.intercom.io`)
+    /// Sets `{region}`: The workspace's region outside the US: eu or au (app.eu.intercom.com, api.eu.intercom.io); without it, the US hosts (optional: without it, the spec's fallback URLs apply)
     #[must_use]
-    pub fn with_api_host(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("api_host", value.into());
-        self
-    }
-    /// Sets `{app_host}`: The workspace's app host: app.intercom.com (US), app.eu.intercom.com or app.au.intercom.com; must match api_host (default `app.intercom.com`)
-    #[must_use]
-    pub fn with_app_host(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config.set_variable("app_host", value.into());
+    pub fn with_region(mut self, value: IntercomRegion) -> Self {
+        self.config.set_variable("region", value.as_str().into());
         self
     }
 }
@@ -234,5 +207,30 @@ impl<'de> ::oauthgen_runtime::__private::serde::Deserialize<'de> for IntercomSco
         deserializer: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::oauthgen_runtime::__private::deserialize_from_str(deserializer)
+    }
+}
+/// The values of `{region}` for [`Intercom`]: The workspace's region outside the US: eu or au (app.eu.intercom.com, api.eu.intercom.io); without it, the US hosts
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IntercomRegion {
+    /// `eu`
+    Eu,
+    /// `au`
+    Au,
+}
+impl IntercomRegion {
+    /// Every value, in the spec's order.
+    pub const ALL: &'static [Self] = &[Self::Eu, Self::Au];
+    /// The value as the spec writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Eu => "eu",
+            Self::Au => "au",
+        }
+    }
+}
+impl ::core::fmt::Display for IntercomRegion {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -343,10 +343,40 @@ impl ProviderConfig {
         self.fill(template, false).map(|(out, _)| out)
     }
 
+    /// The alternative of a fallback template that applies: the first whose variables all
+    /// have a value (set, or a default), else the last. Other templates are their own.
+    fn alternative<'t>(&self, template: &'t str) -> &'t str {
+        let mut alternatives = template.split(oauthgen_spec::FALLBACK).peekable();
+        while let Some(alternative) = alternatives.next() {
+            if alternatives.peek().is_none() || self.has_values(alternative) {
+                return alternative;
+            }
+        }
+        template
+    }
+
+    /// Whether every variable of `template` has a value, set or by default.
+    fn has_values(&self, template: &str) -> bool {
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            let name = &after[..close];
+            let has =
+                self.variables.contains_key(name) || self.spec.variable(name).is_some_and(|v| v.default.is_some());
+            if !has {
+                return false;
+            }
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        true
+    }
+
     /// `template` with each `{name}` replaced by the variable's checked value, and where each
     /// value landed in the result.
     fn fill<'t>(&self, template: &'t str, in_url: bool) -> Result<(String, Vec<Filled<'t>>), Error> {
         self.check_unknown_variables()?;
+        let template = self.alternative(template);
         let mut out = String::with_capacity(template.len());
         let mut filled = Vec::new();
         let mut rest = template;
@@ -554,6 +584,32 @@ mod tests {
             "access_token": "at", "token_type": "Bearer", "scopes": [], "extra": fields
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_fallback_template_takes_its_first_alternative_with_values() {
+        let mut spec =
+            ProviderSpec::new("acme", "Acme", "https://api.{region}.acme.example/t || https://api.acme.example/t");
+        spec.variables = vec![crate::spec::VariableSpec {
+            name: Cow::Borrowed("region"),
+            description: Cow::Borrowed("The region"),
+            default: None,
+            pattern: None,
+            values: vec![Cow::Borrowed("eu"), Cow::Borrowed("au")].into(),
+            path: false,
+            origin: false,
+            from_callback: None,
+        }]
+        .into();
+        let spec = spec.leak();
+        let mut config = ProviderConfig::new(spec, "id".into(), None);
+        assert_eq!(config.endpoint(Endpoint::Token).unwrap().as_str(), "https://api.acme.example/t", "no region");
+        config.set_variable("region", "eu".into());
+        assert_eq!(config.endpoint(Endpoint::Token).unwrap().as_str(), "https://api.eu.acme.example/t");
+        // A value that is set but refused is an error, not a reason to fall back.
+        config.set_variable("region", "us".into());
+        assert!(matches!(config.endpoint(Endpoint::Token), Err(Error::InvalidVariable { .. })));
+        assert!(config.render_value("{region} || none").unwrap_err().to_string().contains("region"));
     }
 
     #[test]

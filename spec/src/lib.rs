@@ -39,6 +39,11 @@ pub type List<T> = Cow<'static, [T]>;
 /// A name-value pair (an extra request parameter).
 pub type Param = (Str, Str);
 
+/// The separator of a fallback template's alternatives (`https://app.{region}.intercom.com ||
+/// https://app.intercom.com`): the first alternative whose variables all have values (set, or
+/// a default) is used, else the last.
+pub const FALLBACK: &str = " || ";
+
 /// Protocol parameters a spec may rename (`param_names`).
 pub const RENAMABLE_PARAMS: &[&str] = &["client_id", "client_secret", "scope"];
 
