@@ -47,6 +47,22 @@ impl Okta {
         variables: ::std::borrow::Cow::Borrowed(
             &[
                 ::oauthgen_runtime::__private::spec::VariableSpec {
+                    name: ::std::borrow::Cow::Borrowed("authorization_server"),
+                    description: ::std::borrow::Cow::Borrowed(
+                        "The custom authorization server that issues client-credentials tokens: `default` (Okta's pre-configured server, which needs API Access Management) or another custom server's id",
+                    ),
+                    default: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("default"),
+                    ),
+                    pattern: ::core::option::Option::Some(
+                        ::std::borrow::Cow::Borrowed("^[A-Za-z0-9]+$"),
+                    ),
+                    values: ::std::borrow::Cow::Borrowed(&[]),
+                    path: false,
+                    origin: false,
+                    from_callback: ::core::option::Option::None,
+                },
+                ::oauthgen_runtime::__private::spec::VariableSpec {
                     name: ::std::borrow::Cow::Borrowed("domain"),
                     description: ::std::borrow::Cow::Borrowed(
                         "The Okta org or custom domain",
@@ -117,7 +133,7 @@ impl Okta {
             client_credentials: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::ClientCredentialsSpec {
                 token_endpoint: ::core::option::Option::Some(
                     ::std::borrow::Cow::Borrowed(
-                        "https://{domain}/oauth2/default/v1/token",
+                        "https://{domain}/oauth2/{authorization_server}/v1/token",
                     ),
                 ),
                 params: ::std::borrow::Cow::Borrowed(&[]),
@@ -180,6 +196,15 @@ impl Okta {
         );
         config.set_variable("domain", domain.into());
         Self { config }
+    }
+    /// Sets `{authorization_server}`: The custom authorization server that issues client-credentials tokens: `default` (Okta's pre-configured server, which needs API Access Management) or another custom server's id (default `default`)
+    #[must_use]
+    pub fn with_authorization_server(
+        mut self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.config.set_variable("authorization_server", value.into());
+        self
     }
     /// Sets `{domain}`: The Okta org or custom domain
     #[must_use]

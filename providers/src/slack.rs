@@ -40,7 +40,7 @@ impl Slack {
             ],
         ),
         endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
-        pkce: ::oauthgen_runtime::__private::spec::Pkce::Supported,
+        pkce: ::oauthgen_runtime::__private::spec::Pkce::PublicOnly,
         scope_separator: ::std::borrow::Cow::Borrowed(","),
         default_scopes: ::std::borrow::Cow::Borrowed(&[]),
         authorize_params: ::std::borrow::Cow::Borrowed(&[]),
