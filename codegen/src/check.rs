@@ -371,6 +371,14 @@ impl Checker<'_> {
         if let Some(base) = spec.api.as_ref().and_then(|a| a.base_url.as_ref()) {
             used.extend(self.api_base_url(base));
         }
+        for (k, v) in spec.api.iter().flat_map(|a| &a.headers) {
+            // `{client_id}` is the client's id; every other placeholder a variable.
+            let at = format!("/api/headers/{}", escape(k));
+            let others = v.replace("{client_id}", "");
+            if self.template(&at, &others) {
+                used.extend(placeholders(v).unwrap_or_default().into_iter().filter(|n| *n != "client_id"));
+            }
+        }
         for (name, _) in spec.variables.iter().filter(|(n, _)| !used.contains(n.as_str())) {
             self.err(
                 self.key(&format!("/variables/{}", escape(name))),
@@ -384,7 +392,10 @@ impl Checker<'_> {
         self.params("/token_request/params", &spec.token_request.params);
         self.params("/token_request/code_params", &spec.token_request.code_params);
         self.params("/token_request/refresh_params", &spec.token_request.refresh_params);
-        self.headers();
+        self.headers("/request_headers", &spec.request_headers);
+        if let Some(api) = &spec.api {
+            self.headers("/api/headers", &api.headers);
+        }
         self.param_names();
         self.endpoint_client_auth();
         self.grants();
@@ -781,16 +792,17 @@ impl Checker<'_> {
 
     /// `request_headers`: HTTP field names (RFC 9110 tokens) that the flows do not set
     /// themselves, each once whatever its case, with values on one line of visible ASCII.
-    fn headers(&mut self) {
+    fn headers(&mut self, pointer: &str, headers: &BTreeMap<String, String>) {
+        let what = crate::schema::dotted(pointer);
         let mut seen = BTreeSet::new();
-        for (name, value) in &self.spec.request_headers {
-            let p = format!("/request_headers/{}", escape(name));
+        for (name, value) in headers {
+            let p = format!("{pointer}/{}", escape(name));
             let token =
                 !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
             if !token {
                 self.err(self.key(&p), format!("`{name}` is not an HTTP header name"));
             } else if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-                self.err(self.key(&p), format!("`{name}` is set by the flows and cannot be set in `request_headers`"));
+                self.err(self.key(&p), format!("`{name}` is set by the flows and cannot be set in `{what}`"));
             } else if !seen.insert(name.to_ascii_lowercase()) {
                 self.err(self.key(&p), format!("header `{name}` is set twice (header names ignore case)"));
             }

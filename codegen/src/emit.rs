@@ -202,7 +202,7 @@ struct_literal!(TokenResponseSpec {
     fields
 });
 struct_literal!(TokenField { name, kind, required, pattern, example });
-struct_literal!(ApiSpec { base_url });
+struct_literal!(ApiSpec { base_url, headers });
 struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, sends_redirect_uri, margin_seconds });
 struct_literal!(GrantsSpec { authorization_code, refresh_token, device_code, client_credentials, jwt_bearer });
 struct_literal!(DeviceCodeSpec { default_interval });

@@ -263,7 +263,10 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             sends_redirect_uri: spec.refresh.sends_redirect_uri,
             margin_seconds: spec.refresh.margin_seconds.unwrap_or(RefreshSpec::DEFAULT_MARGIN_SECONDS),
         },
-        api: ApiSpec { base_url: spec.api.as_ref().and_then(|a| opt(a.base_url.as_ref())) },
+        api: ApiSpec {
+            base_url: spec.api.as_ref().and_then(|a| opt(a.base_url.as_ref())),
+            headers: spec.api.as_ref().map(|a| params(&a.headers)).unwrap_or_default(),
+        },
         grants: GrantsSpec {
             authorization_code: g.authorization_code.is_some(),
             refresh_token: g.refresh_token.is_some(),

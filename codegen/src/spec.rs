@@ -334,6 +334,11 @@ pub struct Api {
     /// a `url` field may only start it (`{instance_url}/services/data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Headers the authorized client sends on every API call besides the bearer token
+    /// (MYOB's `x-myobapi-key` and `x-myobapi-version`); values may hold `{name}`
+    /// placeholders for variables and `{client_id}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// What refreshing does at this provider.

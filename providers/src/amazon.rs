@@ -101,6 +101,7 @@ impl Amazon {
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
             base_url: ::core::option::Option::None,
+            headers: ::std::borrow::Cow::Borrowed(&[]),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

@@ -78,6 +78,7 @@ impl Canva {
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
             base_url: ::core::option::Option::None,
+            headers: ::std::borrow::Cow::Borrowed(&[]),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

@@ -93,6 +93,7 @@ impl Intercom {
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
             base_url: ::core::option::Option::None,
+            headers: ::std::borrow::Cow::Borrowed(&[]),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

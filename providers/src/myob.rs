@@ -82,6 +82,18 @@ impl Myob {
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
             base_url: ::core::option::Option::None,
+            headers: ::std::borrow::Cow::Borrowed(
+                &[
+                    (
+                        ::std::borrow::Cow::Borrowed("x-myobapi-key"),
+                        ::std::borrow::Cow::Borrowed("{client_id}"),
+                    ),
+                    (
+                        ::std::borrow::Cow::Borrowed("x-myobapi-version"),
+                        ::std::borrow::Cow::Borrowed("v2"),
+                    ),
+                ],
+            ),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

@@ -73,6 +73,7 @@ impl Osu {
         },
         api: ::oauthgen_runtime::__private::spec::ApiSpec {
             base_url: ::core::option::Option::None,
+            headers: ::std::borrow::Cow::Borrowed(&[]),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

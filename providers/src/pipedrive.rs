@@ -97,6 +97,7 @@ impl Pipedrive {
             base_url: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("{api_domain}/api"),
             ),
+            headers: ::std::borrow::Cow::Borrowed(&[]),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

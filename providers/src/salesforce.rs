@@ -147,6 +147,7 @@ impl Salesforce {
             base_url: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("{instance_url}/services/data"),
             ),
+            headers: ::std::borrow::Cow::Borrowed(&[]),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

@@ -121,6 +121,7 @@ impl Zoho {
             base_url: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("{api_domain}"),
             ),
+            headers: ::std::borrow::Cow::Borrowed(&[]),
         },
         grants: ::oauthgen_runtime::__private::spec::GrantsSpec {
             authorization_code: true,

@@ -546,6 +546,33 @@ impl ProviderConfig {
         self.parse_url(&out, "API base URL")
     }
 
+    /// The spec's `api.headers`, rendered: what the authorized client sends on every API call
+    /// besides the bearer token. `{client_id}` is the client's id, every other placeholder a
+    /// variable.
+    ///
+    /// # Errors
+    ///
+    /// When a variable has no value or one that cannot be a header value.
+    pub fn api_headers(&self) -> Result<http::HeaderMap, Error> {
+        let mut headers = http::HeaderMap::new();
+        for (name, template) in self.spec.api.headers.iter() {
+            let parts =
+                template.split("{client_id}").map(|part| self.render_value(part)).collect::<Result<Vec<_>, _>>()?;
+            let value = parts.join(self.client_id.as_str());
+            let bad = |reason: String| Error::InvalidVariable {
+                provider: self.id(),
+                name: format!("api.headers.{name}"),
+                value: String::new(),
+                reason,
+            };
+            let header = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
+            let mut value = http::HeaderValue::from_str(&value).map_err(|_| bad("not a valid header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert(header, value);
+        }
+        Ok(headers)
+    }
+
     /// The issuer, rendered, when the spec names one; it must be an `https` URL unless its
     /// host is loopback.
     pub fn issuer(&self) -> Result<Option<String>, Error> {

@@ -215,3 +215,34 @@ async fn the_callback_names_the_data_centre_for_the_whole_grant() {
     exchange(&provider, &auth.pending, &callback).await.unwrap();
     assert_eq!(configured.requests().len(), 1);
 }
+
+#[oauthgen_runtime::oauth_provider(spec = "tests/specs/apiheaders.yaml")]
+struct ApiHeaders;
+
+#[tokio::test]
+async fn api_calls_carry_the_spec_api_headers_unless_the_request_sets_them() {
+    let server = MockServer::start(answer).await;
+    let provider = ApiHeaders::new(server.port.to_string(), "the-key", "secret").with_version("v3");
+    let store = oauthgen_runtime::MemoryStore::new();
+    let credentials: Credentials = serde_json::from_value(serde_json::json!({
+        "access_token": "at-1", "token_type": "Bearer", "refresh_token": "rt-1", "scopes": []
+    }))
+    .unwrap();
+    oauthgen_runtime::TokenStore::save(&store, "user", &credentials).await.unwrap();
+    let http = oauthgen_runtime::authorized_client(oauthgen_runtime::TokenManager::new(provider, store, "user"));
+    let url = format!("http://127.0.0.1:{}/api", server.port);
+    http.get(&url).send().await.unwrap();
+    http.get(&url).header("x-api-version", "v1").send().await.unwrap();
+
+    let seen = server.requests();
+    assert_eq!(header(&seen[0], "x-api-key"), Some("the-key"));
+    assert_eq!(header(&seen[0], "x-api-version"), Some("v3"), "a variable");
+    assert_eq!(header(&seen[0], "x-both"), Some("the-key:v3"));
+    assert_eq!(header(&seen[0], "authorization"), Some("Bearer at-1"));
+    assert_eq!(header(&seen[1], "x-api-version"), Some("v1"), "the request's own header wins");
+    // The OAuth endpoints do not get them: they are for API calls.
+    let provider = ApiHeaders::new(server.port.to_string(), "the-key", "secret");
+    let mut credentials = credentials;
+    refresh(&provider, &mut credentials).await.unwrap();
+    assert_eq!(header(&server.requests()[2], "x-api-key"), None);
+}

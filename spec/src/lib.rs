@@ -332,7 +332,7 @@ impl ProviderSpec {
                 sends_redirect_uri: false,
                 margin_seconds: RefreshSpec::DEFAULT_MARGIN_SECONDS,
             },
-            api: ApiSpec { base_url: None },
+            api: ApiSpec { base_url: None, headers: List::Borrowed(&[]) },
             grants: GrantsSpec {
                 authorization_code: false,
                 refresh_token: false,
@@ -540,11 +540,14 @@ pub struct TokenField {
     pub example: Option<Str>,
 }
 
-/// Where the provider's API is.
+/// Where the provider's API is, and what its calls carry besides the bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiSpec {
     /// The API's base URL; `{name}` placeholders name variables and token-response fields.
     pub base_url: Option<Str>,
+    /// Headers the authorized client sends on every API call; values are templates over
+    /// variables and `{client_id}`.
+    pub headers: List<Param>,
 }
 
 /// Refresh semantics.

@@ -76,7 +76,8 @@ impl From<Error> for RequestError {
 /// `credentials.authorize(http)`, returned by [`authorized_client`].
 ///
 /// Each request gets `Authorization: Bearer <token>` from the manager, which refreshes
-/// ahead of expiry. On a `401` the manager gets a new token and the request is sent once
+/// ahead of expiry, and the spec's `api.headers` (MYOB's `x-myobapi-key`) unless the
+/// request sets them itself. On a `401` the manager gets a new token and the request is sent once
 /// more, when its body can be replayed (not a stream); it never loops. A request to a
 /// plain-http URL whose host is not loopback is refused with [`Error::InsecureUrl`] before
 /// a token is fetched or anything is sent.
@@ -90,6 +91,9 @@ impl From<Error> for RequestError {
 pub struct AuthorizedClient {
     http: reqwest::Client,
     tokens: Arc<dyn TokenSource>,
+    /// The spec's `api.headers`, rendered once (variables do not change after the provider
+    /// is built), or why they cannot be.
+    api_headers: Arc<Result<HeaderMap, Error>>,
 }
 
 impl std::fmt::Debug for AuthorizedClient {
@@ -138,6 +142,12 @@ impl AuthorizedClient {
     /// replaying it once after a `401` as described on [`AuthorizedClient`].
     pub async fn execute(&self, mut request: Request) -> Result<Response, RequestError> {
         crate::wire::http::require_tls("a request carrying a bearer token", request.url())?;
+        let api_headers = self.api_headers.as_ref().as_ref().map_err(Clone::clone)?;
+        for (name, value) in api_headers {
+            if !request.headers().contains_key(name) {
+                request.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
         let token = self.tokens.token().await?;
         let replay = request.try_clone();
         request.headers_mut().insert(AUTHORIZATION, bearer(&token)?);
@@ -289,5 +299,7 @@ pub fn authorized_client_with<P: Renew, S: TokenStore>(
     client: reqwest::Client,
     manager: TokenManager<P, S>,
 ) -> AuthorizedClient {
-    AuthorizedClient { http: client, tokens: Arc::new(manager) }
+    let api_headers =
+        manager.provider().provider_config().map_or_else(|| Ok(HeaderMap::new()), crate::ProviderConfig::api_headers);
+    AuthorizedClient { http: client, tokens: Arc::new(manager), api_headers: Arc::new(api_headers) }
 }

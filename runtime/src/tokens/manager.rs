@@ -133,6 +133,12 @@ pub trait Renew: Send + Sync + 'static {
 
     /// The provider's default refresh margin.
     fn default_margin(&self) -> Duration;
+
+    /// The provider's configuration, when there is one: the authorized client sends its
+    /// `api.headers`.
+    fn provider_config(&self) -> Option<&crate::ProviderConfig> {
+        None
+    }
 }
 
 impl<P: Refresh + 'static> Renew for P {
@@ -144,6 +150,10 @@ impl<P: Refresh + 'static> Renew for P {
 
     fn default_margin(&self) -> Duration {
         Duration::from_secs(self.config().spec().refresh.margin_seconds.into())
+    }
+
+    fn provider_config(&self) -> Option<&crate::ProviderConfig> {
+        Some(self.config())
     }
 }
 
@@ -177,6 +187,10 @@ impl<P: crate::ServiceAccount + 'static> Renew for ServiceAccountAuth<P> {
 
     fn default_margin(&self) -> Duration {
         Duration::from_secs(self.provider.config().spec().refresh.margin_seconds.into())
+    }
+
+    fn provider_config(&self) -> Option<&crate::ProviderConfig> {
+        Some(self.provider.config())
     }
 }
 
