@@ -118,6 +118,19 @@ impl Checker<'_> {
         self.index.key(pointer)
     }
 
+    /// A spec's regular expression, compiled, or an error at `pointer`.
+    fn pattern(&mut self, pointer: &str, pattern: &str) -> Option<regex_lite::Regex> {
+        match regex_lite::Regex::new(pattern) {
+            Ok(re) => Some(re),
+            Err(err) => {
+                let first = err.to_string();
+                let first = first.lines().last().unwrap_or_default().trim().to_owned();
+                self.err(self.value(pointer), format!("invalid regular expression: {first}"));
+                None
+            }
+        }
+    }
+
     /// Placeholders must be declared variables.
     fn template(&mut self, pointer: &str, template: &str) -> bool {
         match placeholders(template) {
@@ -333,15 +346,7 @@ impl Checker<'_> {
                 self.err(self.key(&p), format!("variable name `{name}` cannot be used: {why}"));
             }
             let pattern = match &var.pattern {
-                Some(pat) => match regex_lite::Regex::new(pat) {
-                    Ok(re) => Some(re),
-                    Err(err) => {
-                        let first = err.to_string();
-                        let first = first.lines().last().unwrap_or_default().trim().to_owned();
-                        self.err(self.value(&format!("{p}/pattern")), format!("invalid regular expression: {first}"));
-                        None
-                    }
-                },
+                Some(pat) => self.pattern(&format!("{p}/pattern"), pat),
                 None => None,
             };
             if !var.values.is_empty() {
@@ -560,17 +565,7 @@ impl Checker<'_> {
                 if matches!(field.kind, FieldType::Integer | FieldType::Boolean) {
                     self.err(self.key(&format!("{p}/pattern")), "only `string` and `url` fields take a `pattern`");
                 } else {
-                    match regex_lite::Regex::new(pattern) {
-                        Ok(compiled) => re = Some(compiled),
-                        Err(err) => {
-                            let first = err.to_string();
-                            let first = first.lines().last().unwrap_or_default().trim().to_owned();
-                            self.err(
-                                self.value(&format!("{p}/pattern")),
-                                format!("invalid regular expression: {first}"),
-                            );
-                        }
-                    }
+                    re = self.pattern(&format!("{p}/pattern"), pattern);
                 }
             }
             if let Some(example) = &field.example {

@@ -108,6 +108,37 @@ fn origin_value_problem(value: &str) -> Option<&'static str> {
     None
 }
 
+/// A piece of a template: literal text, or the name in a `{name}` placeholder.
+enum Piece<'t> {
+    Text(&'t str),
+    Name(&'t str),
+}
+
+/// The pieces of `template`, in order: the one walk of `{name}` placeholders that rendering,
+/// fallback choice and the API base URL share.
+fn pieces(template: &str) -> impl Iterator<Item = Piece<'_>> {
+    let mut rest = template;
+    std::iter::from_fn(move || {
+        let piece = match rest.find('{') {
+            _ if rest.is_empty() => return None,
+            Some(0) => {
+                let after = &rest[1..];
+                let close = after.find('}').unwrap_or(after.len());
+                let name = &after[..close];
+                rest = after.get(close + 1..).unwrap_or("");
+                Piece::Name(name)
+            }
+            Some(open) => {
+                let (text, after) = rest.split_at(open);
+                rest = after;
+                Piece::Text(text)
+            }
+            None => Piece::Text(std::mem::take(&mut rest)),
+        };
+        Some(piece)
+    })
+}
+
 /// Where a variable's value landed in a rendered template, and the variable's name.
 type Filled<'t> = (std::ops::Range<usize>, &'t str);
 
@@ -357,19 +388,12 @@ impl ProviderConfig {
 
     /// Whether every variable of `template` has a value, set or by default.
     fn has_values(&self, template: &str) -> bool {
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            let after = &rest[open + 1..];
-            let close = after.find('}').unwrap_or(after.len());
-            let name = &after[..close];
-            let has =
-                self.variables.contains_key(name) || self.spec.variable(name).is_some_and(|v| v.default.is_some());
-            if !has {
-                return false;
+        pieces(template).all(|piece| match piece {
+            Piece::Text(_) => true,
+            Piece::Name(name) => {
+                self.variables.contains_key(name) || self.spec.variable(name).is_some_and(|v| v.default.is_some())
             }
-            rest = after.get(close + 1..).unwrap_or("");
-        }
-        true
+        })
     }
 
     /// `template` with each `{name}` replaced by the variable's checked value, and where each
@@ -379,17 +403,16 @@ impl ProviderConfig {
         let template = self.alternative(template);
         let mut out = String::with_capacity(template.len());
         let mut filled = Vec::new();
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            let close = after.find('}').unwrap_or(after.len());
-            let start = out.len();
-            out.push_str(self.checked_variable(&after[..close], in_url)?);
-            filled.push((start..out.len(), &after[..close]));
-            rest = after.get(close + 1..).unwrap_or("");
+        for piece in pieces(template) {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Name(name) => {
+                    let start = out.len();
+                    out.push_str(self.checked_variable(name, in_url)?);
+                    filled.push((start..out.len(), name));
+                }
+            }
         }
-        out.push_str(rest);
         Ok((out, filled))
     }
 
@@ -493,12 +516,14 @@ impl ProviderConfig {
         let fields = &self.spec.token_response.fields;
         let scoped = self.for_credentials(credentials);
         let mut out = String::with_capacity(template.len() + 32);
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            let close = after.find('}').unwrap_or(after.len());
-            let name = &after[..close];
+        for piece in pieces(template) {
+            let name = match piece {
+                Piece::Text(text) => {
+                    out.push_str(text);
+                    continue;
+                }
+                Piece::Name(name) => name,
+            };
             match fields.iter().find(|f| f.name == name) {
                 Some(field) => {
                     let missing = |reason: &str| Error::MissingField {
@@ -540,9 +565,7 @@ impl ProviderConfig {
                 }
                 None => out.push_str(scoped.checked_variable(name, true)?),
             }
-            rest = after.get(close + 1..).unwrap_or("");
         }
-        out.push_str(rest);
         self.parse_url(&out, "API base URL")
     }
 
@@ -554,23 +577,33 @@ impl ProviderConfig {
     ///
     /// When a variable has no value or one that cannot be a header value.
     pub fn api_headers(&self) -> Result<http::HeaderMap, Error> {
-        let mut headers = http::HeaderMap::new();
-        for (name, template) in self.spec.api.headers.iter() {
-            let parts =
-                template.split("{client_id}").map(|part| self.render_value(part)).collect::<Result<Vec<_>, _>>()?;
-            let value = parts.join(self.client_id.as_str());
-            let bad = |reason: String| Error::InvalidVariable {
-                provider: self.id(),
-                name: format!("api.headers.{name}"),
-                value: String::new(),
-                reason,
+        self.render_headers(&self.spec.api.headers, true)
+    }
+
+    /// `headers` with their values rendered (a value that cannot be a header value is the
+    /// variable's fault: the spec's text is checked). For API calls (`api`), `{client_id}`
+    /// is the client's id and the values are marked sensitive.
+    pub(crate) fn render_headers(&self, headers: &[crate::spec::Param], api: bool) -> Result<http::HeaderMap, Error> {
+        let mut out = http::HeaderMap::new();
+        for (name, template) in headers {
+            let value = if api {
+                let parts = template.split("{client_id}").map(|part| self.render_value(part));
+                parts.collect::<Result<Vec<_>, _>>()?.join(self.client_id.as_str())
+            } else {
+                self.render_value(template)?
             };
-            let header = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
-            let mut value = http::HeaderValue::from_str(&value).map_err(|_| bad("not a valid header value".into()))?;
-            value.set_sensitive(true);
-            headers.insert(header, value);
+            let bad = |reason: String| {
+                let variable = template.split_once('{').and_then(|(_, r)| r.split_once('}')).map_or("", |(v, _)| v);
+                Error::InvalidVariable { provider: self.id(), name: variable.to_owned(), value: value.clone(), reason }
+            };
+            let header =
+                http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(format!("header `{name}`: {e}")))?;
+            let mut header_value = http::HeaderValue::from_str(&value)
+                .map_err(|_| bad(format!("it is not a valid `{name}` header value")))?;
+            header_value.set_sensitive(api);
+            out.insert(header, header_value);
         }
-        Ok(headers)
+        Ok(out)
     }
 
     /// The issuer, rendered, when the spec names one; it must be an `https` URL unless its

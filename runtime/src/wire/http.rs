@@ -111,22 +111,9 @@ pub(crate) fn require_tls(what: &str, url: &url::Url) -> Result<(), Error> {
     Err(Error::InsecureUrl { what: what.to_owned(), url: shown.to_string() })
 }
 
-/// The spec's `request_headers`, rendered: sent on every request to the provider. A value
-/// that cannot be a header value is the variable's fault (the spec's text is checked).
+/// The spec's `request_headers`, rendered: sent on every request to the provider.
 fn spec_headers(config: &ProviderConfig) -> Result<http::HeaderMap, Error> {
-    let mut headers = http::HeaderMap::new();
-    for (name, template) in config.spec().request_headers.iter() {
-        let value = config.render_value(template)?;
-        let bad = |reason: String| {
-            let variable = template.split_once('{').and_then(|(_, r)| r.split_once('}')).map_or("", |(v, _)| v);
-            Error::InvalidVariable { provider: config.id(), name: variable.to_owned(), value: value.clone(), reason }
-        };
-        let header = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(format!("header `{name}`: {e}")))?;
-        let value_ =
-            http::HeaderValue::from_str(&value).map_err(|_| bad(format!("it is not a valid `{name}` header value")))?;
-        headers.insert(header, value_);
-    }
-    Ok(headers)
+    config.render_headers(&config.spec().request_headers, false)
 }
 
 /// `name` as the provider calls it (`param_names`: TikTok's `client_key`).
