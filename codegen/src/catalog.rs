@@ -67,6 +67,9 @@ fn quirks(spec: &Spec) -> Vec<String> {
     if let Some(field) = &response.lifetime_field {
         out.push(format!("lifetime in `{field}`"));
     }
+    if let Some(field) = &response.scope_field {
+        out.push(format!("granted scopes in `{field}`"));
+    }
     if response.expires_in_unit == TimeUnit::Milliseconds {
         out.push("`expires_in` in milliseconds".into());
     }

@@ -526,20 +526,29 @@ impl Checker<'_> {
     /// `token_response.fields`: provider-specific names that make accessors, typed patterns.
     fn fields(&mut self) {
         let spec = self.spec;
-        if let Some(name) = spec.token_response.lifetime_field.as_deref() {
-            let problem = if name == "expires_in" {
-                Some("`expires_in` is the default: leave `lifetime_field` out".to_owned())
+        // Standard fields under the provider's own names: the lifetime, the granted scopes.
+        let tr = &spec.token_response;
+        let renamed = [
+            ("lifetime_field", "expires_in", "a lifetime", tr.lifetime_field.as_deref()),
+            ("scope_field", "scope", "the granted scopes", tr.scope_field.as_deref()),
+        ];
+        for (key, standard, what, name) in renamed {
+            let Some(name) = name else { continue };
+            let problem = if name == standard {
+                Some(format!("`{standard}` is the default: leave `{key}` out"))
             } else if STANDARD_TOKEN_FIELDS.contains(&name) || name.is_empty() {
-                Some(format!("`{name}` is a standard token-response field, not a lifetime"))
-            } else if spec.token_response.refresh_token_expires_in.as_deref() == Some(name) {
+                Some(format!("`{name}` is a standard token-response field, not {what}"))
+            } else if tr.refresh_token_expires_in.as_deref() == Some(name) {
                 Some(format!("`{name}` is already `token_response.refresh_token_expires_in`"))
-            } else if spec.token_response.fields.contains_key(name) {
+            } else if tr.fields.contains_key(name) {
                 Some(format!("`{name}` is also declared in `token_response.fields`"))
+            } else if key == "scope_field" && tr.lifetime_field.as_deref() == Some(name) {
+                Some(format!("`{name}` is already `token_response.lifetime_field`"))
             } else {
                 None
             };
             if let Some(problem) = problem {
-                self.err(self.value("/token_response/lifetime_field"), problem);
+                self.err(self.value(&format!("/token_response/{key}")), problem);
             }
         }
         for (name, field) in &spec.token_response.fields {

@@ -199,6 +199,7 @@ struct_literal!(TokenResponseSpec {
     lifetime_field,
     refresh_token_expires_in,
     scope_separator,
+    scope_field,
     fields
 });
 struct_literal!(TokenField { name, kind, required, pattern, example });

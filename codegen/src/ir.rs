@@ -241,6 +241,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             error_in_200: r.error_in_200,
             root: opt(r.root.as_ref()),
             lifetime_field: opt(r.lifetime_field.as_ref()),
+            scope_field: opt(r.scope_field.as_ref()),
             refresh_token_expires_in: opt(r.refresh_token_expires_in.as_ref()),
             scope_separator: opt(r.scope_separator.as_ref()),
             fields: r

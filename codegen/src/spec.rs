@@ -294,6 +294,10 @@ pub struct TokenResponse {
     /// request's (`scopes.separator`): GitHub asks with spaces and answers `repo,gist`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_separator: Option<String>,
+    /// The name of the granted-scopes field when it is not `scope`, holding a string or a
+    /// list of strings (a list named `scopes` in the responses of `HubSpot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_field: Option<String>,
     /// Provider-specific fields of the response (Salesforce `instance_url`, Pipedrive
     /// `api_domain`): checked on every token response, kept in the credentials, read through
     /// generated accessors, and usable as `{name}` in `api.base_url`.

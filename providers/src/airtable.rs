@@ -65,6 +65,7 @@ impl Airtable {
                 ::std::borrow::Cow::Borrowed("refresh_expires_in"),
             ),
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

@@ -64,6 +64,7 @@ impl Box {
             lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

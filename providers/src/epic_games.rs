@@ -68,6 +68,7 @@ impl EpicGames {
                 ::std::borrow::Cow::Borrowed("refresh_expires"),
             ),
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

@@ -71,6 +71,7 @@ impl Github {
             scope_separator: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(","),
             ),
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

@@ -88,6 +88,7 @@ impl GithubEnterprise {
             scope_separator: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(","),
             ),
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

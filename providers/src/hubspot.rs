@@ -70,6 +70,9 @@ impl Hubspot {
             lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::Some(
+                ::std::borrow::Cow::Borrowed("scopes"),
+            ),
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

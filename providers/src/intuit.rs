@@ -77,6 +77,7 @@ impl Intuit {
                 ::std::borrow::Cow::Borrowed("x_refresh_token_expires_in"),
             ),
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

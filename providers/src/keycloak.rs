@@ -132,6 +132,7 @@ impl Keycloak {
                 ::std::borrow::Cow::Borrowed("refresh_expires_in"),
             ),
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

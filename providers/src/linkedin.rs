@@ -76,6 +76,7 @@ impl Linkedin {
                 ::std::borrow::Cow::Borrowed("refresh_token_expires_in"),
             ),
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(&[]),
         },
         refresh: ::oauthgen_runtime::__private::spec::RefreshSpec {

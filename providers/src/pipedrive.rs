@@ -66,6 +66,7 @@ impl Pipedrive {
             scope_separator: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed(","),
             ),
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(
                 &[
                     ::oauthgen_runtime::__private::spec::TokenField {

@@ -111,6 +111,7 @@ impl Salesforce {
             lifetime_field: ::core::option::Option::None,
             refresh_token_expires_in: ::core::option::Option::None,
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(
                 &[
                     ::oauthgen_runtime::__private::spec::TokenField {

@@ -79,6 +79,7 @@ impl Tiktok {
                 ::std::borrow::Cow::Borrowed("refresh_expires_in"),
             ),
             scope_separator: ::core::option::Option::None,
+            scope_field: ::core::option::Option::None,
             fields: ::std::borrow::Cow::Borrowed(
                 &[
                     ::oauthgen_runtime::__private::spec::TokenField {

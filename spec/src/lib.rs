@@ -321,6 +321,7 @@ impl ProviderSpec {
                 error_in_200: false,
                 root: None,
                 lifetime_field: None,
+                scope_field: None,
                 refresh_token_expires_in: None,
                 scope_separator: None,
                 fields: List::Borrowed(&[]),
@@ -506,6 +507,8 @@ pub struct TokenResponseSpec {
     pub refresh_token_expires_in: Option<Str>,
     /// The separator of the response's `scope` when it differs from the request's.
     pub scope_separator: Option<Str>,
+    /// The name of the granted-scopes field when it is not `scope`.
+    pub scope_field: Option<Str>,
     /// Typed provider-specific fields of the response, checked and kept in the credentials,
     /// in name order.
     pub fields: List<TokenField>,

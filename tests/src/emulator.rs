@@ -968,8 +968,16 @@ impl Inner {
             let out = tr.scope_separator.as_deref().unwrap_or(&self.spec.scope_separator);
             s.split(&*self.spec.scope_separator).collect::<Vec<_>>().join(out)
         });
-        if let Some(s) = &scope {
-            fields.insert("scope".into(), Value::String(s.clone()));
+        // Under the provider's own name as a list (HubSpot `scopes`), else as a string.
+        match (&scope, tr.scope_field.as_deref()) {
+            (Some(s), Some(name)) => {
+                let items = s.split(&*self.spec.scope_separator).map(|s| Value::String(s.to_owned())).collect();
+                fields.insert(name.to_owned(), Value::Array(items));
+            }
+            (Some(s), None) => {
+                fields.insert("scope".into(), Value::String(s.clone()));
+            }
+            (None, _) => {}
         }
         // The spec's own fields: its example, else a value of the type; integers and
         // booleans as JSON on the first response, as strings after (both are documented).

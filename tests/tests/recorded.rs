@@ -35,13 +35,9 @@ struct Mismatch {
 
 /// Documented responses that are not read as documented; each is asserted to still fail,
 /// for the reason given. (GitHub's comma-separated granted scopes are read with
-/// `token_response.scope_separator`, and Tumblr's `"id_token": false` is dropped.)
-const KNOWN_MISMATCHES: &[Mismatch] = &[Mismatch {
-    provider: "hubspot",
-    fixture: "token",
-    fails_with: "scope None",
-    why: "HubSpot names the granted scopes `scopes` (a JSON array); the spec format cannot name the scope field yet",
-}];
+/// `token_response.scope_separator`, and Tumblr's `"id_token": false` is dropped;
+/// the `scopes` array of `HubSpot` is read with `token_response.scope_field`.)
+const KNOWN_MISMATCHES: &[Mismatch] = &[];
 
 /// What a fixture's documentation says about it.
 #[derive(Debug, Deserialize)]

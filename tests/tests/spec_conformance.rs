@@ -519,7 +519,11 @@ fn check_issued(
     }
     check_fields(spec, credentials)?;
     if let Some(scope) = &last.scope {
-        let response_separator = spec.token_response.scope_separator.as_deref().unwrap_or(&spec.scope_separator);
+        // A list under the provider's own name (`scope_field`) is sent as the request joins it.
+        let response_separator = match spec.token_response.scope_field {
+            Some(_) => &spec.scope_separator,
+            None => spec.token_response.scope_separator.as_deref().unwrap_or(&spec.scope_separator),
+        };
         let expected: Vec<String> =
             scope.split(response_separator).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         ensure(credentials.scopes == expected, || {

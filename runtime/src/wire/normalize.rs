@@ -184,6 +184,14 @@ pub fn normalize(
         if let Some(field) = spec.refresh_token_expires_in.as_deref() {
             number_field(&mut map, field, spec.expires_in_unit)?;
         }
+        // The granted scopes under the provider's own name (HubSpot `scopes`), unless the
+        // response also has a standard `scope`.
+        if let Some(name) = spec.scope_field.as_deref()
+            && !map.contains_key("scope")
+            && let Some(value) = map.remove(name)
+        {
+            map.insert("scope".into(), value);
+        }
         // The response's own separator when the spec names one (GitHub answers `repo,gist`).
         let separator = spec.scope_separator.as_deref().unwrap_or(separator);
         match map.get("scope") {
@@ -290,6 +298,7 @@ pub(crate) const JSON: TokenResponseSpec = TokenResponseSpec {
     error_in_200: false,
     root: None,
     lifetime_field: None,
+    scope_field: None,
     refresh_token_expires_in: None,
     scope_separator: None,
     fields: std::borrow::Cow::Borrowed(&[]),
@@ -311,6 +320,24 @@ mod tests {
         assert_eq!(n.body["scope"], "repo gist");
         let n = run(&JSON, " ", 200, r#"{"access_token":"a","scope":"repo,gist"}"#).unwrap();
         assert_eq!(n.body["scope"], "repo,gist", "without it, one scope as the request separator sees it");
+    }
+
+    #[test]
+    fn granted_scopes_under_another_name() {
+        // HubSpot answers `"scopes": ["oauth", "crm.objects.contacts.read"]`.
+        let hubspot = TokenResponseSpec { scope_field: Some("scopes".into()), ..JSON };
+        let n =
+            run(&hubspot, " ", 200, r#"{"access_token":"a","scopes":["oauth","crm.objects.contacts.read"]}"#).unwrap();
+        assert_eq!(n.body["scope"], "oauth crm.objects.contacts.read");
+        assert!(!n.body.contains_key("scopes"), "the field is read once, as `scope`");
+        let n = run(&hubspot, " ", 200, r#"{"access_token":"a","scope":"oauth","scopes":["x"]}"#).unwrap();
+        assert_eq!(n.body["scope"], "oauth", "a standard `scope` wins");
+        let err = run(&hubspot, " ", 200, r#"{"access_token":"a","scopes":["oauth",7]}"#).unwrap_err();
+        assert!(err.0.contains("non-string"), "{}", err.0);
+        let err = run(&hubspot, " ", 200, r#"{"access_token":"a","scopes":{"oauth":true}}"#).unwrap_err();
+        assert!(err.0.contains("expected a string"), "{}", err.0);
+        let n = run(&JSON, " ", 200, r#"{"access_token":"a","scopes":["oauth"]}"#).unwrap();
+        assert!(!n.body.contains_key("scope"), "without the key, `scopes` is not the grant");
     }
 
     #[test]
