@@ -96,8 +96,15 @@ fn quirks(spec: &Spec) -> Vec<String> {
         };
         out.push(format!("{endpoint} client auth `{method}`"));
     }
-    for (from, to) in &spec.param_names {
-        out.push(format!("`{from}` named `{to}`"));
+    let renamed = spec.param_names.iter().map(|p| (None, p));
+    let renamed =
+        renamed.chain(spec.endpoint_param_names.iter().flat_map(|(e, m)| m.iter().map(move |p| (Some(e), p))));
+    for (endpoint, (from, to)) in renamed {
+        let at = endpoint.map(|e| format!(" at {e}")).unwrap_or_default();
+        out.push(match to {
+            Some(to) => format!("`{from}` named `{to}`{at}"),
+            None => format!("no `{from}`{at}"),
+        });
     }
     if spec.refresh.sends_redirect_uri {
         out.push("refresh repeats `redirect_uri`".into());

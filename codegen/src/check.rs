@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::diag::{Diagnostic, Location};
 use crate::ident;
 use crate::schema::did_you_mean;
-use oauthgen_spec::{Endpoint, FALLBACK, FieldType, RENAMABLE_PARAMS, RESERVED_PARAMS, STANDARD_TOKEN_FIELDS};
+use oauthgen_spec::{
+    Endpoint, FALLBACK, FieldType, PARAM_NAME_ENDPOINTS, REMOVABLE_PARAMS, RENAMABLE_PARAMS, RESERVED_PARAMS,
+    STANDARD_TOKEN_FIELDS,
+};
 
 use crate::spec::{ClientAuth, Spec};
 use crate::yaml::{Index, escape};
@@ -436,19 +439,84 @@ impl Checker<'_> {
         }
     }
 
-    /// `param_names`: renamable protocol parameters, to distinct names that are neither
-    /// protocol parameters nor the spec's own; renamed client credentials go in the body.
+    /// `param_names` and `endpoint_param_names`: renamable protocol parameters, to distinct
+    /// names that are neither protocol parameters nor the spec's own; `response_type` may be
+    /// left out; renamed client credentials go in the body.
     fn param_names(&mut self) {
         let spec = self.spec;
-        let mut seen = BTreeSet::new();
-        for (from, to) in &spec.param_names {
-            let p = format!("/param_names/{}", escape(from));
+        self.renames("/param_names", &spec.param_names, &BTreeMap::new());
+        for (key, names) in &spec.endpoint_param_names {
+            let p = format!("/endpoint_param_names/{}", escape(key));
+            match Endpoint::from_key(key).filter(|e| PARAM_NAME_ENDPOINTS.contains(e)) {
+                None => {
+                    let keys = PARAM_NAME_ENDPOINTS.iter().map(|e| e.key());
+                    let mut d = Diagnostic::error(
+                        self.key(&p),
+                        format!("`{key}` is not an endpoint whose parameters can be renamed"),
+                    );
+                    d.help = Some(match did_you_mean(key, keys.clone()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => {
+                            format!("the keys are {}", keys.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                        }
+                    });
+                    self.out.push(d);
+                }
+                Some(e) if spec.endpoints.get(e).is_none() => {
+                    self.err(
+                        self.key(&p),
+                        format!("`endpoint_param_names.{key}` is set but the spec has no `endpoints.{key}`"),
+                    );
+                }
+                Some(_) => self.renames(&p, names, &spec.param_names),
+            }
+        }
+        let renames_client = |names: &BTreeMap<String, Option<String>>| {
+            names.contains_key("client_id") || names.contains_key("client_secret")
+        };
+        let renames_client =
+            renames_client(&spec.param_names) || spec.endpoint_param_names.values().any(renames_client);
+        if renames_client && spec.client_auth.contains(&ClientAuth::Basic) {
+            self.err(
+                self.value("/client_auth"),
+                "renamed client credentials (`param_names`) are sent in the body: `client_auth` must be `[request_body]`",
+            );
+        }
+    }
+
+    /// One map of renamed parameters at `base`; `outer` holds the renames it overrides.
+    fn renames(
+        &mut self,
+        base: &str,
+        names: &BTreeMap<String, Option<String>>,
+        outer: &BTreeMap<String, Option<String>>,
+    ) {
+        let spec = self.spec;
+        // The names the requests already use: the outer renames not overridden here.
+        let mut seen: BTreeSet<&str> =
+            outer.iter().filter(|(from, _)| !names.contains_key(*from)).filter_map(|(_, to)| to.as_deref()).collect();
+        for (from, to) in names {
+            let p = format!("{base}/{}", escape(from));
+            let Some(to) = to else {
+                if !REMOVABLE_PARAMS.contains(&from.as_str()) {
+                    let mut d = Diagnostic::error(self.value(&p), format!("`{from}` cannot be left out"));
+                    d.help = Some(format!(
+                        "only {} can be left out (`~`)",
+                        REMOVABLE_PARAMS.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    ));
+                    self.out.push(d);
+                }
+                continue;
+            };
             if !RENAMABLE_PARAMS.contains(&from.as_str()) {
                 let mut d = Diagnostic::error(self.key(&p), format!("`{from}` cannot be renamed"));
-                d.help = Some(format!(
-                    "the renamable parameters are {}",
-                    RENAMABLE_PARAMS.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                ));
+                d.help = Some(match did_you_mean(from, RENAMABLE_PARAMS.iter().copied()) {
+                    Some(s) if s != from => format!("did you mean `{s}`?"),
+                    _ => format!(
+                        "the renamable parameters are {}",
+                        RENAMABLE_PARAMS.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                });
                 self.out.push(d);
             }
             let token = !to.is_empty() && to.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -463,14 +531,6 @@ impl Checker<'_> {
             } else if RESERVED_PARAMS.contains(&to.as_str()) || own || !seen.insert(to.as_str()) {
                 self.err(self.value(&p), format!("`{to}` is already a parameter of the requests"));
             }
-        }
-        let renames_client =
-            spec.param_names.contains_key("client_id") || spec.param_names.contains_key("client_secret");
-        if renames_client && spec.client_auth.contains(&ClientAuth::Basic) {
-            self.err(
-                self.value("/client_auth"),
-                "renamed client credentials (`param_names`) are sent in the body: `client_auth` must be `[request_body]`",
-            );
         }
     }
 

@@ -167,6 +167,7 @@ struct_literal!(ProviderSpec {
     authorize_params,
     request_headers,
     param_names,
+    endpoint_param_names,
     token_request,
     token_response,
     refresh,

@@ -171,6 +171,11 @@ fn params(map: &BTreeMap<String, String>) -> List<Param> {
     map.iter().map(|(k, v)| (str(k), str(v))).collect::<Vec<_>>().into()
 }
 
+/// Renamed protocol parameters; one left out (`~`) has an empty name.
+fn renames(map: &BTreeMap<String, Option<String>>) -> List<Param> {
+    map.iter().map(|(k, v)| (str(k), str(v.as_deref().unwrap_or_default()))).collect::<Vec<_>>().into()
+}
+
 /// The one lowering of a checked spec into the model every part of oauthgen reads: defaults
 /// applied (`margin_seconds` 60, device `default_interval` 5, the `token` audience), default
 /// scope names resolved to scope strings, variables and parameters in name order.
@@ -227,7 +232,16 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             .into(),
         authorize_params: params(&spec.authorize_params),
         request_headers: params(&spec.request_headers),
-        param_names: params(&spec.param_names),
+        param_names: renames(&spec.param_names),
+        endpoint_param_names: spec
+            .endpoint_param_names
+            .iter()
+            .filter_map(|(key, names)| Some((oauthgen_spec::Endpoint::from_key(key)?, names)))
+            .flat_map(|(endpoint, names)| {
+                renames(names).iter().cloned().map(move |p| (endpoint, p)).collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .into(),
         token_request: TokenRequestSpec {
             body_format: spec.token_request.body_format,
             params: params(&spec.token_request.params),

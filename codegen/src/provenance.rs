@@ -26,6 +26,7 @@ fn vocabulary() -> Vec<String> {
         "authorize_params",
         "request_headers",
         "param_names",
+        "endpoint_param_names",
         "token_request",
         "token_response",
         "refresh",

@@ -69,9 +69,16 @@ pub struct Spec {
     pub request_headers: BTreeMap<String, String>,
     /// Protocol parameters the provider names otherwise, standard name -> the provider's
     /// (TikTok `client_id: client_key`): used in the authorization URL and every request
-    /// body. `client_id`, `client_secret` and `scope` can be renamed.
+    /// body. `client_id`, `client_secret` and `scope` can be renamed; `response_type: ~`
+    /// leaves it out of the authorization URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub param_names: BTreeMap<String, String>,
+    pub param_names: BTreeMap<String, Option<String>>,
+    /// Protocol parameters that one endpoint's requests name otherwise, endpoint -> standard
+    /// name -> the provider's (Twitch's `device_authorization: { scope: scopes }`); they take
+    /// precedence over `param_names`. Keys: `authorization`, `token` (refreshes included),
+    /// `revocation`, `device_authorization`, `introspection`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoint_param_names: BTreeMap<String, BTreeMap<String, Option<String>>>,
     /// How token requests must be shaped.
     #[serde(default)]
     pub token_request: TokenRequest,

@@ -82,6 +82,7 @@ impl Notion {
             ],
         ),
         param_names: ::std::borrow::Cow::Borrowed(&[]),
+        endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Json,
             params: ::std::borrow::Cow::Borrowed(&[]),

@@ -117,14 +117,24 @@ async fn renamed_parameters_path_prefixes_dates_and_the_redirect_uri_on_refresh(
     let body = format!(
         r#"{{"access_token":"at-1","token_type":"Bearer","expires_at":"{in_an_hour}","refresh_token":"rt-1"}}"#
     );
-    let server = MockServer::start(move |_| Reply::json(200, body.clone())).await;
+    let server = MockServer::start(move |seen| match seen.path() {
+        "/gitlab/device" => Reply::json(
+            200,
+            r#"{"device_code":"dc","user_code":"U","verification_uri":"https://acme.example/activate","expires_in":600}"#,
+        ),
+        _ => Reply::json(200, body.clone()),
+    })
+    .await;
     let provider = Renamed::new(server.port.to_string(), "the-key", "the-secret").with_prefix("/gitlab");
 
-    let auth = authorize_url(&provider, "http://127.0.0.1:9/cb", &[] as &[&str]).unwrap();
+    let auth = authorize_url(&provider, "http://127.0.0.1:9/cb", &["read", "write"]).unwrap();
     assert_eq!(auth.url.path(), "/gitlab/authorize", "the path prefix");
     let query: std::collections::BTreeMap<String, String> = auth.url.query_pairs().into_owned().collect();
     assert_eq!(query.get("client_key").map(String::as_str), Some("the-key"));
+    assert_eq!(query.get("scope").map(String::as_str), Some("read write"), "renamed at another endpoint only");
     assert!(!query.contains_key("client_id"), "{query:?}");
+    assert!(!query.contains_key("response_type"), "left out: {query:?}");
+    assert!(query.contains_key("state") && query.contains_key("redirect_uri"), "{query:?}");
 
     let callback = Callback::from_pairs([("code", "c-1"), ("state", auth.pending.state())]).unwrap();
     let mut credentials = exchange(&provider, &auth.pending, &callback).await.unwrap();
@@ -143,12 +153,24 @@ async fn renamed_parameters_path_prefixes_dates_and_the_redirect_uri_on_refresh(
     assert_eq!(again["grant_type"], "refresh_token");
     assert_eq!(again["redirect_uri"], "http://127.0.0.1:9/cb", "the sign-in's redirect URI, repeated");
 
+    // The device request's own names (`endpoint_param_names`) win over `param_names`.
+    let device = oauthgen_runtime::device_authorization(&provider, &["read", "write"]).await.unwrap();
+    assert_eq!(device.user_code, "U");
+    let seen = server.requests();
+    let sent = form(&seen[2]);
+    assert_eq!(seen[2].path(), "/gitlab/device");
+    assert_eq!(sent.get("scopes").map(String::as_str), Some("read write"), "{sent:?}");
+    assert_eq!(sent.get("app_key").map(String::as_str), Some("the-key"), "{sent:?}");
+    for standard in ["scope", "client_id", "client_key"] {
+        assert!(!sent.contains_key(standard), "{standard} in {sent:?}");
+    }
+
     // Credentials that never recorded it (another client's, an older store): a clear error,
     // nothing sent.
     credentials.extra.remove("redirect_uri");
     let err = refresh(&provider, &mut credentials).await.unwrap_err();
     assert!(matches!(&err, oauthgen_runtime::Error::MissingField { field, .. } if field == "redirect_uri"), "{err:?}");
-    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[test]

@@ -44,8 +44,22 @@ pub type Param = (Str, Str);
 /// a default) is used, else the last.
 pub const FALLBACK: &str = " || ";
 
-/// Protocol parameters a spec may rename (`param_names`).
+/// Protocol parameters a spec may rename (`param_names`, `endpoint_param_names`).
 pub const RENAMABLE_PARAMS: &[&str] = &["client_id", "client_secret", "scope"];
+
+/// Protocol parameters a spec may leave out (a `param_names` value of `~`): the provider
+/// refuses them.
+pub const REMOVABLE_PARAMS: &[&str] = &["response_type"];
+
+/// The endpoints whose requests a spec may rename parameters for (`endpoint_param_names`);
+/// a refresh is a request to the token endpoint.
+pub const PARAM_NAME_ENDPOINTS: &[Endpoint] = &[
+    Endpoint::Authorization,
+    Endpoint::Token,
+    Endpoint::Revocation,
+    Endpoint::DeviceAuthorization,
+    Endpoint::Introspection,
+];
 
 /// Parameters the flows set themselves: a spec may not set them through `authorize_params`
 /// or `token_request.params`, and a caller may not pass them as extra parameters.
@@ -244,8 +258,11 @@ pub struct ProviderSpec {
     /// templates).
     pub request_headers: List<Param>,
     /// Protocol parameters the provider names otherwise (`client_id` -> `client_key`), in
-    /// the authorization URL and every request body.
+    /// the authorization URL and every request body; an empty name: left out.
     pub param_names: List<Param>,
+    /// Protocol parameters one endpoint's requests name otherwise (Twitch's device request
+    /// takes `scopes`), before `param_names`; an empty name: left out.
+    pub endpoint_param_names: List<(Endpoint, Param)>,
     /// Token request shaping.
     pub token_request: TokenRequestSpec,
     /// Token response clean-up.
@@ -271,6 +288,27 @@ pub struct ProviderSpec {
 }
 
 impl ProviderSpec {
+    /// The name under which `endpoint`'s requests send the protocol parameter `name`:
+    /// `endpoint_param_names`, else `param_names`, else `name`; `None` when the provider
+    /// takes it without it. A refresh is a request to the token endpoint.
+    #[must_use]
+    pub fn param_name<'a>(&'a self, endpoint: Endpoint, name: &'a str) -> Option<&'a str> {
+        let endpoint = if endpoint == Endpoint::Refresh { Endpoint::Token } else { endpoint };
+        let own = self.endpoint_param_names.iter().find(|(e, (from, _))| *e == endpoint && from == name);
+        let renamed = own.map(|(_, p)| p).or_else(|| self.param_names.iter().find(|(from, _)| from == name));
+        match renamed {
+            None => Some(name),
+            Some((_, to)) if to.is_empty() => None,
+            Some((_, to)) => Some(to),
+        }
+    }
+
+    /// Whether any request names or leaves out a protocol parameter otherwise.
+    #[must_use]
+    pub fn renames_params(&self) -> bool {
+        !self.param_names.is_empty() || !self.endpoint_param_names.is_empty()
+    }
+
     /// A spec with only a token endpoint, every other value its default (no grants): a
     /// starting point for specs built in code.
     #[must_use]
@@ -308,6 +346,7 @@ impl ProviderSpec {
             authorize_params: List::Borrowed(&[]),
             request_headers: List::Borrowed(&[]),
             param_names: List::Borrowed(&[]),
+            endpoint_param_names: List::Borrowed(&[]),
             token_request: TokenRequestSpec {
                 body_format: BodyFormat::Form,
                 params: List::Borrowed(&[]),

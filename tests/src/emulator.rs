@@ -31,8 +31,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use oauthgen_runtime::Endpoint;
 use oauthgen_runtime::spec::{
-    BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, Pkce, ProviderSpec, ResponseFormat, Str, Subject,
-    TimeUnit,
+    BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, Pkce, ProviderSpec, REMOVABLE_PARAMS,
+    RENAMABLE_PARAMS, ResponseFormat, Str, Subject, TimeUnit,
 };
 use serde_json::{Map, Value, json};
 
@@ -442,22 +442,37 @@ impl Inner {
                     .refuse(Endpoint::Token, &Refusal::new(StatusCode::NOT_FOUND, "invalid_request", "unknown path"));
             }
         };
-        // The provider knows its parameters by its own names (`param_names`): the standard
-        // name is refused, the provider's is read as the standard one.
-        for (standard, own) in self.spec.param_names.iter() {
-            if request.params.contains_key(&**standard) || request.query.contains_key(&**standard) {
-                let refusal = Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    format!("`{standard}` sent; this provider calls it `{own}`"),
-                );
+        // The provider knows its parameters by its own names (`param_names`,
+        // `endpoint_param_names`): the standard name is refused, the provider's is read as
+        // the standard one; a parameter it takes none of is refused (the authorization
+        // endpoint then answers as if it were `response_type=code`).
+        let standard_names = RENAMABLE_PARAMS.iter().chain(REMOVABLE_PARAMS);
+        for standard in standard_names {
+            let own = self.spec.param_name(endpoint, standard);
+            if own == Some(standard) {
+                continue;
+            }
+            if request.params.contains_key(*standard) || request.query.contains_key(*standard) {
+                let why = match own {
+                    Some(own) => format!("`{standard}` sent; this provider calls it `{own}` here"),
+                    None => format!("`{standard}` sent; this provider takes none"),
+                };
+                let refusal = Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", why);
                 let refusal = Self::violation(request, refusal);
                 return self.refuse(endpoint, &refusal);
             }
-            for map in [&mut request.params, &mut request.query] {
-                if let Some(value) = map.remove(&**own) {
-                    map.insert(standard.to_string(), value);
+            match own {
+                Some(own) => {
+                    for map in [&mut request.params, &mut request.query] {
+                        if let Some(value) = map.remove(own) {
+                            map.insert((*standard).to_owned(), value);
+                        }
+                    }
                 }
+                None if *standard == "response_type" => {
+                    request.query.insert("response_type".into(), "code".into());
+                }
+                None => {}
             }
         }
         let result = match endpoint {

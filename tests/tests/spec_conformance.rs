@@ -714,13 +714,12 @@ async fn refresh_step<P: Refresh>(p: &P, e: &Emulator, ctx: &mut Ctx) -> Result<
 
 async fn device_step<P: DeviceFlow>(p: &P, e: &Emulator, ctx: &mut Ctx) -> Result<(), String> {
     let spec = p.config().spec();
-    let none: &[&str] = &[];
-    let mut device = oauthgen_runtime::device_authorization(p, none)
+    // Explicit scopes, so that the scope parameter (and its name at this endpoint) is sent.
+    let mut device = oauthgen_runtime::device_authorization(p, &ctx.scopes)
         .await
         .map_err(|e| format!("device authorization: {}", describe_error(&e)))?;
     let request = e.requests_to(Endpoint::DeviceAuthorization).pop().ok_or("no device authorization request")?;
-    let defaults: Vec<String> = spec.default_scopes.iter().map(ToString::to_string).collect();
-    check_scope_param(spec, request.param("scope"), &defaults)?;
+    check_scope_param(spec, request.param("scope"), &ctx.scopes)?;
     ensure(device.user_code.starts_with("EMU-"), || format!("user code {:?}", device.user_code))?;
     let credentials = oauthgen_runtime::device_poll(p, &mut device)
         .await

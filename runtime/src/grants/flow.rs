@@ -269,13 +269,11 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
         nonce = Some(fresh);
     }
     let (mut url, _) = request.url();
-    if !spec.param_names.is_empty() {
+    if spec.renames_params() {
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let mut query = url.query_pairs_mut();
         query.clear();
-        for (name, value) in &pairs {
-            query.append_pair(crate::wire::http::param_name(config, name), value);
-        }
+        query.extend_pairs(crate::wire::http::rename_pairs(config, Endpoint::Authorization, &pairs));
         drop(query);
     }
     Ok(Authorization {

@@ -116,16 +116,21 @@ fn spec_headers(config: &ProviderConfig) -> Result<http::HeaderMap, Error> {
     config.render_headers(&config.spec().request_headers, false)
 }
 
-/// `name` as the provider calls it (`param_names`: TikTok's `client_key`).
-pub(crate) fn param_name<'a>(config: &'a ProviderConfig, name: &'a str) -> &'a str {
-    config.spec().param_names.iter().find(|(from, _)| from == name).map_or(name, |(_, to)| to)
+/// Parameters as `endpoint`'s requests name them (`param_names`, `endpoint_param_names`:
+/// TikTok's `client_key`), without those the provider takes none of.
+pub(crate) fn rename_pairs<'a>(
+    config: &'a ProviderConfig,
+    endpoint: Endpoint,
+    pairs: &'a [(String, String)],
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    pairs.iter().filter_map(move |(k, v)| Some((config.spec().param_name(endpoint, k)?, v.as_str())))
 }
 
-/// A form body with the spec's renamed parameters (`param_names`).
-fn rename_params(config: &ProviderConfig, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+/// A form body with the spec's renamed parameters.
+fn rename_params(config: &ProviderConfig, endpoint: Endpoint, body: &[u8]) -> Result<Vec<u8>, TransportError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| TransportError::Http(format!("cannot re-encode request: {e}")))?;
-    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (param_name(config, k), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = rename_pairs(config, endpoint, &pairs).collect();
     serde_urlencoded::to_string(pairs).map(String::into_bytes).map_err(|e| TransportError::Http(e.to_string()))
 }
 
@@ -169,8 +174,8 @@ pub(crate) async fn send(
     let spec = config.spec();
     let (parts, mut body) = request.into_parts();
     let mut headers = parts.headers;
-    if !spec.param_names.is_empty() && !body.is_empty() {
-        body = rename_params(config, &body)?;
+    if spec.renames_params() && !body.is_empty() {
+        body = rename_params(config, endpoint, &body)?;
     }
     // `body_format: json` shapes every body sent to the provider (Notion's revocation and
     // introspection take JSON as its token endpoint does).
