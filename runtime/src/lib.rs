@@ -58,6 +58,8 @@
 mod config;
 mod credentials;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod google;
 mod grants;
 pub mod oidc;

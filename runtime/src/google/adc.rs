@@ -57,13 +57,18 @@ pub fn read_credentials_file(path: &Path) -> Result<GoogleCredentials, AdcError>
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| AdcError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
-    let value: serde_json::Value = serde_json::from_str(&text)
+    parse_credentials(shown, &text)
+}
+
+/// A credentials file's text; `shown` names it in errors.
+pub(crate) fn parse_credentials(shown: String, text: &str) -> Result<GoogleCredentials, AdcError> {
+    let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| AdcError::Unreadable { path: shown.clone(), reason: format!("not JSON: {e}") })?;
     match value.get("type").and_then(serde_json::Value::as_str) {
-        Some("service_account") => ServiceAccountKey::from_google_json(&text)
+        Some("service_account") => ServiceAccountKey::from_google_json(text)
             .map(GoogleCredentials::ServiceAccount)
             .map_err(|e| AdcError::Unreadable { path: shown, reason: e.to_string() }),
-        Some("authorized_user") => authorized_user::read(&text)
+        Some("authorized_user") => authorized_user::read(text)
             .map(GoogleCredentials::AuthorizedUser)
             .map_err(|e| AdcError::Unreadable { path: shown, reason: e.to_string() }),
         Some(other) => Err(AdcError::Unsupported { path: shown, kind: other.to_owned() }),

@@ -80,8 +80,17 @@ pub async fn device_authorization<P: DeviceFlow, S: AsRef<str>>(
     }
     // A refusal (an OAuth error or not) is an error from `post_authenticated`.
     let response = post_authenticated(config, Endpoint::DeviceAuthorization, params).await?;
-    let status = response.status().as_u16();
-    let r: Response = serde_json::from_slice(response.body()).map_err(|e| Error::MalformedResponse {
+    read_device_authorization(spec, response.status().as_u16(), response.body(), scopes)
+}
+
+/// A device authorization response (a success) for `scopes`.
+pub(crate) fn read_device_authorization(
+    spec: &crate::spec::ProviderSpec,
+    status: u16,
+    body: &[u8],
+    scopes: Vec<String>,
+) -> Result<DeviceAuthorization, Error> {
+    let r: Response = serde_json::from_slice(body).map_err(|e| Error::MalformedResponse {
         status,
         reason: format!("invalid device authorization response: {e}"),
     })?;

@@ -677,10 +677,13 @@ pub async fn introspect<P: Introspection>(provider: &P, token: &str, hint: Optio
         params.push(("token_type_hint", h));
     }
     let response = post_authenticated(provider.config(), Endpoint::Introspection, params).await?;
-    serde_json::from_slice(response.body()).map_err(|e| Error::MalformedResponse {
-        status: response.status().as_u16(),
-        reason: format!("invalid introspection response: {e}"),
-    })
+    read_introspection(response.status().as_u16(), response.body())
+}
+
+/// An introspection response (a success).
+pub(crate) fn read_introspection(status: u16, body: &[u8]) -> Result<TokenInfo, Error> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid introspection response: {e}") })
 }
 
 /// `Basic` credentials as RFC 6749 section 2.3.1 asks: each part form-encoded first.

@@ -311,21 +311,28 @@ async fn connection(
             return;
         }
     };
-    let head = String::from_utf8_lossy(&head);
-    let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default();
-    let (request_path, query) = target.split_once('?').unwrap_or((target, ""));
-    if request_path != &*path {
+    let (request_path, query) = request_target(&head);
+    if request_path != *path {
         // `/favicon.ico` and anything else: not ours.
         let _ = respond(&mut socket, 404, "<!doctype html><title>Not found</title>").await;
         return;
     }
-    let request = CallbackRequest { socket, query: query.to_owned(), permit };
+    let request = CallbackRequest { socket, query, permit };
     // Fails only once the wait is over.
     let _ = callbacks.send(request).await;
 }
 
+/// The path and the query of a request head's target (`GET /callback?code=... HTTP/1.1`);
+/// empty when the head has none. Bytes that are not UTF-8 are replaced.
+pub(crate) fn request_target(head: &[u8]) -> (String, String) {
+    let head = String::from_utf8_lossy(head);
+    let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    (path.to_owned(), query.to_owned())
+}
+
 /// What [`read_head`] found.
-enum Head {
+pub(crate) enum Head {
     /// The head, without the blank line that ends it.
     Complete(Vec<u8>),
     /// More than [`MAX_HEAD`] bytes without the end of the head.
@@ -344,21 +351,27 @@ async fn read_head(socket: &mut TcpStream) -> Head {
             Ok(0) | Err(_) => return Head::Closed,
             Ok(n) => n,
         };
-        // The terminator may straddle two reads.
-        let from = buf.len().saturating_sub(3);
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n") {
-            let end = from + at;
-            if end + 4 > MAX_HEAD {
-                return Head::TooLarge;
-            }
-            buf.truncate(end);
-            return Head::Complete(buf);
-        }
-        if buf.len() >= MAX_HEAD {
-            return Head::TooLarge;
+        if let Some(head) = scan_head(&mut buf, &chunk[..n]) {
+            return head;
         }
     }
+}
+
+/// Add one read to `buf`: the head once the blank line that ends it has arrived (`buf`
+/// then holds it), [`Head::TooLarge`] past [`MAX_HEAD`], else `None` (read on).
+pub(crate) fn scan_head(buf: &mut Vec<u8>, read: &[u8]) -> Option<Head> {
+    // The terminator may straddle two reads.
+    let from = buf.len().saturating_sub(3);
+    buf.extend_from_slice(read);
+    if let Some(at) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+        let end = from + at;
+        if end + 4 > MAX_HEAD {
+            return Some(Head::TooLarge);
+        }
+        buf.truncate(end);
+        return Some(Head::Complete(std::mem::take(buf)));
+    }
+    (buf.len() >= MAX_HEAD).then_some(Head::TooLarge)
 }
 
 /// Write a complete response (within [`WRITE_TIMEOUT`]) and close the sending side.

@@ -119,6 +119,15 @@ fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// A store file's contents: empty (or only white space) is an empty store.
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map, StoreError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt { path: path.display().to_string(), reason: e.to_string() })
+}
+
 impl FileStore {
     /// A store at `path`; the file is created on the first save.
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -159,11 +168,7 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
             Err(e) => return Err(open_error(&self.path, &e)),
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Map::new());
-        }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Corrupt { path: self.path.display().to_string(), reason: e.to_string() })
+        parse(&self.path, &bytes)
     }
 
     /// Replace the file with `map`, atomically.

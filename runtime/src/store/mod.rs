@@ -20,7 +20,7 @@
 
 mod any;
 mod encrypted;
-mod file;
+pub(crate) mod file;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 mod lease;
 mod memory;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error};
-use crate::spec::BodyFormat;
+use crate::spec::{BodyFormat, ProviderSpec};
 use crate::wire::normalize::normalize;
 use crate::wire::oauth_error::{issues_tokens, parse_oauth_error};
 
@@ -215,16 +215,28 @@ pub(crate) async fn send(
         return Err(TransportError::Unavailable { status: status.as_u16(), retry_after });
     }
     let bytes = read_limited(response).await?;
+    read_answer(spec, endpoint, status, content_type.as_deref(), bytes)
+}
+
+/// What a response read from `endpoint` means: a refusal at any endpoint as
+/// [`TransportError::Refused`], a success of the endpoints that issue tokens cleaned up
+/// according to the spec (as JSON, with the status `oauth2` expects), any other success as
+/// it came.
+pub(crate) fn read_answer(
+    spec: &ProviderSpec,
+    endpoint: Endpoint,
+    status: http::StatusCode,
+    content_type: Option<&str>,
+    bytes: Vec<u8>,
+) -> Result<HttpResponse, TransportError> {
     // Every endpoint's refusals, as one typed error: callers only ever see successes.
-    if let Some(e) = parse_oauth_error(&spec.token_response, endpoint, status.as_u16(), content_type.as_deref(), &bytes)
-    {
+    if let Some(e) = parse_oauth_error(&spec.token_response, endpoint, status.as_u16(), content_type, &bytes) {
         return Err(TransportError::Refused(e));
     }
     let mut builder = http::Response::builder().status(status);
     if issues_tokens(endpoint) {
-        let n =
-            normalize(&spec.token_response, &spec.scope_separator, status.as_u16(), content_type.as_deref(), &bytes)
-                .map_err(|m| TransportError::Malformed { status: status.as_u16(), reason: m.0 })?;
+        let n = normalize(&spec.token_response, &spec.scope_separator, status.as_u16(), content_type, &bytes)
+            .map_err(|m| TransportError::Malformed { status: status.as_u16(), reason: m.0 })?;
         let json = serde_json::to_vec(&n.body).map_err(|e| TransportError::Http(e.to_string()))?;
         // A success (refusals were answered above), with the status `oauth2` expects of one.
         builder = builder.status(http::StatusCode::OK).header(http::header::CONTENT_TYPE, "application/json");
