@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use oauthgen_codegen::Spec;
 use oauthgen_runtime::{
-    AnyStore, Credentials, Error, LoopbackOptions, Provider as _, RuntimeProvider, ServiceAccountKey, TokenManager,
-    TokenStore as _,
+    AnyStore, ClientKey, Credentials, Error, LoopbackOptions, Provider as _, RuntimeProvider, ServiceAccountKey,
+    TokenManager, TokenStore as _,
 };
 
 /// Which provider, from which spec, with which variables.
@@ -52,6 +52,40 @@ pub(crate) struct ClientArgs {
     /// show up in process lists.
     #[arg(long, env = "OAUTHGEN_CLIENT_SECRET", value_name = "SECRET", hide_env_values = true)]
     client_secret: Option<String>,
+    #[command(flatten)]
+    key: ClientKeyArgs,
+}
+
+/// The client's private key, for `private_key_jwt`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientKeyArgs {
+    /// A private key (PEM: PKCS#8 or PKCS#1; or a JWK / JWK set file) to authenticate with
+    /// `private_key_jwt` instead of a secret. `login` remembers its path for `token`.
+    #[arg(long, env = "OAUTHGEN_CLIENT_KEY", value_name = "FILE")]
+    client_key: Option<PathBuf>,
+    /// The key id (`kid`) of the client key, when its file names none.
+    #[arg(long, value_name = "KID", requires = "client_key")]
+    client_key_id: Option<String>,
+}
+
+impl ClientKeyArgs {
+    /// Give `provider` the key, when one was named.
+    fn apply(&self, provider: &mut RuntimeProvider) -> Result<(), String> {
+        let Some(path) = &self.client_key else { return Ok(()) };
+        let key = ClientKey::from_file(path).map_err(|e| format!("the client key `{}`: {e}", path.display()))?;
+        let key = match &self.client_key_id {
+            Some(kid) => key.with_key_id(kid.clone()),
+            None => key,
+        };
+        provider.config_mut().set_client_key(key);
+        Ok(())
+    }
+
+    /// What `login` stores to find the key again: its absolute path and key id.
+    fn stored(&self) -> serde_json::Value {
+        let path = self.client_key.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+        serde_json::json!({ "client_key": path, "client_key_id": self.client_key_id })
+    }
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -203,12 +237,13 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
     let spec = args.provider.spec()?;
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     vars.extend(args.provider.vars.iter().cloned());
-    let provider = args.provider.provider(
+    let mut provider = args.provider.provider(
         &spec,
         args.client.client_id.clone(),
         args.client.client_secret.clone(),
         &BTreeMap::new(),
     );
+    args.client.key.apply(&mut provider)?;
     let scopes = scopes_of(&spec, &args.scopes);
     let rt = runtime()?;
     // Opened first: a store that cannot be used is reported before the user signs in.
@@ -232,9 +267,12 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
             }
         }
     })?;
+    let stored_key = args.client.key.stored();
     let meta = serde_json::json!({
         "client_id": args.client.client_id,
         "client_secret": args.client.client_secret,
+        "client_key": stored_key["client_key"],
+        "client_key_id": stored_key["client_key_id"],
         "variables": vars,
     });
     credentials.extra.insert(META.into(), meta);
@@ -303,12 +341,16 @@ pub(crate) struct TokenCmd {
     provider: ProviderArgs,
     #[command(flatten)]
     store: StoreArgs,
+    /// The client key to refresh with, when not the one `login` used.
+    #[command(flatten)]
+    key: ClientKeyArgs,
 }
 
 /// What `login` stored beside the tokens to renew them.
 struct StoredClient {
     client_id: String,
     client_secret: Option<String>,
+    key: ClientKeyArgs,
     variables: BTreeMap<String, String>,
 }
 
@@ -316,11 +358,15 @@ fn stored_client(credentials: &Credentials) -> Result<StoredClient, String> {
     let meta = credentials.extra.get(META).ok_or("the stored credentials were not written by `oauthgen login`")?;
     let client_id = meta["client_id"].as_str().ok_or("the stored credentials name no client")?.to_owned();
     let secret = meta["client_secret"].as_str().map(str::to_owned);
+    let key = ClientKeyArgs {
+        client_key: meta["client_key"].as_str().map(PathBuf::from),
+        client_key_id: meta["client_key_id"].as_str().map(str::to_owned),
+    };
     let variables = meta["variables"]
         .as_object()
         .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
         .unwrap_or_default();
-    Ok(StoredClient { client_id, client_secret: secret, variables })
+    Ok(StoredClient { client_id, client_secret: secret, key, variables })
 }
 
 fn explain(e: &Error, provider: &str) -> String {
@@ -348,7 +394,9 @@ fn stored_login(
     let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
     let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
     let client = stored_client(&stored)?;
-    let provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
+    let mut provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
+    // A key given now wins over the one `login` used.
+    if args.key.client_key.is_some() { &args.key } else { &client.key }.apply(&mut provider)?;
     Ok((spec, store, key, shown, provider))
 }
 
@@ -418,12 +466,13 @@ pub(crate) struct ClientCredentialsCmd {
 pub(crate) fn client_credentials(args: &ClientCredentialsCmd) -> Result<(), String> {
     let spec = args.provider.spec()?;
     need(&spec, spec.grants.client_credentials.is_some(), "client_credentials")?;
-    let provider = args.provider.provider(
+    let mut provider = args.provider.provider(
         &spec,
         args.client.client_id.clone(),
         args.client.client_secret.clone(),
         &BTreeMap::new(),
     );
+    args.client.key.apply(&mut provider)?;
     let scopes = scopes_of(&spec, &args.scopes);
     let credentials =
         runtime()?.block_on(oauthgen_runtime::client_credentials(&provider, &scopes)).map_err(|e| e.to_string())?;

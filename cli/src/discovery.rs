@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use oauthgen_runtime::Endpoint;
+use oauthgen_runtime::spec::ClientAuth;
 use serde_json::Value;
 
 /// `oauthgen spec ...`
@@ -209,18 +210,17 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
     let mut auth = Vec::new();
     let mut skipped = Vec::new();
     for m in methods {
-        match m {
-            "client_secret_basic" if !auth.contains(&"basic") => auth.push("basic"),
-            "client_secret_post" if !auth.contains(&"request_body") => auth.push("request_body"),
-            "client_secret_basic" | "client_secret_post" => {}
-            other => skipped.push(other),
+        match ClientAuth::ALL.iter().find(|c| c.metadata_name() == m) {
+            Some(c) if !auth.contains(&c.key()) => auth.push(c.key()),
+            Some(_) => {}
+            None => skipped.push(m),
         }
     }
     if !skipped.is_empty() {
         w(format!("# token endpoint auth methods not expressible in a spec, skipped: {}", skipped.join(", ")));
     }
     if auth.is_empty() {
-        w("# no client_secret_basic or client_secret_post: the spec's default is kept".to_owned());
+        w("# no client authentication method a spec can express: the spec's default is kept".to_owned());
     } else {
         w(format!("client_auth: [{}]", auth.join(", ")));
     }
@@ -341,7 +341,11 @@ mod tests {
         assert_eq!(a, b);
         let spec = oauthgen_codegen::parse_str("op.yaml", &a).unwrap_or_else(|d| panic!("{d}\n{a}"));
         assert_eq!(spec.pkce, oauthgen_codegen::spec::Pkce::Supported);
-        assert_eq!(spec.client_auth, vec![oauthgen_codegen::spec::ClientAuth::RequestBody]);
+        assert_eq!(
+            spec.client_auth,
+            vec![ClientAuth::PrivateKeyJwt, ClientAuth::RequestBody],
+            "in the provider's order"
+        );
         assert_eq!(spec.scopes.values.len(), 4);
         assert!(a.contains("grants:\n  authorization_code: {}\n"), "{a}");
         assert!(a.contains("algorithms: [ES256, RS256]"), "{a}");

@@ -128,6 +128,42 @@ fn client_credentials_and_a_wrong_secret() {
 }
 
 #[test]
+fn a_client_key_instead_of_a_secret_for_login_token_and_client_credentials() {
+    let setup = Setup::new(3);
+    let key = workspace().join("tests/oidc/client-key.json").display().to_string();
+    let browser = format!("python3 {}", workspace().join("tests/browser.py").display());
+    let (code, _, stderr) = run(setup
+        .cmd("login", &["--client-id", "jwt-client", "--client-key", &key, "--timeout", "30"])
+        .env("BROWSER", &browser));
+    assert_eq!(code, 0, "{stderr}");
+    let stored = std::fs::read_to_string(setup.store()).unwrap();
+    assert!(!stored.contains("\"d\""), "the key's path is stored, never the key");
+
+    // `token` after expiry refreshes with the key `login` used.
+    let (code, first, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    std::thread::sleep(Duration::from_millis(2600));
+    let (code, later, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_ne!(later.trim(), first.trim(), "expired: refreshed with an assertion");
+
+    let (code, token, stderr) = run(&mut setup.cmd_without_store(
+        "client-credentials",
+        &["--client-id", "jwt-client", "--client-key", &key, "--client-key-id", "client-key-1"],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!token.trim().is_empty());
+
+    // A key file that is not a key: a clear error, nothing sent.
+    let (code, _, stderr) = run(&mut setup.cmd_without_store(
+        "client-credentials",
+        &["--client-id", "jwt-client", "--client-key", "tests/fixtures/ok/testop.yaml"],
+    ));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the client key") && stderr.contains("PEM"), "{stderr}");
+}
+
+#[test]
 fn service_account_against_a_verifying_server() {
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = (dir.path().join("sa.pem"), dir.path().join("sa.pub.pem"));

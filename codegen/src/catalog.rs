@@ -90,10 +90,7 @@ fn quirks(spec: &Spec) -> Vec<String> {
         out.push(format!("typed fields {}", names.join(", ")));
     }
     for (endpoint, method) in &spec.endpoint_client_auth {
-        let method = match method {
-            oauthgen_spec::ClientAuth::Basic => "basic",
-            oauthgen_spec::ClientAuth::RequestBody => "request_body",
-        };
+        let method = method.key();
         out.push(format!("{endpoint} client auth `{method}`"));
     }
     let renamed = spec.param_names.iter().map(|p| (None, p));

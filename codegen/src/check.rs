@@ -786,10 +786,7 @@ impl Checker<'_> {
         let mut seen = BTreeSet::new();
         for (i, m) in self.spec.client_auth.iter().enumerate() {
             if !seen.insert(*m) {
-                let name = match m {
-                    ClientAuth::Basic => "basic",
-                    ClientAuth::RequestBody => "request_body",
-                };
+                let name = m.key();
                 self.err(
                     self.value(&format!("/client_auth/{i}")),
                     format!("client auth method `{name}` is listed twice"),

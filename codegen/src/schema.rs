@@ -271,9 +271,14 @@ impl<'a> Validator<'a> {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let help = match did_you_mean(&shown, names.iter().map(String::as_str)) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("expected one of {}", quoted_list(names.iter().map(String::as_str))),
+                // A client authentication method by its OAuth metadata name.
+                let metadata = oauthgen_spec::ClientAuth::ALL
+                    .iter()
+                    .find(|m| m.metadata_name() == shown && m.key() != shown && names.iter().any(|n| n == m.key()));
+                let help = match (metadata, did_you_mean(&shown, names.iter().map(String::as_str))) {
+                    (Some(m), _) => format!("`{shown}` is written `{}` in a spec", m.key()),
+                    (None, Some(s)) => format!("did you mean `{s}`?"),
+                    (None, None) => format!("expected one of {}", quoted_list(names.iter().map(String::as_str))),
                 };
                 let repair = consts.first().map_or(Repair::Remove, |c| Repair::Replace((*c).clone()));
                 self.problem(at, format!("invalid value `{shown}` for `{what}`"), Some(help), pointer, repair);

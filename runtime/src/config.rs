@@ -18,6 +18,7 @@ pub struct ProviderConfig {
     spec: &'static ProviderSpec,
     client_id: ClientId,
     client_secret: Option<ClientSecret>,
+    client_key: Option<std::sync::Arc<crate::ClientKey>>,
     variables: BTreeMap<&'static str, String>,
     overrides: BTreeMap<Endpoint, Url>,
     extra_variables: BTreeMap<String, String>,
@@ -33,6 +34,7 @@ impl fmt::Debug for ProviderConfig {
             .field("provider", &self.spec.id)
             .field("client_id", &self.client_id.as_str())
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field("client_key", &self.client_key)
             .field("variables", &self.variables)
             .field("overrides", &self.overrides.iter().map(|(k, v)| (k, v.as_str())).collect::<BTreeMap<_, _>>())
             .finish_non_exhaustive()
@@ -149,6 +151,7 @@ impl ProviderConfig {
             spec,
             client_id: ClientId::new(client_id),
             client_secret: client_secret.map(ClientSecret::new),
+            client_key: None,
             variables: BTreeMap::new(),
             overrides: BTreeMap::new(),
             extra_variables: BTreeMap::new(),
@@ -182,7 +185,18 @@ impl ProviderConfig {
 
     /// Whether this is a public client (no secret).
     pub fn is_public(&self) -> bool {
-        self.client_secret.is_none()
+        self.client_secret.is_none() && self.client_key.is_none()
+    }
+
+    /// The client's private key for `private_key_jwt`, when one was set.
+    pub fn client_key(&self) -> Option<&crate::ClientKey> {
+        self.client_key.as_deref()
+    }
+
+    /// Authenticate with `key` (`private_key_jwt`) where the spec allows it: its first
+    /// listed method this client can use becomes `private_key_jwt` when listed.
+    pub fn set_client_key(&mut self, key: crate::ClientKey) {
+        self.client_key = Some(std::sync::Arc::new(key));
     }
 
     /// The client authentication method `endpoint` takes: the spec's own for it
@@ -206,12 +220,21 @@ impl ProviderConfig {
     }
 
     /// The client authentication method used at the token endpoint: none for public
-    /// clients (`client_id` in the body), else the chosen or the spec's preferred one.
+    /// clients (`client_id` in the body), else the chosen one, else the first the spec lists
+    /// that this client has what it needs for (a key for `private_key_jwt`, a secret for the
+    /// others).
     pub fn client_auth(&self) -> ClientAuth {
         if self.is_public() {
             return ClientAuth::RequestBody;
         }
-        self.client_auth.or_else(|| self.spec.client_auth.first().copied()).unwrap_or(ClientAuth::Basic)
+        let usable = |m: &&ClientAuth| match m {
+            ClientAuth::PrivateKeyJwt => self.client_key.is_some(),
+            ClientAuth::Basic | ClientAuth::RequestBody | ClientAuth::ClientSecretJwt => self.client_secret.is_some(),
+        };
+        self.client_auth
+            .or_else(|| self.spec.client_auth.iter().find(usable).copied())
+            .or_else(|| self.spec.client_auth.first().copied())
+            .unwrap_or(ClientAuth::Basic)
     }
 
     /// The time limit of each request to the provider, connection included (default

@@ -63,6 +63,28 @@ pub trait Provider: Send + Sync {
         self.config_mut().set_http_client(client);
         self
     }
+
+    /// Authenticate with a private key (`private_key_jwt`, RFC 7523): every request that
+    /// authenticates the client (token, refresh, client credentials, device, revocation,
+    /// introspection) carries a fresh assertion signed with `key` instead of a secret. Used
+    /// when the spec lists `private_key_jwt` (or the method is chosen with
+    /// [`ProviderConfig::set_client_auth`](crate::ProviderConfig::set_client_auth)).
+    ///
+    /// ```no_run
+    /// # use oauthgen_runtime::{ClientKey, Provider};
+    /// # fn f<P: Provider>(p: P) -> Result<P, Box<dyn std::error::Error>> {
+    /// let key = ClientKey::from_file("client-key.pem")?.with_key_id("key-1");
+    /// let p = p.with_client_key(key);
+    /// # Ok(p) }
+    /// ```
+    #[must_use]
+    fn with_client_key(mut self, key: crate::ClientKey) -> Self
+    where
+        Self: Sized,
+    {
+        self.config_mut().set_client_key(key);
+        self
+    }
 }
 
 /// The spec declares the `authorization_code` grant: [`crate::authorize_url`] and

@@ -743,6 +743,42 @@ vocabulary! {
         Basic,
         /// `client_id` and `client_secret` in the form body (`client_secret_post`).
         RequestBody,
+        /// A JWT signed with the client's private key (RFC 7523 section 2.2, OpenID Connect
+        /// Core section 9: `private_key_jwt`).
+        PrivateKeyJwt,
+        /// A JWT signed with the client secret, HS256 (`client_secret_jwt`).
+        ClientSecretJwt,
+    }
+}
+
+impl ClientAuth {
+    /// The method's name in a spec (`basic`, `request_body`, `private_key_jwt`,
+    /// `client_secret_jwt`).
+    #[must_use]
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::Basic => "basic",
+            Self::RequestBody => "request_body",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
+        }
+    }
+
+    /// The method's name in OAuth metadata (`token_endpoint_auth_method`, RFC 7591).
+    #[must_use]
+    pub const fn metadata_name(self) -> &'static str {
+        match self {
+            Self::Basic => "client_secret_basic",
+            Self::RequestBody => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
+        }
+    }
+
+    /// Whether the client proves itself with a signed JWT (`client_assertion`).
+    #[must_use]
+    pub const fn is_assertion(self) -> bool {
+        matches!(self, Self::PrivateKeyJwt | Self::ClientSecretJwt)
     }
 }
 

@@ -15,6 +15,7 @@
 // (one claim changed, signed with the real key), `alg-none` (unsigned), `hs256` (HMAC keyed
 // with the provider's public JWK: the key-confusion attack).
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -52,6 +53,12 @@ function forge(token, kind) {
   return `${input}.${signature.toString('base64url')}`;
 }
 
+// The `private_key_jwt` client's key (a test key, committed): the provider knows its public half.
+const clientKey = JSON.parse(fs.readFileSync(new URL('./client-key.json', import.meta.url), 'utf8'));
+const { d: _private, ...clientPublicJwk } = clientKey;
+// The `client_secret_jwt` client's secret (HS256 wants at least 32 bytes).
+const secretJwtSecret = 'client-secret-jwt-test-secret-0123456789';
+
 const host = '127.0.0.1';
 const accessTtl = Number(process.env.ACCESS_TOKEN_TTL || 3600);
 const redirectUris = ['http://127.0.0.1/callback', 'http://127.0.0.1/oauth2callback'];
@@ -71,6 +78,10 @@ server.listen(0, host, () => {
       { client_id: 'basic-client', client_secret: 'basic-secret', token_endpoint_auth_method: 'client_secret_basic',
         application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: grantTypes },
       { client_id: 'post-client', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post',
+        application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: grantTypes },
+      { client_id: 'jwt-client', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [clientPublicJwk] },
+        application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: grantTypes },
+      { client_id: 'secret-jwt-client', client_secret: secretJwtSecret, token_endpoint_auth_method: 'client_secret_jwt',
         application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: grantTypes },
       { client_id: 'public-client', token_endpoint_auth_method: 'none',
         application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris,

@@ -52,12 +52,14 @@ type BaseClient = oauth2::Client<
 
 fn base_client(config: &ProviderConfig) -> BaseClient {
     let mut client = oauth2::Client::new(ClientId::new(config.client_id().to_string()));
-    if let Some(secret) = config.client_secret() {
+    let method = config.client_auth();
+    // With an assertion the secret is never sent: the transport adds the assertion.
+    if let (Some(secret), false) = (config.client_secret(), method.is_assertion()) {
         client = client.set_client_secret(secret.clone());
     }
-    client.set_auth_type(match config.client_auth() {
+    client.set_auth_type(match method {
         ClientAuth::Basic => AuthType::BasicAuth,
-        ClientAuth::RequestBody => AuthType::RequestBody,
+        ClientAuth::RequestBody | ClientAuth::PrivateKeyJwt | ClientAuth::ClientSecretJwt => AuthType::RequestBody,
     })
 }
 
@@ -588,7 +590,13 @@ pub(crate) async fn post_authenticated_to(
         .header(http::header::ACCEPT, "application/json");
     let id = config.client_id().as_str();
     let secret = config.client_secret().map(|s| s.secret().as_str());
+    let assertion = crate::wire::http::client_assertion(config, endpoint)?;
     match (config.client_auth_at(endpoint), secret) {
+        (_, _) if assertion.is_some() => {
+            params.push(("client_id", id));
+            params.push(("client_assertion_type", crate::ASSERTION_TYPE));
+            params.push(("client_assertion", assertion.as_deref().unwrap_or_default()));
+        }
         (ClientAuth::Basic, Some(secret)) => {
             builder = builder.header(http::header::AUTHORIZATION, basic_auth(id, secret));
         }

@@ -59,7 +59,7 @@ struct GoogleKeyFile {
     token_uri: Option<String>,
 }
 
-fn pem_der(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
+pub(crate) fn pem_der(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
     let begin = pem.find("-----BEGIN ").ok_or_else(|| KeyError("no PEM `-----BEGIN` line".into()))?;
     let rest = &pem[begin + "-----BEGIN ".len()..];
     let label_end = rest.find("-----").ok_or_else(|| KeyError("malformed PEM header".into()))?;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error};
-use crate::spec::{BodyFormat, ProviderSpec};
+use crate::spec::{BodyFormat, ClientAuth, ProviderSpec};
 use crate::wire::normalize::normalize;
 use crate::wire::oauth_error::{issues_tokens, parse_oauth_error};
 
@@ -158,7 +158,64 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Transport {
     type Future = std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'c>>;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(send(&self.config, self.endpoint, request))
+        Box::pin(async move {
+            // `oauth2` authenticates with a secret only; an assertion is added here.
+            let request = with_client_assertion(&self.config, self.endpoint, request)?;
+            send(&self.config, self.endpoint, request).await
+        })
+    }
+}
+
+/// `request` (a form) with a client assertion when the client authenticates with one at
+/// `endpoint` (`private_key_jwt`, `client_secret_jwt`).
+fn with_client_assertion(
+    config: &ProviderConfig,
+    endpoint: Endpoint,
+    request: HttpRequest,
+) -> Result<HttpRequest, TransportError> {
+    let Some(assertion) = client_assertion(config, endpoint).map_err(TransportError::Refused)? else {
+        return Ok(request);
+    };
+    let (parts, body) = request.into_parts();
+    let mut body = body;
+    let pairs = [("client_assertion_type", crate::ASSERTION_TYPE), ("client_assertion", assertion.as_str())];
+    let extra = serde_urlencoded::to_string(pairs).map_err(|e| TransportError::Http(e.to_string()))?;
+    if !body.is_empty() {
+        body.push(b'&');
+    }
+    body.extend_from_slice(extra.as_bytes());
+    Ok(HttpRequest::from_parts(parts, body))
+}
+
+/// A fresh client assertion for a request to `endpoint`, when the client authenticates with
+/// one there: `aud` is the token endpoint.
+pub(crate) fn client_assertion(config: &ProviderConfig, endpoint: Endpoint) -> Result<Option<String>, Error> {
+    let method = config.client_auth_at(endpoint);
+    if config.is_public() || !method.is_assertion() {
+        return Ok(None);
+    }
+    let audience = config.endpoint(Endpoint::Token)?;
+    let now = chrono::Utc::now().timestamp();
+    let id = config.client_id().as_str();
+    match method {
+        ClientAuth::PrivateKeyJwt => {
+            let key = config.client_key().ok_or_else(|| {
+                Error::Signing(format!(
+                    "`{}` authenticates with `private_key_jwt`, and no client key was given (`with_client_key`)",
+                    config.id()
+                ))
+            })?;
+            key.assertion(id, audience.as_str(), now).map(Some)
+        }
+        _ => {
+            let secret = config.client_secret().ok_or_else(|| {
+                Error::Signing(format!(
+                    "`{}` authenticates with `client_secret_jwt`, and no client secret was given",
+                    config.id()
+                ))
+            })?;
+            crate::secret_assertion(id, secret.secret(), audience.as_str(), now).map(Some)
+        }
     }
 }
 

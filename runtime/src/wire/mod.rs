@@ -2,6 +2,7 @@
 //! TLS rules, the caller's client), the clean-up of non-standard token responses
 //! ([`normalize`]) and the one parser of OAuth error bodies ([`oauth_error`]).
 
+pub(crate) mod assertion;
 pub(crate) mod http;
 pub mod normalize;
 pub(crate) mod oauth_error;
