@@ -66,17 +66,26 @@ pub struct Client {
     /// The JWKS URL the spec names (rendered); `None`: `{issuer}/emulator-jwks`, announced by
     /// the discovery document.
     pub jwks_uri: Option<String>,
+    /// The public JWK of the client's key, for `private_key_jwt`.
+    pub key: Option<Value>,
 }
 
 impl Client {
     /// A confidential client authenticating with `auth`.
     pub fn confidential(id: &str, secret: &str, auth: ClientAuth) -> Self {
-        Self { id: id.to_owned(), secret: Some(secret.to_owned()), auth, issuer: None, jwks_uri: None }
+        Self { id: id.to_owned(), secret: Some(secret.to_owned()), auth, issuer: None, jwks_uri: None, key: None }
+    }
+
+    /// The same client, registered with the public half of its key (`private_key_jwt`).
+    #[must_use]
+    pub fn with_key(mut self, public_jwk: Value) -> Self {
+        self.key = Some(public_jwk);
+        self
     }
 
     /// A public client (no secret).
     pub fn public(id: &str) -> Self {
-        Self { id: id.to_owned(), secret: None, auth: ClientAuth::RequestBody, issuer: None, jwks_uri: None }
+        Self { id: id.to_owned(), secret: None, auth: ClientAuth::RequestBody, issuer: None, jwks_uri: None, key: None }
     }
 
     /// The same client, with the issuer named in authorization redirects.
@@ -163,6 +172,8 @@ struct Inner {
     device_codes: HashMap<String, (u32, Option<String>)>,
     /// Refresh tokens of grants that included `openid`.
     openid_refresh_tokens: std::collections::HashSet<String>,
+    /// The `jti` of every client assertion accepted: a second use is a replay.
+    assertion_ids: std::cell::RefCell<std::collections::HashSet<String>>,
     issued: Vec<Issued>,
     refusals: Vec<String>,
     counter: u64,
@@ -237,6 +248,7 @@ impl Emulator {
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
             device_codes: HashMap::new(),
+            assertion_ids: std::cell::RefCell::default(),
             openid_refresh_tokens: std::collections::HashSet::new(),
             issued: Vec::new(),
             refusals: Vec::new(),
@@ -584,15 +596,87 @@ impl Inner {
                     None
                 }
             }
-            // Not yet: no bundled spec lists a JWT method, and the emulator verifies no
-            // assertions (oidc-provider does, in tests/tests/client_assertions.rs).
-            (Some(_), method @ (ClientAuth::PrivateKeyJwt | ClientAuth::ClientSecretJwt)) => {
-                Some(fail(format!("the emulator does not verify `{}` assertions yet", method.key())))
+            (Some(secret), method @ (ClientAuth::PrivateKeyJwt | ClientAuth::ClientSecretJwt)) => {
+                let assertion_type = request.params.get("client_assertion_type").map(String::as_str);
+                if !listed(method) {
+                    Some(fail(format!("the spec does not list `{}`", method.key())))
+                } else if request.authorization.is_some() || body_secret.is_some() {
+                    Some(fail("a secret sent as well as a client assertion".into()))
+                } else if body_id.as_ref().is_some_and(|id| id != &client.id) {
+                    Some(fail("client_id in the body is another client".into()))
+                } else if assertion_type != Some(oauthgen_runtime::ASSERTION_TYPE) {
+                    Some(fail(format!("client_assertion_type is {assertion_type:?}")))
+                } else {
+                    let assertion = request.params.get("client_assertion").cloned().unwrap_or_default();
+                    self.check_assertion(method, secret, &assertion).err().map(fail)
+                }
             }
         };
         match problem {
             Some(refusal) => Err(Self::violation(request, refusal)),
             None => Ok(()),
+        }
+    }
+
+    /// A client assertion (RFC 7523 section 3): signed with the client's key (or HS256 with
+    /// its secret), `iss` and `sub` the client, `aud` this token endpoint, unexpired, and a
+    /// `jti` never seen before.
+    fn check_assertion(&self, method: ClientAuth, secret: &str, jwt: &str) -> Result<(), String> {
+        use ring::signature as sig;
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let [header, claims, signature] = parts.as_slice() else { return Err("the assertion is not a JWS".into()) };
+        let decode = |part: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok();
+        let json = |part: &str| decode(part).and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        let (Some(header), Some(claims), Some(signature)) = (json(header), json(claims), decode(signature)) else {
+            return Err("the assertion does not decode".into());
+        };
+        let input = jwt.rsplit_once('.').map_or("", |(input, _)| input).as_bytes();
+        let alg = header["alg"].as_str().unwrap_or_default();
+        let verified = match (method, alg, &self.client.key) {
+            (ClientAuth::ClientSecretJwt, "HS256", _) => {
+                let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+                ring::hmac::verify(&key, input, &signature).is_ok()
+            }
+            (ClientAuth::PrivateKeyJwt, "ES256", Some(jwk)) => {
+                let mut point = vec![4u8];
+                point.extend(jwk["x"].as_str().and_then(decode).unwrap_or_default());
+                point.extend(jwk["y"].as_str().and_then(decode).unwrap_or_default());
+                sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point).verify(input, &signature).is_ok()
+            }
+            (ClientAuth::PrivateKeyJwt, "EdDSA", Some(jwk)) => {
+                let x = jwk["x"].as_str().and_then(decode).unwrap_or_default();
+                sig::UnparsedPublicKey::new(&sig::ED25519, x).verify(input, &signature).is_ok()
+            }
+            (ClientAuth::PrivateKeyJwt, "RS256", Some(jwk)) => {
+                let n = jwk["n"].as_str().and_then(decode).unwrap_or_default();
+                let e = jwk["e"].as_str().and_then(decode).unwrap_or_default();
+                sig::RsaPublicKeyComponents { n, e }.verify(&sig::RSA_PKCS1_2048_8192_SHA256, input, &signature).is_ok()
+            }
+            (method, alg, _) => return Err(format!("a `{alg}` assertion for `{}`", method.key())),
+        };
+        if !verified {
+            return Err("the assertion's signature does not verify".into());
+        }
+        let now = chrono::Utc::now().timestamp();
+        let audience = format!("{}{}", self.base, path_of(Endpoint::Token));
+        let aud_ok = match &claims["aud"] {
+            Value::String(a) => *a == audience,
+            Value::Array(all) => all.iter().any(|a| a.as_str() == Some(audience.as_str())),
+            _ => false,
+        };
+        let id = Some(self.client.id.as_str());
+        if claims["iss"].as_str() != id || claims["sub"].as_str() != id {
+            Err(format!("the assertion's iss/sub are {} / {}, not the client", claims["iss"], claims["sub"]))
+        } else if !aud_ok {
+            Err(format!("the assertion's aud is {}, not {audience}", claims["aud"]))
+        } else if claims["exp"].as_i64().is_none_or(|exp| exp <= now) {
+            Err("the assertion has expired (or has no exp)".into())
+        } else if claims["iat"].as_i64().is_some_and(|iat| iat > now + 60) {
+            Err("the assertion is issued in the future".into())
+        } else if !claims["jti"].as_str().is_some_and(|jti| self.assertion_ids.borrow_mut().insert(jti.to_owned())) {
+            Err("the assertion's jti is missing or was used before (a replay)".into())
+        } else {
+            Ok(())
         }
     }
 

@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::Duration;
 
-use oauthgen_runtime::spec::{ExpiresIn, FieldType, ProviderSpec, Subject};
+use oauthgen_runtime::spec::{ClientAuth, ExpiresIn, FieldType, ProviderSpec, Subject};
 use oauthgen_runtime::{
     AuthorizationCode, Callback, ClientCredentials, Credentials, DeviceFlow, Endpoint, Error, Introspection, Provider,
     Refresh, Revocation, ServiceAccount, ServiceAccountKey, UserInfo,
@@ -348,6 +348,18 @@ fn pointed<P: Provider>(mut provider: P, emulator: &Emulator) -> P {
     provider
 }
 
+/// A fresh P-256 client key, for `private_key_jwt`.
+fn client_key() -> oauthgen_runtime::ClientKey {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .expect("a P-256 key");
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pkcs8.as_ref())
+    );
+    oauthgen_runtime::ClientKey::from_pem(&pem).expect("the key parses").with_key_id("conformance-key")
+}
+
 /// The scopes asked for explicitly: the spec's defaults, `openid` for an OpenID provider,
 /// plus one more so that joining is always exercised.
 fn explicit_scopes(spec: &ProviderSpec) -> Vec<String> {
@@ -415,9 +427,16 @@ async fn exercise<P: Provider + 'static>(new: fn() -> P, public: fn() -> P, caps
 
     // A confidential client, once per client authentication method the spec lists.
     for (round, method) in spec.client_auth.iter().copied().enumerate() {
-        let client = with_oidc(Client::confidential(CLIENT_ID, CLIENT_SECRET, method), &new());
+        let mut client = with_oidc(Client::confidential(CLIENT_ID, CLIENT_SECRET, method), &new());
+        let mut provider = new();
+        // `private_key_jwt`: the client's key, registered with the emulator by its public half.
+        if method == ClientAuth::PrivateKeyJwt {
+            let key = client_key();
+            client = client.with_key(key.public_jwk());
+            provider.config_mut().set_client_key(key);
+        }
         let emulator = Emulator::start_with(spec, client);
-        let mut provider = pointed(new(), &emulator);
+        let mut provider = pointed(provider, &emulator);
         if let Err(e) = provider.config_mut().set_client_auth(method) {
             outcomes.push(Outcome { id, grant: "client_auth", result: Err(e.to_string()) });
             continue;
@@ -882,6 +901,57 @@ async fn every_spec_against_its_emulator() {
         unexpected.join("\n"),
         fixed.join("\n")
     );
+}
+
+/// The emulator verifies client assertions as a provider does: the registered key's
+/// signature, the client as `iss` and `sub`, its own token endpoint as `aud`, and no replay.
+#[tokio::test]
+async fn the_emulator_verifies_client_assertions() {
+    use oauthgen_runtime::Provider as _;
+    use oauthgen_tests::TestOp;
+    let key = client_key();
+    let client = Client::confidential(CLIENT_ID, CLIENT_SECRET, ClientAuth::PrivateKeyJwt).with_key(key.public_jwk());
+    let emulator = Emulator::start_with(TestOp::SPEC, client);
+    let op = pointed(TestOp::public("1".to_owned(), CLIENT_ID).with_client_key(key), &emulator);
+    oauthgen_runtime::client_credentials(&op, &[] as &[&str]).await.unwrap();
+    assert!(emulator.violations().is_empty(), "{:?}", emulator.violations());
+
+    // Another key, the same kid: refused for its signature.
+    let stranger = pointed(TestOp::public("1".to_owned(), CLIENT_ID).with_client_key(client_key()), &emulator);
+    let err = oauthgen_runtime::client_credentials(&stranger, &[] as &[&str]).await.unwrap_err();
+    assert!(matches!(&err, oauthgen_runtime::Error::OAuth { error, .. } if error == "invalid_client"), "{err:?}");
+    assert!(emulator.violations().iter().any(|v| v.contains("signature")), "{:?}", emulator.violations());
+
+    // The right key, the wrong audience; then a replay of an accepted assertion.
+    let audience = emulator.url(Endpoint::Token).to_string();
+    let now = chrono::Utc::now().timestamp();
+    let key = client_key();
+    let emulator = Emulator::start_with(
+        TestOp::SPEC,
+        Client::confidential(CLIENT_ID, CLIENT_SECRET, ClientAuth::PrivateKeyJwt).with_key(key.public_jwk()),
+    );
+    let audience_here = emulator.url(Endpoint::Token).to_string();
+    let post = |assertion: String| {
+        let url = emulator.url(Endpoint::Token);
+        async move {
+            let form = [
+                ("grant_type", "client_credentials".to_owned()),
+                ("client_id", CLIENT_ID.to_owned()),
+                ("client_assertion_type", oauthgen_runtime::ASSERTION_TYPE.to_owned()),
+                ("client_assertion", assertion),
+            ];
+            reqwest::Client::new().post(url).form(&form).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(post(key.assertion(CLIENT_ID, &audience, now).unwrap()).await, 401, "another emulator's audience");
+    let good = key.assertion(CLIENT_ID, &audience_here, now).unwrap();
+    assert_eq!(post(good.clone()).await, 200);
+    assert_eq!(post(good).await, 401, "a replay");
+    assert_eq!(post(key.assertion(CLIENT_ID, &audience_here, now - 600).unwrap()).await, 401, "expired");
+    let reasons = emulator.violations().join("\n");
+    for says in ["aud", "replay", "expired"] {
+        assert!(reasons.contains(says), "{says}: {reasons}");
+    }
 }
 
 /// The emulator is no pushover: requests that break the spec are refused and recorded.
