@@ -782,6 +782,19 @@ impl Checker<'_> {
         }
     }
 
+    /// An assertion's `audience`: a keyword, else a URL or host name template.
+    fn audience(&mut self, pointer: &str, audience: &str) {
+        match audience {
+            "token" | "endpoint" => {}
+            "issuer" if self.spec.oidc.is_some() => {}
+            "issuer" => self.err(self.value(pointer), "`issuer` as the audience needs `oidc.issuer`"),
+            a if a.contains("://") => self.url(pointer, a),
+            a => {
+                self.template(pointer, a);
+            }
+        }
+    }
+
     fn client_auth(&mut self) {
         let mut seen = BTreeSet::new();
         for (i, m) in self.spec.client_auth.iter().enumerate() {
@@ -918,13 +931,16 @@ impl Checker<'_> {
         if (spec.refresh.rotates || spec.refresh.returns_refresh_token) && g.refresh_token.is_none() {
             self.err(self.key("/refresh"), "`refresh` describes refresh tokens but `grants` has no `refresh_token`");
         }
-        if let Some(jwt) = &g.jwt_bearer
-            && jwt.audience != "token"
-        {
-            if jwt.audience.contains("://") {
-                self.url("/grants/jwt_bearer/audience", &jwt.audience);
-            } else {
-                self.template("/grants/jwt_bearer/audience", &jwt.audience);
+        if let Some(jwt) = &g.jwt_bearer {
+            self.audience("/grants/jwt_bearer/audience", &jwt.audience);
+        }
+        if let Some(assertion) = &spec.client_assertion {
+            self.audience("/client_assertion/audience", &assertion.audience);
+            if !spec.client_auth.iter().any(|m| m.is_assertion()) {
+                self.err(
+                    self.key("/client_assertion"),
+                    "`client_assertion` is set but `client_auth` lists neither `private_key_jwt` nor `client_secret_jwt`",
+                );
             }
         }
         if g.refresh_token.is_none() && spec.endpoints.refresh.is_some() {

@@ -168,6 +168,7 @@ struct_literal!(ProviderSpec {
     request_headers,
     param_names,
     endpoint_param_names,
+    client_assertion_audience,
     token_request,
     token_response,
     refresh,
@@ -216,6 +217,8 @@ impl Literal for Audience {
     fn literal(&self, rt: &TokenStream) -> TokenStream {
         match self {
             Self::TokenEndpoint => quote!(#rt::Audience::TokenEndpoint),
+            Self::Endpoint => quote!(#rt::Audience::Endpoint),
+            Self::Issuer => quote!(#rt::Audience::Issuer),
             Self::Literal(value) => {
                 let value = value.literal(rt);
                 quote!(#rt::Audience::Literal(#value))

@@ -233,6 +233,10 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
         authorize_params: params(&spec.authorize_params),
         request_headers: params(&spec.request_headers),
         param_names: renames(&spec.param_names),
+        client_assertion_audience: spec
+            .client_assertion
+            .as_ref()
+            .map_or(Audience::TokenEndpoint, |a| Audience::from_spec(&a.audience)),
         endpoint_param_names: spec
             .endpoint_param_names
             .iter()

@@ -27,6 +27,7 @@ fn vocabulary() -> Vec<String> {
         "request_headers",
         "param_names",
         "endpoint_param_names",
+        "client_assertion",
         "token_request",
         "token_response",
         "refresh",

@@ -73,6 +73,9 @@ pub struct Spec {
     /// leaves it out of the authorization URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub param_names: BTreeMap<String, Option<String>>,
+    /// Client assertions (`private_key_jwt`, `client_secret_jwt` in `client_auth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_assertion: Option<ClientAssertion>,
     /// Protocol parameters that one endpoint's requests name otherwise, endpoint -> standard
     /// name -> the provider's (Twitch's `device_authorization: { scope: scopes }`); they take
     /// precedence over `param_names`. Keys: `authorization`, `token` (refreshes included),
@@ -452,6 +455,17 @@ pub struct JwtBearer {
 
 fn default_audience() -> String {
     "token".to_owned()
+}
+
+/// What client assertions say beyond RFC 7523's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAssertion {
+    /// The `aud` claim: `token` (default) for the token endpoint, `endpoint` for the URL of
+    /// the endpoint called (Okta), `issuer` for the OpenID issuer (Auth0, ZITADEL), or a
+    /// literal URL (`{name}` placeholders allowed).
+    #[serde(default = "default_audience")]
+    pub audience: String,
 }
 
 /// Redirect handling.

@@ -104,6 +104,8 @@ impl Keycloak {
             &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
+                ::oauthgen_runtime::__private::spec::ClientAuth::PrivateKeyJwt,
+                ::oauthgen_runtime::__private::spec::ClientAuth::ClientSecretJwt,
             ],
         ),
         endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
@@ -116,6 +118,7 @@ impl Keycloak {
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
+        client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),

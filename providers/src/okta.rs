@@ -82,6 +82,8 @@ impl Okta {
             &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
+                ::oauthgen_runtime::__private::spec::ClientAuth::PrivateKeyJwt,
+                ::oauthgen_runtime::__private::spec::ClientAuth::ClientSecretJwt,
             ],
         ),
         endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
@@ -98,6 +100,7 @@ impl Okta {
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
+        client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::Endpoint,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),

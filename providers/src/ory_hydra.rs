@@ -58,6 +58,7 @@ impl OryHydra {
             &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
+                ::oauthgen_runtime::__private::spec::ClientAuth::PrivateKeyJwt,
             ],
         ),
         endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
@@ -73,6 +74,7 @@ impl OryHydra {
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
+        client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),

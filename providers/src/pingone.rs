@@ -97,6 +97,8 @@ impl Pingone {
             &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
+                ::oauthgen_runtime::__private::spec::ClientAuth::PrivateKeyJwt,
+                ::oauthgen_runtime::__private::spec::ClientAuth::ClientSecretJwt,
             ],
         ),
         endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
@@ -113,6 +115,7 @@ impl Pingone {
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
+        client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),

@@ -58,6 +58,7 @@ impl Twitch {
                 ),
             ],
         ),
+        client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),

@@ -48,6 +48,7 @@ impl Uber {
         request_headers: ::std::borrow::Cow::Borrowed(&[]),
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
+        client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),

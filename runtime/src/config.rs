@@ -188,6 +188,30 @@ impl ProviderConfig {
         self.client_secret.is_none() && self.client_key.is_none()
     }
 
+    /// The `aud` of an assertion: the token endpoint, `called` (the URL a request goes to;
+    /// the token endpoint when `None`), the OpenID issuer or a literal template, rendered.
+    pub(crate) fn assertion_audience(
+        &self,
+        audience: &crate::spec::Audience,
+        called: Option<&Url>,
+    ) -> Result<String, Error> {
+        use crate::spec::Audience;
+        match audience {
+            Audience::TokenEndpoint => Ok(self.endpoint(Endpoint::Token)?.to_string()),
+            Audience::Endpoint => match called {
+                Some(url) => Ok(url.to_string()),
+                None => Ok(self.endpoint(Endpoint::Token)?.to_string()),
+            },
+            Audience::Issuer => {
+                let issuer = self.spec.oidc_issuer.as_deref().ok_or_else(|| {
+                    Error::Signing(format!("the `{}` spec names no issuer for the assertion's audience", self.id()))
+                })?;
+                self.render(issuer)
+            }
+            Audience::Literal(template) => self.render(template),
+        }
+    }
+
     /// The client's private key for `private_key_jwt`, when one was set.
     pub fn client_key(&self) -> Option<&crate::ClientKey> {
         self.client_key.as_deref()

@@ -260,6 +260,8 @@ pub struct ProviderSpec {
     /// Protocol parameters the provider names otherwise (`client_id` -> `client_key`), in
     /// the authorization URL and every request body; an empty name: left out.
     pub param_names: List<Param>,
+    /// The `aud` of client assertions (`private_key_jwt`, `client_secret_jwt`).
+    pub client_assertion_audience: Audience,
     /// Protocol parameters one endpoint's requests name otherwise (Twitch's device request
     /// takes `scopes`), before `param_names`; an empty name: left out.
     pub endpoint_param_names: List<(Endpoint, Param)>,
@@ -347,6 +349,7 @@ impl ProviderSpec {
             request_headers: List::Borrowed(&[]),
             param_names: List::Borrowed(&[]),
             endpoint_param_names: List::Borrowed(&[]),
+            client_assertion_audience: Audience::TokenEndpoint,
             token_request: TokenRequestSpec {
                 body_format: BodyFormat::Form,
                 params: List::Borrowed(&[]),
@@ -670,15 +673,25 @@ pub struct JwtBearerSpec {
 pub enum Audience {
     /// The token endpoint.
     TokenEndpoint,
+    /// The URL of the endpoint the request goes to (client assertions at Okta).
+    Endpoint,
+    /// The OpenID issuer (client assertions at Auth0 and ZITADEL).
+    Issuer,
     /// A fixed URL or host name; `{name}` placeholders allowed.
     Literal(Str),
 }
 
 impl Audience {
-    /// The spec's `audience`: `token` for the token endpoint, anything else literally.
+    /// The spec's `audience`: `token` for the token endpoint, `endpoint` for the URL called,
+    /// `issuer` for the OpenID issuer, anything else literally.
     #[must_use]
     pub fn from_spec(value: &str) -> Self {
-        if value == "token" { Self::TokenEndpoint } else { Self::Literal(Str::Owned(value.to_owned())) }
+        match value {
+            "token" => Self::TokenEndpoint,
+            "endpoint" => Self::Endpoint,
+            "issuer" => Self::Issuer,
+            other => Self::Literal(Str::Owned(other.to_owned())),
+        }
     }
 }
 

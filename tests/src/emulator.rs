@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use oauthgen_runtime::Endpoint;
 use oauthgen_runtime::spec::{
-    BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, Pkce, ProviderSpec, REMOVABLE_PARAMS,
+    Audience, BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, Pkce, ProviderSpec, REMOVABLE_PARAMS,
     RENAMABLE_PARAMS, ResponseFormat, Str, Subject, TimeUnit,
 };
 use serde_json::{Map, Value, json};
@@ -608,7 +608,7 @@ impl Inner {
                     Some(fail(format!("client_assertion_type is {assertion_type:?}")))
                 } else {
                     let assertion = request.params.get("client_assertion").cloned().unwrap_or_default();
-                    self.check_assertion(method, secret, &assertion).err().map(fail)
+                    self.check_assertion(method, secret, &assertion, endpoint).err().map(fail)
                 }
             }
         };
@@ -621,7 +621,7 @@ impl Inner {
     /// A client assertion (RFC 7523 section 3): signed with the client's key (or HS256 with
     /// its secret), `iss` and `sub` the client, `aud` this token endpoint, unexpired, and a
     /// `jti` never seen before.
-    fn check_assertion(&self, method: ClientAuth, secret: &str, jwt: &str) -> Result<(), String> {
+    fn check_assertion(&self, method: ClientAuth, secret: &str, jwt: &str, endpoint: Endpoint) -> Result<(), String> {
         use ring::signature as sig;
         let parts: Vec<&str> = jwt.split('.').collect();
         let [header, claims, signature] = parts.as_slice() else { return Err("the assertion is not a JWS".into()) };
@@ -658,12 +658,22 @@ impl Inner {
             return Err("the assertion's signature does not verify".into());
         }
         let now = chrono::Utc::now().timestamp();
-        let audience = format!("{}{}", self.base, path_of(Endpoint::Token));
-        let aud_ok = match &claims["aud"] {
-            Value::String(a) => *a == audience,
-            Value::Array(all) => all.iter().any(|a| a.as_str() == Some(audience.as_str())),
+        // The audience the spec names: this token endpoint, the endpoint called, the issuer;
+        // a literal template is taken as any string (the emulator renders no variables).
+        let endpoint = if endpoint == Endpoint::Refresh { Endpoint::Token } else { endpoint };
+        let audience = match &self.spec.client_assertion_audience {
+            Audience::TokenEndpoint => Some(format!("{}{}", self.base, path_of(Endpoint::Token))),
+            Audience::Endpoint => Some(format!("{}{}", self.base, path_of(endpoint))),
+            Audience::Issuer => self.client.issuer.clone(),
+            Audience::Literal(_) => None,
+        };
+        let aud_ok = match (&claims["aud"], &audience) {
+            (Value::String(a), Some(audience)) => a == audience,
+            (Value::Array(all), Some(audience)) => all.iter().any(|a| a.as_str() == Some(audience.as_str())),
+            (Value::String(a), None) => !a.is_empty(),
             _ => false,
         };
+        let audience = audience.unwrap_or_default();
         let id = Some(self.client.id.as_str());
         if claims["iss"].as_str() != id || claims["sub"].as_str() != id {
             Err(format!("the assertion's iss/sub are {} / {}, not the client", claims["iss"], claims["sub"]))

@@ -794,7 +794,10 @@ async fn jwt_bearer_step<P: ServiceAccount>(p: &P, e: &Emulator, ctx: &mut Ctx) 
     let claims_json: serde_json::Value = serde_json::from_slice(&payload).map_err(|e| e.to_string())?;
     ensure(claims_json["iss"] == "emulator-sa@emulator.test", || format!("iss {}", claims_json["iss"]))?;
     let audience = match &jwt.audience {
-        oauthgen_runtime::spec::Audience::TokenEndpoint => p.config().render(&spec.endpoints.token),
+        oauthgen_runtime::spec::Audience::TokenEndpoint | oauthgen_runtime::spec::Audience::Endpoint => {
+            p.config().render(&spec.endpoints.token)
+        }
+        oauthgen_runtime::spec::Audience::Issuer => p.config().render(spec.oidc_issuer.as_deref().unwrap_or_default()),
         oauthgen_runtime::spec::Audience::Literal(a) => p.config().render(a),
     }
     .map_err(|e| describe_error(&e))?;

@@ -590,7 +590,7 @@ pub(crate) async fn post_authenticated_to(
         .header(http::header::ACCEPT, "application/json");
     let id = config.client_id().as_str();
     let secret = config.client_secret().map(|s| s.secret().as_str());
-    let assertion = crate::wire::http::client_assertion(config, endpoint)?;
+    let assertion = crate::wire::http::client_assertion(config, endpoint, Some(url))?;
     match (config.client_auth_at(endpoint), secret) {
         (_, _) if assertion.is_some() => {
             params.push(("client_id", id));

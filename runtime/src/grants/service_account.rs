@@ -180,8 +180,8 @@ pub fn assertion<P: ServiceAccount, S: AsRef<str>>(
     }
     let audience = match &jwt.audience {
         // The spec's own token endpoint (not an override), as google-auth does.
-        Audience::TokenEndpoint => config.render(&spec.endpoints.token)?,
-        Audience::Literal(a) => config.render(a)?,
+        Audience::TokenEndpoint | Audience::Endpoint => config.render(&spec.endpoints.token)?,
+        other => config.assertion_audience(other, None)?,
     };
     let mut header = vec![("typ", py_string("JWT")), ("alg", py_string("RS256"))];
     if let Some(kid) = &key.key_id {

@@ -173,7 +173,8 @@ fn with_client_assertion(
     endpoint: Endpoint,
     request: HttpRequest,
 ) -> Result<HttpRequest, TransportError> {
-    let Some(assertion) = client_assertion(config, endpoint).map_err(TransportError::Refused)? else {
+    let called = url::Url::parse(&request.uri().to_string()).ok();
+    let Some(assertion) = client_assertion(config, endpoint, called.as_ref()).map_err(TransportError::Refused)? else {
         return Ok(request);
     };
     let (parts, body) = request.into_parts();
@@ -187,14 +188,18 @@ fn with_client_assertion(
     Ok(HttpRequest::from_parts(parts, body))
 }
 
-/// A fresh client assertion for a request to `endpoint`, when the client authenticates with
-/// one there: `aud` is the token endpoint.
-pub(crate) fn client_assertion(config: &ProviderConfig, endpoint: Endpoint) -> Result<Option<String>, Error> {
+/// A fresh client assertion for a request to `endpoint` at `called`, when the client
+/// authenticates with one there; `aud` as the spec says (the token endpoint by default).
+pub(crate) fn client_assertion(
+    config: &ProviderConfig,
+    endpoint: Endpoint,
+    called: Option<&url::Url>,
+) -> Result<Option<String>, Error> {
     let method = config.client_auth_at(endpoint);
     if config.is_public() || !method.is_assertion() {
         return Ok(None);
     }
-    let audience = config.endpoint(Endpoint::Token)?;
+    let audience = config.assertion_audience(&config.spec().client_assertion_audience, called)?;
     let now = chrono::Utc::now().timestamp();
     let id = config.client_id().as_str();
     match method {
@@ -205,7 +210,7 @@ pub(crate) fn client_assertion(config: &ProviderConfig, endpoint: Endpoint) -> R
                     config.id()
                 ))
             })?;
-            key.assertion(id, audience.as_str(), now).map(Some)
+            key.assertion(id, &audience, now).map(Some)
         }
         _ => {
             let secret = config.client_secret().ok_or_else(|| {
@@ -214,7 +219,7 @@ pub(crate) fn client_assertion(config: &ProviderConfig, endpoint: Endpoint) -> R
                     config.id()
                 ))
             })?;
-            crate::secret_assertion(id, secret.secret(), audience.as_str(), now).map(Some)
+            crate::secret_assertion(id, secret.secret(), &audience, now).map(Some)
         }
     }
 }
