@@ -52,9 +52,19 @@ fn spec_from_the_test_provider_checks_and_matches_its_document() {
     // The document lists S256; that PKCE is required it cannot say.
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(spec.pkce, Pkce::Supported);
-    // client_secret_basic and client_secret_post, in the document's order; the rest skipped.
-    assert_eq!(spec.client_auth, [ClientAuth::Basic, ClientAuth::RequestBody]);
-    assert!(text.contains("skipped: client_secret_jwt, private_key_jwt, none"), "{text}");
+    // Every method a spec can name, in the document's order (the JWT ones included); `none`
+    // (public clients) skipped.
+    let listed: Vec<&str> = doc["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .filter(|m| *m != "none")
+        .collect();
+    let names: Vec<&str> = spec.client_auth.iter().map(|m| m.metadata_name()).collect();
+    assert_eq!(names, listed);
+    assert!(spec.client_auth.contains(&ClientAuth::PrivateKeyJwt), "{:?}", spec.client_auth);
+    assert!(text.contains("skipped: none"), "{text}");
     assert_eq!(spec.scopes.default, ["openid"]);
     let values: Vec<&str> = spec.scopes.values.values().map(|v| v.value.as_str()).collect();
     assert_eq!(values, ["email", "offline_access", "openid", "profile"]);
