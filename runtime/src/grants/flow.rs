@@ -591,16 +591,16 @@ pub(crate) async fn post_authenticated_to(
     let id = config.client_id().as_str();
     let secret = config.client_secret().map(|s| s.secret().as_str());
     let assertion = crate::wire::http::client_assertion(config, endpoint, Some(url))?;
-    match (config.client_auth_at(endpoint), secret) {
-        (_, _) if assertion.is_some() => {
+    match (config.client_auth_at(endpoint), secret, assertion.as_deref()) {
+        (_, _, Some(assertion)) => {
             params.push(("client_id", id));
             params.push(("client_assertion_type", crate::ASSERTION_TYPE));
-            params.push(("client_assertion", assertion.as_deref().unwrap_or_default()));
+            params.push(("client_assertion", assertion));
         }
-        (ClientAuth::Basic, Some(secret)) => {
+        (ClientAuth::Basic, Some(secret), None) => {
             builder = builder.header(http::header::AUTHORIZATION, basic_auth(id, secret));
         }
-        (_, secret) => {
+        (_, secret, None) => {
             params.push(("client_id", id));
             if let Some(s) = secret {
                 params.push(("client_secret", s));
