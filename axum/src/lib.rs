@@ -57,7 +57,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use oauthgen_runtime::{
     AuthorizationCode, Callback, Credentials, Error, IdTokenClaims, PendingAuthorization, Refresh, Revocation,
-    TokenManager, TokenStore, authorize_url, exchange,
+    TokenManager, TokenStore, authorize, exchange,
 };
 use tower_sessions::Session;
 use url::Url;
@@ -419,11 +419,25 @@ where
     /// Start an authorization for `user` in the browser whose request has `headers`, to come
     /// back to `return_to` (a path on this origin; anything else becomes `/`): the redirect to
     /// the provider, with the binding cookie when the browser has none yet.
-    fn start(&self, user: &str, headers: &HeaderMap, return_to: &str) -> Response {
+    /// With a spec that pushes authorization requests (RFC 9126), they are pushed here, before
+    /// the redirect; a refusal is a 502 that says why.
+    async fn start(&self, user: &str, headers: &HeaderMap, return_to: &str) -> Response {
         let config = &self.inner.config;
         let Some((binding, set_cookie)) = browser_binding(config, headers) else { return no_random() };
-        let auth = match self.redirect_uri().and_then(|uri| authorize_url(&self.inner.provider, &uri, &config.scopes)) {
+        let auth = match self.redirect_uri() {
+            Ok(uri) => authorize(&self.inner.provider, &uri, &config.scopes, &[]).await,
+            Err(e) => Err(e),
+        };
+        let auth = match auth {
             Ok(auth) => auth,
+            Err(
+                e @ (Error::OAuth { .. }
+                | Error::Http { .. }
+                | Error::Unavailable { .. }
+                | Error::MalformedResponse { .. }),
+            ) => {
+                return problem(StatusCode::BAD_GATEWAY, &format!("the provider refused to start the sign-in: {e}"));
+            }
             Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         };
         let pending = Pending {
@@ -632,7 +646,7 @@ where
         Ok(user) => user,
         Err(response) => return response,
     };
-    oauth.start(&user, &parts.headers, return_to.as_deref().unwrap_or("/"))
+    oauth.start(&user, &parts.headers, return_to.as_deref().unwrap_or("/")).await
 }
 
 /// `POST` sign-out: revoke at the provider (with [`OAuth::with_revocation`]), delete the
@@ -823,7 +837,7 @@ where
             let claims = credentials.id_token_claims();
             return Ok(Self { oauth, user, claims, who: std::marker::PhantomData });
         }
-        Err(oauth.start(&user, &parts.headers, &path_and_query(parts)))
+        Err(oauth.start(&user, &parts.headers, &path_and_query(parts)).await)
     }
 }
 
@@ -850,6 +864,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oauthgen_runtime::authorize_url;
 
     fn base() -> Url {
         "https://app.example/".parse().unwrap()

@@ -52,6 +52,7 @@ const GRANTS: &[(&str, &str)] = &[
     ("refresh_token", "refresh_token"),
     ("client_credentials", "client_credentials"),
     ("urn:ietf:params:oauth:grant-type:device_code", "device_code"),
+    ("urn:ietf:params:oauth:grant-type:token-exchange", "token_exchange"),
 ];
 
 /// Descriptions of the scopes OpenID Connect defines.
@@ -189,7 +190,7 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
     // What the document states; `client_auth` is added below when the document names a method
     // a spec can express.
     w(format!(
-        "  - {{ source: {}, checked: {}, covers: [endpoints, pkce, scopes, grants, oidc@CLIENT_AUTH@] }}",
+        "  - {{ source: {}, checked: {}, covers: [endpoints, pkce, scopes, grants, oidc@CLIENT_AUTH@@DPOP@] }}",
         q(url),
         q(date)
     ));
@@ -200,6 +201,10 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
     }
     w("endpoints:".to_owned());
     for endpoint in Endpoint::ALL {
+        // PAR sends the browser to the authorization endpoint: without one it cannot be used.
+        if *endpoint == Endpoint::PushedAuthorization && text("authorization_endpoint").is_none() {
+            continue;
+        }
         if let Some(v) = endpoint.discovery_field().and_then(text) {
             w(format!("  {}: {}", endpoint.key(), q(v)));
         }
@@ -229,6 +234,13 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
     // PKCE: discovery can say S256 is supported, never that it is required.
     let s256 = strings(doc, "code_challenge_methods_supported").is_some_and(|m| m.contains(&"S256"));
     w(format!("pkce: {}", if s256 { "supported" } else { "unsupported" }));
+
+    // DPoP (RFC 9449): the provider lists proof algorithms. Whether it requires DPoP is a
+    // per-client setting that discovery does not state.
+    let dpop = strings(doc, "dpop_signing_alg_values_supported").is_some_and(|a| !a.is_empty());
+    if dpop {
+        w("dpop: supported".to_owned());
+    }
 
     // Scopes, sorted by name; `openid` always, and the default.
     let mut scopes: BTreeMap<String, String> = BTreeMap::new();
@@ -317,7 +329,11 @@ fn render(id: &str, name: &str, url: &str, date: &str, doc: &Value) -> Result<St
     if doc.get("authorization_response_iss_parameter_supported").and_then(Value::as_bool) == Some(true) {
         w("  sends_iss: true".to_owned());
     }
-    Ok(y.replacen("@CLIENT_AUTH@", if covers_auth { ", client_auth" } else { "" }, 1))
+    Ok(y.replacen("@CLIENT_AUTH@", if covers_auth { ", client_auth" } else { "" }, 1).replacen(
+        "@DPOP@",
+        if dpop { ", dpop" } else { "" },
+        1,
+    ))
 }
 
 #[cfg(test)]
@@ -335,6 +351,9 @@ mod tests {
             "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["HS256", "ES256", "RS256"],
             "code_challenge_methods_supported": ["plain", "S256"],
+            "grant_types_supported": ["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"],
+            "pushed_authorization_request_endpoint": "https://op.example/par",
+            "dpop_signing_alg_values_supported": ["ES256"],
         });
         let a = render("op", "OP", "https://op.example/.well-known/openid-configuration", "2026-11-30", &doc).unwrap();
         let b = render("op", "OP", "https://op.example/.well-known/openid-configuration", "2026-11-30", &doc).unwrap();
@@ -347,7 +366,10 @@ mod tests {
             "in the provider's order"
         );
         assert_eq!(spec.scopes.values.len(), 4);
-        assert!(a.contains("grants:\n  authorization_code: {}\n"), "{a}");
+        assert!(a.contains("grants:\n  authorization_code: {}\n  token_exchange: {}\n"), "{a}");
+        assert_eq!(spec.endpoints.pushed_authorization.as_deref(), Some("https://op.example/par"));
+        assert_eq!(spec.dpop, oauthgen_codegen::spec::Dpop::Supported);
+        assert!(a.contains("covers: [endpoints, pkce, scopes, grants, oidc, client_auth, dpop]"), "{a}");
         assert!(a.contains("algorithms: [ES256, RS256]"), "{a}");
     }
 

@@ -43,6 +43,11 @@ fn spec_from_the_test_provider_checks_and_matches_its_document() {
     assert_eq!(e.userinfo, s("userinfo_endpoint"));
     assert_eq!(e.introspection, s("introspection_endpoint"));
     assert_eq!(e.end_session, s("end_session_endpoint"));
+    assert_eq!(e.pushed_authorization, s("pushed_authorization_request_endpoint"));
+    assert!(e.pushed_authorization.is_some(), "oidc-provider offers PAR");
+    // The document lists DPoP proof algorithms: supported (whether required is per client).
+    assert!(doc["dpop_signing_alg_values_supported"].as_array().is_some_and(|a| !a.is_empty()));
+    assert_eq!(spec.dpop, oauthgen_codegen::spec::Dpop::Supported);
     let oidc = spec.oidc.as_ref().unwrap();
     assert_eq!(Some(oidc.issuer.clone()), s("issuer"));
     assert_eq!(oidc.issuer, server.issuer);
@@ -71,7 +76,7 @@ fn spec_from_the_test_provider_checks_and_matches_its_document() {
     let grants = serde_json::to_value(&spec.grants).unwrap();
     let mut names: Vec<&String> = grants.as_object().unwrap().keys().collect();
     names.sort();
-    assert_eq!(names, ["authorization_code", "client_credentials", "device_code", "refresh_token"]);
+    assert_eq!(names, ["authorization_code", "client_credentials", "device_code", "refresh_token", "token_exchange"]);
     assert!(text.contains(&format!("source: \"{}/.well-known/openid-configuration\"", server.issuer)), "{text}");
 
     // Deterministic, on standard output without --out.

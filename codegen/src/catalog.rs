@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::spec::{Provenance, Spec};
-use oauthgen_spec::{BodyFormat, ExpiresIn, ResponseFormat, TimeUnit};
+use oauthgen_spec::{BodyFormat, Dpop, ExpiresIn, ResponseFormat, TimeUnit};
 
 /// The serde (YAML) name of a vocabulary value (`request_body`, `public_only`).
 pub fn yaml_name<T: serde::Serialize>(value: &T) -> String {
@@ -89,6 +89,14 @@ fn quirks(spec: &Spec) -> Vec<String> {
         let names: Vec<String> = response.fields.keys().map(|f| format!("`{f}`")).collect();
         out.push(format!("typed fields {}", names.join(", ")));
     }
+    if spec.endpoints.pushed_authorization.is_some() {
+        out.push("pushed authorization requests".into());
+    }
+    match spec.dpop {
+        Dpop::Unsupported => {}
+        Dpop::Supported => out.push("DPoP".into()),
+        Dpop::Required => out.push("DPoP required".into()),
+    }
     for (endpoint, method) in &spec.endpoint_client_auth {
         let method = method.key();
         out.push(format!("{endpoint} client auth `{method}`"));
@@ -152,7 +160,7 @@ pub fn catalog(specs: &[(PathBuf, Spec)]) -> String {
         out,
         "{} providers, {oidc} of them OpenID providers. Each is one spec in this directory, one module and \
          one cargo feature of `oauthgen-providers`. Grants are the spec's (`code` authorization code, \
-         `refresh`, `device`, `client` client credentials, `jwt` JWT bearer service accounts); \
+         `refresh`, `device`, `client` client credentials, `jwt` JWT bearer service accounts, `exchange` token exchange); \
          client authentication is `basic` (`client_secret_basic`) or `body` (`client_secret_post`), \
          preferred first; each source is followed by the day it was compared with the spec.\n",
         specs.len()
@@ -167,6 +175,7 @@ pub fn catalog(specs: &[(PathBuf, Spec)]) -> String {
             (g.device_code.is_some(), "device"),
             (g.client_credentials.is_some(), "client"),
             (g.jwt_bearer.is_some(), "jwt"),
+            (g.token_exchange.is_some(), "exchange"),
         ]
         .into_iter()
         .filter_map(|(has, name)| has.then_some(name))

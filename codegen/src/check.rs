@@ -7,7 +7,7 @@ use crate::ident;
 use crate::schema::did_you_mean;
 use oauthgen_spec::{
     Endpoint, FALLBACK, FieldType, PARAM_NAME_ENDPOINTS, REMOVABLE_PARAMS, RENAMABLE_PARAMS, RESERVED_PARAMS,
-    STANDARD_TOKEN_FIELDS,
+    STANDARD_TOKEN_FIELDS, TOKEN_EXCHANGE_PARAMS,
 };
 
 use crate::spec::{ClientAuth, Spec};
@@ -59,6 +59,9 @@ fn templates(spec: &Spec) -> Vec<&str> {
     }
     if let Some(jwt) = &spec.grants.jwt_bearer {
         out.push(&jwt.audience);
+    }
+    if let Some(te) = &spec.grants.token_exchange {
+        out.extend(te.params.values().map(String::as_str));
     }
     let maps = [
         &spec.authorize_params,
@@ -320,6 +323,13 @@ impl Checker<'_> {
         if let Some(jwt) = &spec.grants.jwt_bearer {
             used.extend(placeholders(&jwt.audience).unwrap_or_default());
         }
+        if let Some(te) = &spec.grants.token_exchange {
+            for (k, v) in &te.params {
+                if self.template(&format!("/grants/token_exchange/params/{}", escape(k)), v) {
+                    used.extend(placeholders(v).unwrap_or_default());
+                }
+            }
+        }
         // Parameter and header values are templates too.
         let templated = [
             ("/authorize_params", &spec.authorize_params),
@@ -400,6 +410,9 @@ impl Checker<'_> {
         self.params("/token_request/params", &spec.token_request.params);
         self.params("/token_request/code_params", &spec.token_request.code_params);
         self.params("/token_request/refresh_params", &spec.token_request.refresh_params);
+        if let Some(te) = &spec.grants.token_exchange {
+            self.params("/grants/token_exchange/params", &te.params);
+        }
         self.headers("/request_headers", &spec.request_headers);
         if let Some(api) = &spec.api {
             self.headers("/api/headers", &api.headers);
@@ -893,7 +906,8 @@ impl Checker<'_> {
             || g.refresh_token.is_some()
             || g.device_code.is_some()
             || g.client_credentials.is_some()
-            || g.jwt_bearer.is_some();
+            || g.jwt_bearer.is_some()
+            || g.token_exchange.is_some();
         if !any {
             self.err(self.key("/grants"), "`grants` declares no grant");
         }
@@ -912,6 +926,20 @@ impl Checker<'_> {
                 self.key("/grants/authorization_code"),
                 "the `authorization_code` grant needs `endpoints.authorization`",
             );
+        }
+        if spec.endpoints.pushed_authorization.is_some() && spec.endpoints.authorization.is_none() {
+            self.err(
+                self.key("/endpoints/pushed_authorization"),
+                "`endpoints.pushed_authorization` needs `endpoints.authorization`: the browser is still sent there, with the `request_uri`",
+            );
+        }
+        if let Some(te) = &g.token_exchange {
+            for name in te.params.keys().filter(|n| TOKEN_EXCHANGE_PARAMS.contains(&n.as_str())) {
+                self.err(
+                    self.key(&format!("/grants/token_exchange/params/{}", escape(name))),
+                    format!("`{name}` is a token exchange parameter: pass it to `token_exchange` for each exchange"),
+                );
+            }
         }
         if g.device_code.is_some() && spec.endpoints.device_authorization.is_none() {
             self.err(self.key("/grants/device_code"), "the `device_code` grant needs `endpoints.device_authorization`");

@@ -6,10 +6,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use oauthgen_spec::{
-    ApiSpec, Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, Endpoint,
+    ApiSpec, Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, Dpop, Endpoint,
     EndpointTemplates, ExpiresIn, FieldType, GrantsSpec, IdTokenAlgorithm, JwtAlgorithm, JwtBearerSpec, KeyFormat,
     List, LoopbackHost, Pkce, ProviderSpec, RedirectSpec, RefreshSpec, ResponseFormat, Str, Subject, TimeUnit,
-    TokenField, TokenRequestSpec, TokenResponseSpec, VariableSpec,
+    TokenExchangeSpec, TokenField, TokenRequestSpec, TokenResponseSpec, VariableSpec,
 };
 use quote::format_ident;
 
@@ -126,6 +126,7 @@ macro_rules! enum_literals {
 enum_literals!(
     ClientAuth,
     Pkce,
+    Dpop,
     BodyFormat,
     ResponseFormat,
     ExpiresIn,
@@ -169,6 +170,7 @@ struct_literal!(ProviderSpec {
     param_names,
     endpoint_param_names,
     client_assertion_audience,
+    dpop,
     token_request,
     token_response,
     refresh,
@@ -189,6 +191,7 @@ struct_literal!(EndpointTemplates {
     introspection,
     refresh,
     end_session,
+    pushed_authorization,
 });
 struct_literal!(VariableSpec { name, description, default, pattern, values, path, origin, from_callback });
 struct_literal!(TokenRequestSpec { body_format, params, code_params, refresh_params });
@@ -207,7 +210,15 @@ struct_literal!(TokenResponseSpec {
 struct_literal!(TokenField { name, kind, required, pattern, example });
 struct_literal!(ApiSpec { base_url, headers });
 struct_literal!(RefreshSpec { rotates, returns_refresh_token, requires_scope, sends_redirect_uri, margin_seconds });
-struct_literal!(GrantsSpec { authorization_code, refresh_token, device_code, client_credentials, jwt_bearer });
+struct_literal!(GrantsSpec {
+    authorization_code,
+    refresh_token,
+    device_code,
+    client_credentials,
+    jwt_bearer,
+    token_exchange
+});
+struct_literal!(TokenExchangeSpec { params });
 struct_literal!(DeviceCodeSpec { default_interval });
 struct_literal!(ClientCredentialsSpec { token_endpoint, params, grant_type });
 struct_literal!(JwtBearerSpec { key_format, algorithm, audience, subject });

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use oauthgen_spec::{
     ApiSpec, Audience, ClientCredentialsSpec, DeviceCodeSpec, EndpointTemplates, FieldType, GrantsSpec, JwtBearerSpec,
-    List, Param, ProviderSpec, RedirectSpec, RefreshSpec, Str, TokenField, TokenRequestSpec, TokenResponseSpec,
-    VariableSpec,
+    List, Param, ProviderSpec, RedirectSpec, RefreshSpec, Str, TokenExchangeSpec, TokenField, TokenRequestSpec,
+    TokenResponseSpec, VariableSpec,
 };
 use proc_macro2::Ident;
 use quote::format_ident;
@@ -197,6 +197,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             introspection: opt(e.introspection.as_ref()),
             refresh: opt(e.refresh.as_ref()),
             end_session: opt(e.end_session.as_ref()),
+            pushed_authorization: opt(e.pushed_authorization.as_ref()),
         },
         variables: spec
             .variables
@@ -237,6 +238,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             .client_assertion
             .as_ref()
             .map_or(Audience::TokenEndpoint, |a| Audience::from_spec(&a.audience)),
+        dpop: spec.dpop,
         endpoint_param_names: spec
             .endpoint_param_names
             .iter()
@@ -303,6 +305,7 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
                 audience: Audience::from_spec(&j.audience),
                 subject: j.subject,
             }),
+            token_exchange: g.token_exchange.as_ref().map(|t| TokenExchangeSpec { params: params(&t.params) }),
         },
         redirect: RedirectSpec {
             loopback_host: spec.redirect.loopback_host,

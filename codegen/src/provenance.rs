@@ -28,6 +28,7 @@ fn vocabulary() -> Vec<String> {
         "param_names",
         "endpoint_param_names",
         "client_assertion",
+        "dpop",
         "token_request",
         "token_response",
         "refresh",
@@ -39,7 +40,7 @@ fn vocabulary() -> Vec<String> {
     .to_vec();
     keys.extend(Endpoint::ALL.iter().map(|e| format!("endpoints.{}", e.key())));
     keys.extend(
-        ["authorization_code", "refresh_token", "device_code", "client_credentials", "jwt_bearer"]
+        ["authorization_code", "refresh_token", "device_code", "client_credentials", "jwt_bearer", "token_exchange"]
             .map(|g| format!("grants.{g}")),
     );
     keys

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The spec format's enums, defined once in `oauthgen-spec` (with their YAML names and schema
 /// documentation) and used unchanged by the runtime.
 pub use oauthgen_spec::{
-    BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce,
+    BodyFormat, ClientAuth, Dpop, ExpiresIn, FieldType, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce,
     ResponseFormat, Subject, TimeUnit,
 };
 
@@ -76,6 +76,11 @@ pub struct Spec {
     /// Client assertions (`private_key_jwt`, `client_secret_jwt` in `client_auth`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_assertion: Option<ClientAssertion>,
+    /// Whether the provider binds tokens to a key of the client's with DPoP proofs (RFC
+    /// 9449): `required` (the client always sends proofs), `supported` (it sends them when
+    /// asked to), `unsupported` (the default).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dpop: Dpop,
     /// Protocol parameters that one endpoint's requests name otherwise, endpoint -> standard
     /// name -> the provider's (Twitch's `device_authorization: { scope: scopes }`); they take
     /// precedence over `param_names`. Keys: `authorization`, `token` (refreshes included),
@@ -102,6 +107,10 @@ pub struct Spec {
     /// OpenID Connect metadata, when the provider is an OpenID provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<Oidc>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn default_client_auth() -> Vec<ClientAuth> {
@@ -157,6 +166,11 @@ pub struct Endpoints {
     /// OpenID Connect RP-initiated logout endpoint (`end_session_endpoint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session: Option<String>,
+    /// Pushed authorization request endpoint (RFC 9126); needs `authorization`. When set, the
+    /// authorization parameters are pushed there, authenticated as the client, and the
+    /// browser is sent with only `client_id` and the `request_uri` it returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization: Option<String>,
 }
 
 impl Endpoints {
@@ -172,6 +186,7 @@ impl Endpoints {
             E::Introspection => self.introspection.as_ref(),
             E::Refresh => self.refresh.as_ref(),
             E::EndSession => self.end_session.as_ref(),
+            E::PushedAuthorization => self.pushed_authorization.as_ref(),
         }
     }
 }
@@ -402,6 +417,11 @@ pub struct Grants {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "JwtBearer")]
     pub jwt_bearer: Option<JwtBearer>,
+    /// Token exchange (RFC 8693): a token for another audience, scope or actor, in exchange
+    /// for one the client holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "TokenExchange")]
+    pub token_exchange: Option<TokenExchange>,
 }
 
 /// A grant with no options: write `{}`.
@@ -433,6 +453,15 @@ pub struct ClientCredentials {
     /// Server-to-Server OAuth: `account_credentials`, with `account_id` in `params`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_type: Option<String>,
+}
+
+/// Token exchange grant options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchange {
+    /// Extra parameters every exchange sends; `{name}` placeholders allowed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 /// JWT bearer (service account) options.

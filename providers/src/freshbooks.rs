@@ -39,6 +39,7 @@ impl Freshbooks {
             introspection: ::core::option::Option::None,
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::None,
+            pushed_authorization: ::core::option::Option::None,
         },
         variables: ::std::borrow::Cow::Borrowed(&[]),
         client_auth: ::std::borrow::Cow::Borrowed(
@@ -55,6 +56,7 @@ impl Freshbooks {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+        dpop: ::oauthgen_runtime::__private::spec::Dpop::Unsupported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -90,6 +92,7 @@ impl Freshbooks {
             device_code: ::core::option::Option::None,
             client_credentials: ::core::option::Option::None,
             jwt_bearer: ::core::option::Option::None,
+            token_exchange: ::core::option::Option::None,
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
             loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,

@@ -41,6 +41,7 @@ impl Google {
             introspection: ::core::option::Option::None,
             refresh: ::core::option::Option::None,
             end_session: ::core::option::Option::None,
+            pushed_authorization: ::core::option::Option::None,
         },
         variables: ::std::borrow::Cow::Borrowed(&[]),
         client_auth: ::std::borrow::Cow::Borrowed(
@@ -70,6 +71,7 @@ impl Google {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+        dpop: ::oauthgen_runtime::__private::spec::Dpop::Unsupported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -114,6 +116,7 @@ impl Google {
                 audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
                 subject: ::oauthgen_runtime::__private::spec::Subject::Supported,
             }),
+            token_exchange: ::core::option::Option::None,
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
             loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,

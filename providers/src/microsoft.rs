@@ -45,6 +45,7 @@ impl Microsoft {
                     "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/logout",
                 ),
             ),
+            pushed_authorization: ::core::option::Option::None,
         },
         variables: ::std::borrow::Cow::Borrowed(
             &[
@@ -94,6 +95,7 @@ impl Microsoft {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+        dpop: ::oauthgen_runtime::__private::spec::Dpop::Unsupported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -135,6 +137,7 @@ impl Microsoft {
                 grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
+            token_exchange: ::core::option::Option::None,
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
             loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,

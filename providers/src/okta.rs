@@ -43,6 +43,7 @@ impl Okta {
             end_session: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/logout"),
             ),
+            pushed_authorization: ::core::option::Option::None,
         },
         variables: ::std::borrow::Cow::Borrowed(
             &[
@@ -101,6 +102,7 @@ impl Okta {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::Endpoint,
+        dpop: ::oauthgen_runtime::__private::spec::Dpop::Supported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -146,6 +148,7 @@ impl Okta {
                 grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
+            token_exchange: ::core::option::Option::None,
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
             loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,

@@ -51,6 +51,7 @@ impl Onelogin {
                     "https://{subdomain}.onelogin.com/oidc/2/logout",
                 ),
             ),
+            pushed_authorization: ::core::option::Option::None,
         },
         variables: ::std::borrow::Cow::Borrowed(
             &[
@@ -91,6 +92,7 @@ impl Onelogin {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+        dpop: ::oauthgen_runtime::__private::spec::Dpop::Unsupported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -126,6 +128,7 @@ impl Onelogin {
             device_code: ::core::option::Option::None,
             client_credentials: ::core::option::Option::None,
             jwt_bearer: ::core::option::Option::None,
+            token_exchange: ::core::option::Option::None,
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
             loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,

@@ -41,6 +41,7 @@ impl OracleIdentityDomains {
             end_session: ::core::option::Option::Some(
                 ::std::borrow::Cow::Borrowed("https://{domain}/oauth2/v1/userlogout"),
             ),
+            pushed_authorization: ::core::option::Option::None,
         },
         variables: ::std::borrow::Cow::Borrowed(
             &[
@@ -79,6 +80,7 @@ impl OracleIdentityDomains {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+        dpop: ::oauthgen_runtime::__private::spec::Dpop::Unsupported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,
             params: ::std::borrow::Cow::Borrowed(&[]),
@@ -118,6 +120,7 @@ impl OracleIdentityDomains {
                 grant_type: ::core::option::Option::None,
             }),
             jwt_bearer: ::core::option::Option::None,
+            token_exchange: ::core::option::Option::None,
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {
             loopback_host: ::oauthgen_runtime::__private::spec::LoopbackHost::Ipv4,

@@ -315,6 +315,13 @@ impl ProviderConfig {
         self.overrides.insert(endpoint, url);
     }
 
+    /// Whether authorization requests are pushed (RFC 9126): the spec has
+    /// `endpoints.pushed_authorization`, or a URL for it was set with [`Self::set_endpoint`]
+    /// (a provider that offers PAR to some plans or clients only).
+    pub fn pushes_authorization(&self) -> bool {
+        self.spec.endpoints.pushed_authorization.is_some() || self.has_override(Endpoint::PushedAuthorization)
+    }
+
     /// Whether `endpoint` has been overridden.
     pub fn has_override(&self, endpoint: Endpoint) -> bool {
         self.overrides.contains_key(&endpoint)

@@ -128,6 +128,12 @@ impl Credentials {
         }
     }
 
+    /// The type of the token a token exchange issued (`issued_token_type`, RFC 8693: one of
+    /// [`crate::token_type`]); `None` for other grants' credentials.
+    pub fn issued_token_type(&self) -> Option<&str> {
+        self.field_str("issued_token_type")
+    }
+
     /// Whether the access token can still be used: not invalid and not expired.
     pub fn is_usable(&self) -> bool {
         !self.invalid && !self.expires_within(std::time::Duration::ZERO)

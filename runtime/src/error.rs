@@ -160,6 +160,15 @@ pub enum Error {
         /// The method asked for.
         method: crate::spec::ClientAuth,
     },
+    /// The spec pushes authorization requests (RFC 9126), which needs a request to the
+    /// provider: the synchronous [`crate::authorize_url`] cannot, [`crate::authorize`] can.
+    #[error(
+        "the `{provider}` spec pushes authorization requests (endpoints.pushed_authorization): use `authorize`, which sends them, instead of `authorize_url`"
+    )]
+    PushedAuthorizationRequired {
+        /// Provider id.
+        provider: &'static str,
+    },
     /// A parameter the protocol sets itself was given as an extra parameter.
     #[error("parameter `{0}` is set by the flow and cannot be given as an extra parameter")]
     ReservedParameter(String),

@@ -48,7 +48,7 @@
 //! | part | folder | public face |
 //! |---|---|---|
 //! | the provider, its spec and configuration | `provider.rs`, `spec.rs`, `config.rs` | [`Provider`], the capability traits, [`RuntimeProvider`], [`spec`], [`ProviderConfig`] |
-//! | grants and flows | `grants/` | [`authorize_url`], [`exchange`], [`refresh`], [`client_credentials`], [`revoke`], [`introspect`], [`device_authorization`], [`installed`], [`service_account`] |
+//! | grants and flows | `grants/` | [`authorize_url`], [`exchange`], [`refresh`], [`client_credentials`], [`token_exchange`], [`revoke`], [`introspect`], [`device_authorization`], [`installed`], [`service_account`] |
 //! | keeping tokens fresh | `tokens/` | [`TokenManager`], [`authorized_client`] |
 //! | stores | `store/` | [`TokenStore`], [`FileStore`], [`AnyStore`], [`EncryptedStore`], ... |
 //! | OpenID Connect | `oidc.rs` | [`validate_id_token`], [`IdTokenClaims`], [`oidc`] |
@@ -81,9 +81,10 @@ pub use config::ProviderConfig;
 pub use credentials::{Credentials, IdToken};
 pub use error::{Endpoint, Error};
 pub use grants::device::{DeviceAuthorization, DevicePoll, device_authorization, device_poll, device_poll_once};
+pub use grants::exchange::{TOKEN_EXCHANGE_GRANT_TYPE, TokenExchangeOptions, token_exchange, token_type};
 pub use grants::flow::{
-    Authorization, Callback, PendingAuthorization, TokenInfo, authorize_url, authorize_url_with, client_credentials,
-    exchange, introspect, refresh, revoke,
+    Authorization, Callback, PendingAuthorization, TokenInfo, authorize, authorize_url, authorize_url_with,
+    client_credentials, exchange, introspect, refresh, revoke,
 };
 pub use installed::{LoopbackLogin, LoopbackOptions, loopback_login, open_browser};
 pub use oauth2::{AccessToken, ClientSecret, RefreshToken};
@@ -92,7 +93,7 @@ pub use oauthgen_macros::oauth_provider;
 pub use oidc::{IdTokenClaims, IdTokenError, OidcOptions, validate_id_token};
 pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, RuntimeProvider,
-    ServiceAccount, UserInfo, userinfo, userinfo_url,
+    ServiceAccount, TokenExchange, UserInfo, userinfo, userinfo_url,
 };
 /// The `reqwest` this crate uses, for [`Provider::with_http_client`].
 pub use reqwest;
@@ -136,7 +137,7 @@ pub mod __private {
     pub use crate::config::ProviderConfig;
     pub use crate::provider::{
         AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, ServiceAccount,
-        UserInfo,
+        TokenExchange, UserInfo,
     };
     pub use crate::spec;
     pub use serde;

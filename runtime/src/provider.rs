@@ -130,6 +130,14 @@ pub trait ClientCredentials: Provider {}
 )]
 pub trait ServiceAccount: Provider {}
 
+/// The spec declares the `token_exchange` grant (RFC 8693): [`crate::token_exchange`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot do this: its spec declares no `grants.token_exchange`",
+    label = "the spec of `{Self}` lacks `grants.token_exchange`",
+    note = "add `grants.token_exchange` to the provider's spec to generate this capability"
+)]
+pub trait TokenExchange: Provider {}
+
 /// The spec declares a revocation endpoint: [`crate::revoke`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot do this: its spec declares no `endpoints.revocation`",
@@ -216,6 +224,7 @@ impl Refresh for RuntimeProvider {}
 impl DeviceFlow for RuntimeProvider {}
 impl ClientCredentials for RuntimeProvider {}
 impl ServiceAccount for RuntimeProvider {}
+impl TokenExchange for RuntimeProvider {}
 impl Revocation for RuntimeProvider {}
 impl Introspection for RuntimeProvider {}
 impl UserInfo for RuntimeProvider {}

@@ -78,6 +78,18 @@ pub const RESERVED_PARAMS: &[&str] = &[
     "refresh_token",
 ];
 
+/// The parameters of a token exchange request (RFC 8693 section 2.1) that each exchange
+/// gives: a spec may not fix them in `grants.token_exchange.params`.
+pub const TOKEN_EXCHANGE_PARAMS: &[&str] = &[
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "audience",
+    "resource",
+];
+
 /// One of a provider's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Endpoint {
@@ -97,6 +109,8 @@ pub enum Endpoint {
     Refresh,
     /// OpenID Connect RP-initiated logout endpoint (`end_session_endpoint`).
     EndSession,
+    /// Pushed authorization request endpoint (RFC 9126).
+    PushedAuthorization,
 }
 
 impl Endpoint {
@@ -110,6 +124,7 @@ impl Endpoint {
         Self::Introspection,
         Self::Refresh,
         Self::EndSession,
+        Self::PushedAuthorization,
     ];
 
     /// The key under `endpoints:` in a spec (`device_authorization`).
@@ -124,6 +139,7 @@ impl Endpoint {
             Self::Introspection => "introspection",
             Self::Refresh => "refresh",
             Self::EndSession => "end_session",
+            Self::PushedAuthorization => "pushed_authorization",
         }
     }
 
@@ -145,6 +161,7 @@ impl Endpoint {
             Self::Userinfo => "userinfo_endpoint",
             Self::Introspection => "introspection_endpoint",
             Self::EndSession => "end_session_endpoint",
+            Self::PushedAuthorization => "pushed_authorization_request_endpoint",
             Self::Refresh => return None,
         })
     }
@@ -169,6 +186,8 @@ pub enum Capability {
     ClientCredentials,
     /// JWT bearer assertions: service accounts (`grants.jwt_bearer`).
     JwtBearer,
+    /// Token exchange (`grants.token_exchange`, RFC 8693).
+    TokenExchange,
     /// Token revocation (`endpoints.revocation`).
     Revocation,
     /// Token introspection (`endpoints.introspection`).
@@ -185,6 +204,7 @@ impl Capability {
         Self::DeviceCode,
         Self::ClientCredentials,
         Self::JwtBearer,
+        Self::TokenExchange,
         Self::Revocation,
         Self::Introspection,
         Self::UserInfo,
@@ -199,6 +219,7 @@ impl Capability {
             Self::DeviceCode => "device_code",
             Self::ClientCredentials => "client_credentials",
             Self::JwtBearer => "jwt_bearer",
+            Self::TokenExchange => "token_exchange",
             Self::Revocation => "revocation",
             Self::Introspection => "introspection",
             Self::UserInfo => "userinfo",
@@ -214,6 +235,7 @@ impl Capability {
             Self::DeviceCode => "DeviceFlow",
             Self::ClientCredentials => "ClientCredentials",
             Self::JwtBearer => "ServiceAccount",
+            Self::TokenExchange => "TokenExchange",
             Self::Revocation => "Revocation",
             Self::Introspection => "Introspection",
             Self::UserInfo => "UserInfo",
@@ -262,6 +284,8 @@ pub struct ProviderSpec {
     pub param_names: List<Param>,
     /// The `aud` of client assertions (`private_key_jwt`, `client_secret_jwt`).
     pub client_assertion_audience: Audience,
+    /// Whether tokens are bound to a key of the client's with DPoP proofs (RFC 9449).
+    pub dpop: Dpop,
     /// Protocol parameters one endpoint's requests name otherwise (Twitch's device request
     /// takes `scopes`), before `param_names`; an empty name: left out.
     pub endpoint_param_names: List<(Endpoint, Param)>,
@@ -338,6 +362,7 @@ impl ProviderSpec {
                 introspection: None,
                 refresh: None,
                 end_session: None,
+                pushed_authorization: None,
             },
             variables: List::Borrowed(&[]),
             client_auth: List::Borrowed(&[ClientAuth::Basic, ClientAuth::RequestBody]),
@@ -350,6 +375,7 @@ impl ProviderSpec {
             param_names: List::Borrowed(&[]),
             endpoint_param_names: List::Borrowed(&[]),
             client_assertion_audience: Audience::TokenEndpoint,
+            dpop: Dpop::Unsupported,
             token_request: TokenRequestSpec {
                 body_format: BodyFormat::Form,
                 params: List::Borrowed(&[]),
@@ -382,6 +408,7 @@ impl ProviderSpec {
                 device_code: None,
                 client_credentials: None,
                 jwt_bearer: None,
+                token_exchange: None,
             },
             redirect: RedirectSpec { loopback_host: LoopbackHost::Ipv4, callback_params: List::Borrowed(&[]) },
             oidc_issuer: None,
@@ -401,6 +428,7 @@ impl ProviderSpec {
             Capability::DeviceCode => g.device_code.is_some(),
             Capability::ClientCredentials => g.client_credentials.is_some(),
             Capability::JwtBearer => g.jwt_bearer.is_some(),
+            Capability::TokenExchange => g.token_exchange.is_some(),
             Capability::Revocation => e.revocation.is_some(),
             Capability::Introspection => e.introspection.is_some(),
             Capability::UserInfo => e.userinfo.is_some(),
@@ -445,6 +473,9 @@ pub struct EndpointTemplates {
     pub refresh: Option<Str>,
     /// OpenID Connect RP-initiated logout endpoint.
     pub end_session: Option<Str>,
+    /// Pushed authorization request endpoint (RFC 9126): when set, authorization requests
+    /// are pushed there and the browser gets only `client_id` and `request_uri`.
+    pub pushed_authorization: Option<Str>,
 }
 
 impl EndpointTemplates {
@@ -461,6 +492,7 @@ impl EndpointTemplates {
             Endpoint::Introspection => self.introspection.as_deref(),
             Endpoint::Refresh => self.refresh.as_deref(),
             Endpoint::EndSession => self.end_session.as_deref(),
+            Endpoint::PushedAuthorization => self.pushed_authorization.as_deref(),
         }
     }
 
@@ -629,6 +661,8 @@ pub struct GrantsSpec {
     pub client_credentials: Option<ClientCredentialsSpec>,
     /// JWT bearer (service accounts).
     pub jwt_bearer: Option<JwtBearerSpec>,
+    /// Token exchange (RFC 8693).
+    pub token_exchange: Option<TokenExchangeSpec>,
 }
 
 /// Device authorization options.
@@ -653,6 +687,13 @@ pub struct ClientCredentialsSpec {
     /// The `grant_type` sent, when it is not `client_credentials` (Zoom's
     /// `account_credentials`).
     pub grant_type: Option<Str>,
+}
+
+/// Token exchange options (RFC 8693).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenExchangeSpec {
+    /// Extra parameters every exchange sends; `{name}` placeholders allowed.
+    pub params: List<Param>,
 }
 
 /// JWT bearer options.
@@ -806,6 +847,21 @@ vocabulary! {
         /// Accepted only from public clients (no client secret).
         PublicOnly,
         /// Rejected or ignored: never sent.
+        Unsupported,
+    }
+}
+
+vocabulary! {
+    /// DPoP support (RFC 9449): tokens bound to a key of the client's, each request carrying
+    /// a proof signed with it.
+    @rename_all "snake_case"
+    @default Unsupported
+    pub enum Dpop {
+        /// Every token request must carry a proof: the client always uses DPoP.
+        Required,
+        /// Proofs are accepted: the client uses DPoP when asked to.
+        Supported,
+        /// Not accepted: never sent (the default).
         Unsupported,
     }
 }

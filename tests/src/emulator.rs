@@ -47,6 +47,10 @@ pub const SUBJECT: &str = "emulator-user";
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The grant type of device-code token requests (RFC 8628).
 pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// The token exchange grant type (RFC 8693).
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693's type of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// The client the emulator expects: its id, its secret (`None`: a public client) and how it
 /// authenticates.
@@ -168,6 +172,8 @@ struct Inner {
     refresh_tokens: HashMap<String, bool>,
     /// Access tokens: whether each is still active.
     access_tokens: HashMap<String, bool>,
+    /// Pushed authorization requests (RFC 9126) not yet used: `request_uri` -> parameters.
+    pushed: HashMap<String, std::collections::BTreeMap<String, String>>,
     /// Device codes: how many polls each has had, and the scope asked for.
     device_codes: HashMap<String, (u32, Option<String>)>,
     /// Refresh tokens of grants that included `openid`.
@@ -214,6 +220,7 @@ pub fn path_of(endpoint: Endpoint) -> &'static str {
         Endpoint::Introspection => "/introspect",
         Endpoint::Refresh => "/refresh",
         Endpoint::EndSession => "/logout",
+        Endpoint::PushedAuthorization => "/par",
     }
 }
 
@@ -248,6 +255,7 @@ impl Emulator {
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
             device_codes: HashMap::new(),
+            pushed: HashMap::new(),
             assertion_ids: std::cell::RefCell::default(),
             openid_refresh_tokens: std::collections::HashSet::new(),
             issued: Vec::new(),
@@ -495,6 +503,7 @@ impl Inner {
             Endpoint::Introspection => self.introspect(request, json_body),
             Endpoint::Userinfo => self.userinfo(request),
             Endpoint::EndSession => Ok((StatusCode::OK, "signed out").into_response()),
+            Endpoint::PushedAuthorization => self.pushed_authorization(request, json_body),
         };
         match result {
             Ok(response) => response,
@@ -734,7 +743,31 @@ impl Inner {
     }
 
     fn authorize(&mut self, request: &mut Request) -> Response {
-        let q = request.query.clone();
+        let mut q = request.query.clone();
+        // RFC 9126: with a pushed request, the browser brings `client_id` and `request_uri`
+        // only, and each `request_uri` works once.
+        match (self.spec.endpoints.pushed_authorization.is_some(), q.get("request_uri").cloned()) {
+            (true, Some(uri)) => match self.pushed.remove(&uri) {
+                Some(pushed) if q.len() == 2 && q.get("client_id") == pushed.get("client_id") => q = pushed,
+                Some(_) => {
+                    request.violations.push("the browser brought more than client_id and request_uri".into());
+                    return (StatusCode::BAD_REQUEST, "parameters beside request_uri").into_response();
+                }
+                None => {
+                    request.violations.push(format!("unknown or used request_uri {uri:?}"));
+                    return (StatusCode::BAD_REQUEST, "invalid_request_uri").into_response();
+                }
+            },
+            (true, None) => {
+                request.violations.push("the spec pushes authorization requests, but the browser brought them".into());
+                return (StatusCode::BAD_REQUEST, "pushed authorization requests required").into_response();
+            }
+            (false, Some(_)) => {
+                request.violations.push("a request_uri, but the spec has no pushed_authorization endpoint".into());
+                return (StatusCode::BAD_REQUEST, "no pushed authorization requests").into_response();
+            }
+            (false, None) => {}
+        }
         let Some(redirect_uri) = q.get("redirect_uri").cloned() else {
             request.violations.push("no redirect_uri".into());
             return (StatusCode::BAD_REQUEST, "no redirect_uri").into_response();
@@ -992,6 +1025,30 @@ impl Inner {
                 let fields = self.token_fields(&grant_type, None, has_refresh, openid);
                 Ok(self.token_response(fields))
             }
+            TOKEN_EXCHANGE => {
+                let Some(te) = self.spec.grants.token_exchange.clone() else {
+                    return Err(Self::bad(request, "the spec has no token_exchange grant".into()));
+                };
+                Self::check_params(request, "grants.token_exchange.params", &te.params)?;
+                let subject = request.params.get("subject_token").cloned().unwrap_or_default();
+                let subject_type = request.params.get("subject_token_type").cloned().unwrap_or_default();
+                if subject_type != ACCESS_TOKEN_TYPE {
+                    return Err(Self::bad(request, format!("subject_token_type {subject_type:?}")));
+                }
+                if request.params.contains_key("actor_token") != request.params.contains_key("actor_token_type") {
+                    return Err(Self::bad(request, "actor_token and actor_token_type go together".into()));
+                }
+                if self.access_tokens.get(&subject) != Some(&true) {
+                    self.refusals.push("token exchange: unknown subject token".into());
+                    return Err(Refusal::new(StatusCode::BAD_REQUEST, "invalid_grant", "unknown subject token"));
+                }
+                let subject_scope =
+                    self.issued.iter().find(|i| i.access_token == subject).and_then(|i| i.scope.clone());
+                let mut response =
+                    self.token_fields(&grant_type, scope.as_deref().or(subject_scope.as_deref()), false, None);
+                response.insert("issued_token_type".into(), Value::String(ACCESS_TOKEN_TYPE.into()));
+                Ok(self.token_response(response))
+            }
             JWT_BEARER => {
                 let Some(jwt) = self.spec.grants.jwt_bearer.clone() else {
                     return Err(Self::bad(request, "the spec has no jwt_bearer grant".into()));
@@ -1185,6 +1242,24 @@ impl Inner {
         self.check_body_format(request, json_body)?;
         self.check_headers(request)?;
         self.check_client_auth(request, endpoint)
+    }
+
+    /// RFC 9126: the authorization parameters, authenticated as the client; answered with a
+    /// one-time `request_uri`.
+    fn pushed_authorization(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {
+        self.authenticated_form(request, json_body, Endpoint::PushedAuthorization)?;
+        if request.params.contains_key("request_uri") {
+            return Err(Self::bad(request, "a request_uri inside a pushed request".into()));
+        }
+        let mut params = request.params.clone();
+        for secret in ["client_secret", "client_assertion", "client_assertion_type"] {
+            params.remove(secret);
+        }
+        params.insert("client_id".into(), self.client.id.clone());
+        let uri = format!("urn:ietf:params:oauth:request_uri:{}", self.next("par"));
+        self.pushed.insert(uri.clone(), params);
+        let body = json!({ "request_uri": uri, "expires_in": 60 });
+        Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
     }
 
     fn revoke(&mut self, request: &mut Request, json_body: bool) -> Result<Response, Refusal> {

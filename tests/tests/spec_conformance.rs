@@ -25,7 +25,7 @@ use std::time::Duration;
 use oauthgen_runtime::spec::{ClientAuth, ExpiresIn, FieldType, ProviderSpec, Subject};
 use oauthgen_runtime::{
     AuthorizationCode, Callback, ClientCredentials, Credentials, DeviceFlow, Endpoint, Error, Introspection, Provider,
-    Refresh, Revocation, ServiceAccount, ServiceAccountKey, UserInfo,
+    Refresh, Revocation, ServiceAccount, ServiceAccountKey, TokenExchange, TokenExchangeOptions, UserInfo, token_type,
 };
 use oauthgen_tests::emulator::{ACCESS_TOKEN_LIFETIME, Client, Emulator, REFRESH_TOKEN_LIFETIME, SUBJECT};
 
@@ -59,6 +59,7 @@ struct Caps<P> {
     device_code: Option<Step<P>>,
     client_credentials: Option<Step<P>>,
     jwt_bearer: Option<Step<P>>,
+    token_exchange: Option<Step<P>>,
     revocation: Option<Step<P>>,
     introspection: Option<Step<P>>,
     userinfo: Option<Step<P>>,
@@ -96,6 +97,7 @@ probe!(HasRefresh, NoRefresh, refresh_step, Refresh, refresh_step);
 probe!(HasDeviceFlow, NoDeviceFlow, device_step, DeviceFlow, device_step);
 probe!(HasClientCredentials, NoClientCredentials, client_credentials_step, ClientCredentials, client_credentials_step);
 probe!(HasServiceAccount, NoServiceAccount, jwt_bearer_step, ServiceAccount, jwt_bearer_step);
+probe!(HasTokenExchange, NoTokenExchange, token_exchange_step, TokenExchange, token_exchange_step);
 probe!(HasRevocation, NoRevocation, revocation_step, Revocation, revocation_step);
 probe!(HasIntrospection, NoIntrospection, introspection_step, Introspection, introspection_step);
 probe!(HasUserInfo, NoUserInfo, userinfo_step, UserInfo, userinfo_step);
@@ -109,6 +111,7 @@ macro_rules! caps {
             device_code: (&probe).device_step(),
             client_credentials: (&probe).client_credentials_step(),
             jwt_bearer: (&probe).jwt_bearer_step(),
+            token_exchange: (&probe).token_exchange_step(),
             revocation: (&probe).revocation_step(),
             introspection: (&probe).introspection_step(),
             userinfo: (&probe).userinfo_step(),
@@ -409,6 +412,7 @@ async fn exercise<P: Provider + 'static>(new: fn() -> P, public: fn() -> P, caps
         ("device_code", caps.device_code.is_some()),
         ("client_credentials", caps.client_credentials.is_some()),
         ("jwt_bearer", caps.jwt_bearer.is_some()),
+        ("token_exchange", caps.token_exchange.is_some()),
         ("revocation", caps.revocation.is_some()),
         ("introspection", caps.introspection.is_some()),
         ("userinfo", caps.userinfo.is_some()),
@@ -443,10 +447,11 @@ async fn exercise<P: Provider + 'static>(new: fn() -> P, public: fn() -> P, caps
         }
         let mut ctx = Ctx { credentials: None, scopes: explicit_scopes(spec) };
         let first = round == 0;
-        let steps: [(&'static str, Option<Step<P>>, bool); 8] = [
+        let steps: [(&'static str, Option<Step<P>>, bool); 9] = [
             ("authorization_code", caps.authorization_code, true),
             ("device_code", caps.device_code, first),
             ("refresh_token", caps.refresh, true),
+            ("token_exchange", caps.token_exchange, true),
             ("introspection", caps.introspection, true),
             ("userinfo", caps.userinfo, first),
             ("revocation", caps.revocation, true),
@@ -631,10 +636,23 @@ async fn follow_redirect(url: &str) -> Result<String, String> {
 
 async fn authorization_code_step<P: AuthorizationCode>(p: &P, e: &Emulator, ctx: &mut Ctx) -> Result<(), String> {
     let spec = p.config().spec();
-    let auth = oauthgen_runtime::authorize_url(p, REDIRECT_URI, &ctx.scopes).map_err(|e| describe_error(&e))?;
+    let auth = oauthgen_runtime::authorize(p, REDIRECT_URI, &ctx.scopes, &[]).await.map_err(|e| describe_error(&e))?;
     ensure(auth.url.as_str().starts_with(e.url(Endpoint::Authorization).as_str()), || {
         "the authorization URL is not the emulator's".into()
     })?;
+    let sync = oauthgen_runtime::authorize_url(p, REDIRECT_URI, &ctx.scopes);
+    if spec.endpoints.pushed_authorization.is_some() {
+        // RFC 9126: the parameters were pushed; the browser carries two.
+        let names: Vec<String> = auth.url.query_pairs().map(|(n, _)| n.into_owned()).collect();
+        let id_name = spec.param_name(Endpoint::Authorization, "client_id").unwrap_or("client_id");
+        ensure(names == [id_name, "request_uri"], || format!("the pushed authorization URL carries {names:?}"))?;
+        ensure(e.requests_to(Endpoint::PushedAuthorization).len() == 1, || "no pushed request".into())?;
+        ensure(matches!(sync, Err(Error::PushedAuthorizationRequired { .. })), || {
+            "authorize_url built a URL for a provider that takes pushed requests".into()
+        })?;
+    } else {
+        ensure(sync.is_ok_and(|s| s.url.path() == auth.url.path()), || "authorize_url and authorize differ".into())?;
+    }
     let location = follow_redirect(auth.url.as_str()).await?;
     ensure(location.starts_with(REDIRECT_URI), || format!("redirected to {location}"))?;
     let callback = Callback::from_url(&location).map_err(|e| describe_error(&e))?;
@@ -644,7 +662,13 @@ async fn authorization_code_step<P: AuthorizationCode>(p: &P, e: &Emulator, ctx:
             callback.get("error_description")
         ));
     }
-    let authorize = e.requests_to(Endpoint::Authorization).pop().ok_or("no authorization request")?;
+    // The authorization parameters: pushed (RFC 9126), or in the browser's request.
+    let carrier = if spec.endpoints.pushed_authorization.is_some() {
+        Endpoint::PushedAuthorization
+    } else {
+        Endpoint::Authorization
+    };
+    let authorize = e.requests_to(carrier).pop().ok_or("no authorization request")?;
     check_scope_param(spec, authorize.param("scope"), &ctx.scopes)?;
     let credentials = oauthgen_runtime::exchange(p, &auth.pending, &callback)
         .await
@@ -765,6 +789,28 @@ async fn client_credentials_step<P: ClientCredentials>(p: &P, e: &Emulator, _ctx
     let grant_type = spec.grants.client_credentials.as_ref().and_then(|c| c.grant_type.as_deref());
     check_issued(spec, e, grant_type.unwrap_or("client_credentials"), &credentials, None)?;
     ensure(credentials.refresh_token.is_none(), || "a refresh token from client credentials".into())
+}
+
+/// RFC 8693: the access token of the last grant exchanged for one for another audience.
+async fn token_exchange_step<P: TokenExchange>(p: &P, e: &Emulator, ctx: &mut Ctx) -> Result<(), String> {
+    let spec = p.config().spec();
+    let subject = credentials_or_mint(ctx, e)?;
+    let options = TokenExchangeOptions::new().audience("https://backend.emulator.test");
+    let exchanged =
+        oauthgen_runtime::token_exchange(p, subject.access_token.secret(), token_type::ACCESS_TOKEN, &options)
+            .await
+            .map_err(|e| format!("token exchange: {}", describe_error(&e)))?;
+    check_issued(spec, e, oauthgen_tests::emulator::TOKEN_EXCHANGE, &exchanged, None)?;
+    ensure(exchanged.issued_token_type() == Some(token_type::ACCESS_TOKEN), || {
+        format!("issued_token_type {:?}", exchanged.issued_token_type())
+    })?;
+    let request = e.requests_to(Endpoint::Token).pop().ok_or("no token request")?;
+    ensure(request.param("audience") == Some("https://backend.emulator.test"), || "no audience sent".into())?;
+    // A token the provider never issued is refused with `invalid_grant`.
+    let refused = oauthgen_runtime::token_exchange(p, "not-a-token", token_type::ACCESS_TOKEN, &options).await;
+    ensure(matches!(&refused, Err(Error::OAuth { error, .. }) if error == "invalid_grant"), || {
+        format!("an unknown subject token gave {:?}", refused.as_ref().map(|_| "credentials").map_err(describe_error))
+    })
 }
 
 /// The RSA test key of the runtime's tests, as PKCS#1 PEM.

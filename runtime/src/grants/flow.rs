@@ -225,8 +225,93 @@ pub fn authorize_url<P: AuthorizationCode, S: AsRef<str>>(
 /// When the scopes include `openid` and the spec declares `oidc`, a random `nonce` is sent
 /// and kept in the pending authorization; [`exchange`] then requires the ID token to carry
 /// it. A `nonce` given in `params` is used instead of a random one.
+///
+/// A provider that pushes authorization requests (`endpoints.pushed_authorization`, or a URL
+/// set for [`Endpoint::PushedAuthorization`]) cannot have its parameters in the URL:
+/// [`Error::PushedAuthorizationRequired`]; use [`authorize`] for it.
 pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
     provider: &P,
+    redirect_uri: &str,
+    scopes: &[S],
+    params: &[(&str, &str)],
+) -> Result<Authorization, Error> {
+    let config = provider.config();
+    if config.pushes_authorization() {
+        return Err(Error::PushedAuthorizationRequired { provider: &config.spec().id });
+    }
+    build_authorization(config, redirect_uri, scopes, params)
+}
+
+/// Step 1 of the authorization code flow, for every provider: [`authorize_url_with`], except
+/// that when the spec has `endpoints.pushed_authorization` (RFC 9126), or a URL was set for
+/// [`Endpoint::PushedAuthorization`] with `with_endpoint`, the parameters are first pushed
+/// there, authenticated as the client, and the URL carries only `client_id` and the
+/// `request_uri` the provider answered with. Nothing secret or alterable travels
+/// through the browser, and the provider has checked the request before the user sees it:
+/// a refusal of the pushed request is [`Error::OAuth`], before any redirect.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), oauthgen_runtime::Error> {
+/// # #[oauthgen_runtime::oauth_provider(spec = "../specs/keycloak.yaml")]
+/// # pub struct Keycloak;
+/// use oauthgen_runtime::authorize;
+///
+/// let keycloak = Keycloak::new("sso.example.com", "shop", "web", "web-secret");
+/// let auth = authorize(&keycloak, "https://app.example/callback", &[KeycloakScope::Openid], &[]).await?;
+/// // .../realms/shop/protocol/openid-connect/auth?client_id=web&request_uri=urn:ietf:params:oauth:request_uri:...
+/// # Ok(()) }
+/// ```
+pub async fn authorize<P: AuthorizationCode, S: AsRef<str>>(
+    provider: &P,
+    redirect_uri: &str,
+    scopes: &[S],
+    params: &[(&str, &str)],
+) -> Result<Authorization, Error> {
+    let config = provider.config();
+    let mut authorization = build_authorization(config, redirect_uri, scopes, params)?;
+    if config.pushes_authorization() {
+        authorization.url = push_authorization(config, &authorization.url).await?;
+    }
+    Ok(authorization)
+}
+
+/// RFC 9126: POST the parameters of `url` to the pushed authorization endpoint, and the
+/// URL the browser gets instead (the authorization endpoint with `client_id` and
+/// `request_uri`).
+/// A pushed authorization response (RFC 9126 section 2.2); `expires_in` is not needed.
+#[derive(Deserialize)]
+struct PushedRequest {
+    request_uri: String,
+}
+
+async fn push_authorization(config: &ProviderConfig, url: &Url) -> Result<Url, Error> {
+    const ENDPOINT: Endpoint = Endpoint::PushedAuthorization;
+    let spec = config.spec();
+    let id_name = spec.param_name(Endpoint::Authorization, "client_id").unwrap_or("client_id");
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    // Client authentication adds `client_id` itself, except with HTTP Basic.
+    let keep_id = config.client_auth_at(ENDPOINT) == ClientAuth::Basic && config.client_secret().is_some();
+    let params: Vec<(&str, &str)> =
+        pairs.iter().filter(|(name, _)| keep_id || name != id_name).map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let response = post_authenticated_to(config, &config.endpoint(ENDPOINT)?, ENDPOINT, params).await?;
+    let status = response.status().as_u16();
+    let malformed = |reason: String| Error::MalformedResponse { status, reason };
+    let pushed: PushedRequest = serde_json::from_slice(response.body())
+        .map_err(|e| malformed(format!("invalid pushed authorization response: {e}")))?;
+    if pushed.request_uri.is_empty() {
+        return Err(malformed("the pushed authorization response has an empty request_uri".into()));
+    }
+    let mut browser = url.clone();
+    browser
+        .query_pairs_mut()
+        .clear()
+        .append_pair(id_name, config.client_id().as_str())
+        .append_pair("request_uri", &pushed.request_uri);
+    Ok(browser)
+}
+
+fn build_authorization<S: AsRef<str>>(
+    config: &ProviderConfig,
     redirect_uri: &str,
     scopes: &[S],
     params: &[(&str, &str)],
@@ -234,7 +319,6 @@ pub fn authorize_url_with<P: AuthorizationCode, S: AsRef<str>>(
     if let Some((name, _)) = params.iter().find(|(n, _)| crate::spec::RESERVED_PARAMS.contains(n)) {
         return Err(Error::ReservedParameter((*name).to_owned()));
     }
-    let config = provider.config();
     let spec = config.spec();
     let auth_url = config.endpoint(Endpoint::Authorization)?;
     let redirect = RedirectUrl::new(redirect_uri.to_owned())
@@ -534,23 +618,13 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
     if let Some(grant_type) = grant.grant_type.as_deref() {
         // A grant the `oauth2` crate does not name: the same request with its own grant type.
         let joined = scopes.join(&*spec.scope_separator);
-        let extra = spec
-            .token_request
-            .params
-            .iter()
-            .chain(grant.params.iter())
-            .map(|(name, template)| Ok((&**name, config.render_value(template)?)))
-            .collect::<Result<Vec<_>, Error>>()?;
+        let extra = extra_params(config, &grant.params)?;
         let mut params = vec![("grant_type", grant_type)];
         if !joined.is_empty() {
             params.push(("scope", joined.as_str()));
         }
         params.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
-        let response = post_authenticated_to(config, &token_url, Endpoint::Token, params).await?;
-        let status = response.status().as_u16();
-        let token: TokenResp = serde_json::from_slice(response.body())
-            .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-        return Ok(credentials_from(&token, &scopes));
+        return post_grant(config, &token_url, params, &scopes, "token response").await;
     }
     let client = base_client(config).set_token_uri(TokenUrl::from_url(token_url));
     let mut request = client.exchange_client_credentials();
@@ -563,6 +637,36 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
     let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
     Ok(credentials_from(&response, &scopes))
+}
+
+/// The spec's `token_request.params` and a grant's own `params`, rendered.
+pub(crate) fn extra_params(
+    config: &ProviderConfig,
+    own: &'static [(crate::spec::Str, crate::spec::Str)],
+) -> Result<Vec<(&'static str, String)>, Error> {
+    let spec = config.spec();
+    spec.token_request
+        .params
+        .iter()
+        .chain(own.iter())
+        .map(|(name, template)| Ok((&**name, config.render_value(template)?)))
+        .collect()
+}
+
+/// A token request the `oauth2` crate does not make (a grant type of its own), authenticated
+/// as the client: its answer as credentials (`requested` scopes when it states none).
+pub(crate) async fn post_grant(
+    config: &ProviderConfig,
+    token_url: &Url,
+    params: Vec<(&str, &str)>,
+    requested: &[String],
+    what: &str,
+) -> Result<Credentials, Error> {
+    let response = post_authenticated_to(config, token_url, Endpoint::Token, params).await?;
+    let status = response.status().as_u16();
+    let token: TokenResp = serde_json::from_slice(response.body())
+        .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid {what}: {e}") })?;
+    Ok(credentials_from(&token, requested))
 }
 
 /// POST `params` to `endpoint` as a form, authenticated as the client (RFC 7009 and 7662

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::provider::AuthorizationCode;
-use crate::{Authorization, Callback, Credentials, authorize_url, exchange};
+use crate::{Authorization, Callback, Credentials, authorize, exchange};
 
 /// How to run the loopback flow.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ impl<'p, P: AuthorizationCode> LoopbackLogin<'p, P> {
         let port = listener.local_addr().map_err(|e| Error::Loopback(e.to_string()))?.port();
         let host = provider.config().spec().redirect.loopback_host.as_str();
         let redirect_uri = format!("http://{host}:{port}{}", options.path);
-        let auth = authorize_url(provider, &redirect_uri, scopes)?;
+        let auth = authorize(provider, &redirect_uri, scopes, &[]).await?;
         Ok(Self { provider, listener, auth, options })
     }
 
