@@ -96,5 +96,6 @@ pub fn credentials(expires_in: i64) -> oauthgen_runtime::Credentials {
         id_token: None,
         extra: std::collections::BTreeMap::new(),
         invalid: false,
+        dpop_key: None,
     }
 }

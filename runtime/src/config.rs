@@ -26,6 +26,8 @@ pub struct ProviderConfig {
     timeout: std::time::Duration,
     oidc: crate::oidc::OidcOptions,
     http_client: Option<reqwest::Client>,
+    dpop: bool,
+    nonces: crate::wire::dpop::Nonces,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -159,6 +161,8 @@ impl ProviderConfig {
             timeout: crate::REQUEST_TIMEOUT,
             oidc: crate::oidc::OidcOptions::default(),
             http_client: None,
+            dpop: false,
+            nonces: crate::wire::dpop::Nonces::default(),
         }
     }
 
@@ -259,6 +263,33 @@ impl ProviderConfig {
             .or_else(|| self.spec.client_auth.iter().find(usable).copied())
             .or_else(|| self.spec.client_auth.first().copied())
             .unwrap_or(ClientAuth::Basic)
+    }
+
+    /// Bind tokens to a key of this client's with DPoP proofs (RFC 9449), for a provider whose
+    /// spec says `dpop: supported` (with `required` it is always on): each grant gets a new
+    /// key, kept in its credentials. [`Error::DpopUnsupported`] when the spec says the
+    /// provider does not take DPoP.
+    pub fn set_dpop(&mut self, on: bool) -> Result<(), Error> {
+        if on && self.spec.dpop == crate::spec::Dpop::Unsupported {
+            return Err(Error::DpopUnsupported { provider: self.id() });
+        }
+        self.dpop = on;
+        Ok(())
+    }
+
+    /// Whether new grants use DPoP: the spec requires it, or [`Self::set_dpop`] asked for it.
+    pub fn uses_dpop(&self) -> bool {
+        self.dpop || self.spec.dpop == crate::spec::Dpop::Required
+    }
+
+    /// A new DPoP key for a grant, when grants use DPoP.
+    pub(crate) fn grant_dpop_key(&self) -> Result<Option<crate::DpopKey>, Error> {
+        if self.uses_dpop() { crate::DpopKey::generate().map(Some) } else { Ok(None) }
+    }
+
+    /// The DPoP nonces the provider's servers gave (shared with clones).
+    pub(crate) fn dpop_nonces(&self) -> &crate::wire::dpop::Nonces {
+        &self.nonces
     }
 
     /// The time limit of each request to the provider, connection included (default

@@ -63,6 +63,10 @@ pub struct Credentials {
     /// The grant was revoked: refreshing cannot succeed.
     #[serde(default)]
     pub invalid: bool,
+    /// The DPoP key the tokens are bound to (RFC 9449), when the provider bound them
+    /// (`token_type: DPoP`): refreshes and resource requests prove possession of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<crate::DpopKey>,
 }
 
 impl fmt::Debug for Credentials {
@@ -77,6 +81,7 @@ impl fmt::Debug for Credentials {
             .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .field("invalid", &self.invalid)
+            .field("dpop_key", &self.dpop_key)
             .finish()
     }
 }
@@ -132,6 +137,18 @@ impl Credentials {
     /// [`crate::token_type`]); `None` for other grants' credentials.
     pub fn issued_token_type(&self) -> Option<&str> {
         self.field_str("issued_token_type")
+    }
+
+    /// Whether the access token is DPoP-bound (`token_type: DPoP`, RFC 9449): it is sent as
+    /// `Authorization: DPoP`, with a proof signed by [`Credentials::dpop_key`].
+    pub fn is_dpop(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case("dpop")
+    }
+
+    /// Keep `key` when the provider bound the tokens to it; forget it otherwise (a provider
+    /// that ignored the proof issued bearer tokens).
+    pub(crate) fn bind_dpop(&mut self, key: Option<crate::DpopKey>) {
+        self.dpop_key = if self.is_dpop() { key } else { None };
     }
 
     /// Whether the access token can still be used: not invalid and not expired.

@@ -169,6 +169,12 @@ pub enum Error {
         /// Provider id.
         provider: &'static str,
     },
+    /// DPoP was asked for, and the spec says the provider does not take it.
+    #[error("the `{provider}` spec says the provider does not take DPoP (`dpop: unsupported`)")]
+    DpopUnsupported {
+        /// Provider id.
+        provider: &'static str,
+    },
     /// A parameter the protocol sets itself was given as an extra parameter.
     #[error("parameter `{0}` is set by the flow and cannot be given as an extra parameter")]
     ReservedParameter(String),

@@ -72,6 +72,7 @@ mod wire;
 pub use google::{adc, interop};
 pub use grants::{installed, service_account};
 pub use wire::assertion::{ASSERTION_TYPE, ClientKey, secret_assertion};
+pub use wire::dpop::DpopKey;
 pub use wire::normalize;
 
 /// The `chrono` this crate uses for [`Credentials::expires_at`] and `issued_at` (the one the

@@ -85,6 +85,27 @@ pub trait Provider: Send + Sync {
         self.config_mut().set_client_key(key);
         self
     }
+
+    /// Bind tokens to a key of the client's with DPoP proofs (RFC 9449), for a provider whose
+    /// spec says `dpop: supported`; [`Error::DpopUnsupported`] when it says `unsupported`.
+    /// Every new grant (code exchange, client credentials, device, token exchange) gets a
+    /// fresh P-256 key, kept in its credentials ([`crate::Credentials::dpop_key`]) and used
+    /// for its refreshes; [`crate::authorized_client`] sends DPoP-bound tokens with proofs.
+    ///
+    /// ```
+    /// # use oauthgen_runtime::Provider;
+    /// # fn f<P: Provider>(p: P) -> Result<P, oauthgen_runtime::Error> {
+    /// let p = p.with_dpop()?;
+    /// assert!(p.config().uses_dpop());
+    /// # Ok(p) }
+    /// ```
+    fn with_dpop(mut self) -> Result<Self, Error>
+    where
+        Self: Sized,
+    {
+        self.config_mut().set_dpop(true)?;
+        Ok(self)
+    }
 }
 
 /// The spec declares the `authorization_code` grant: [`crate::authorize_url`] and

@@ -25,6 +25,7 @@ fn credentials(access: &str, refresh: &str, expires_in: i64) -> Credentials {
         id_token: None,
         extra: std::collections::BTreeMap::default(),
         invalid: false,
+        dpop_key: None,
     }
 }
 

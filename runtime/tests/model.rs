@@ -65,6 +65,7 @@ fn initial() -> Credentials {
         id_token: None,
         extra: std::collections::BTreeMap::default(),
         invalid: false,
+        dpop_key: None,
     }
 }
 

@@ -19,6 +19,7 @@ pub fn credentials(access: &str, refresh: &str) -> Credentials {
         id_token: None,
         extra: std::collections::BTreeMap::new(),
         invalid: false,
+        dpop_key: None,
     }
 }
 

@@ -28,6 +28,7 @@ fn sample() -> (Credentials, ClientInfo) {
         id_token: Some(IdToken::new("eyJ.h.s".into())),
         extra: std::collections::BTreeMap::default(),
         invalid: false,
+        dpop_key: None,
     };
     let client = ClientInfo {
         client_id: "123.apps.googleusercontent.com".into(),

@@ -108,6 +108,7 @@ async fn writers_killed_mid_write_never_corrupt_the_file() {
         id_token: None,
         extra: std::collections::BTreeMap::new(),
         invalid: false,
+        dpop_key: None,
     };
     seed.extra.insert("n".into(), 0.into());
     store.save("user", &seed).await.unwrap();

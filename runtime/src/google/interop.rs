@@ -167,6 +167,7 @@ pub mod oauth2client {
             id_token: string(FORMAT, &map, "id_token_jwt", false)?.map(IdToken::new),
             extra: extra.into_iter().collect(),
             invalid,
+            dpop_key: None,
         };
         let client = ClientInfo {
             client_id: string(FORMAT, &map, "client_id", true)?.unwrap_or_default(),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::Credentials;
 use crate::error::{Endpoint, Error};
-use crate::grants::flow::{TokenResp, credentials_from, join_scopes, post_authenticated};
+use crate::grants::flow::{TokenResp, credentials_from, join_scopes, post_authenticated, post_authenticated_with};
 use crate::provider::DeviceFlow;
 
 /// The longest polling interval honoured, whatever the provider asks (`interval`, or
@@ -136,7 +136,11 @@ pub async fn device_poll_once<P: DeviceFlow>(
         .collect::<Result<Vec<_>, Error>>()?;
     let mut params = vec![("grant_type", GRANT_TYPE), ("device_code", device.device_code.as_str())];
     params.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
-    let response = match post_authenticated(config, Endpoint::Token, params).await {
+    // With DPoP, each poll carries a proof; the tokens are bound to the key of the poll
+    // that gets them.
+    let dpop = config.grant_dpop_key()?;
+    let token_url = config.endpoint(Endpoint::Token)?;
+    let response = match post_authenticated_with(config, &token_url, Endpoint::Token, params, dpop.as_ref()).await {
         Ok(response) => response,
         Err(Error::OAuth { error, .. }) if error == "authorization_pending" => return Ok(DevicePoll::Pending),
         Err(Error::OAuth { error, .. }) if error == "slow_down" => {
@@ -151,7 +155,8 @@ pub async fn device_poll_once<P: DeviceFlow>(
     let status = response.status().as_u16();
     let token: TokenResp = serde_json::from_slice(response.body())
         .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-    let credentials = credentials_from(&token, &device.scopes);
+    let mut credentials = credentials_from(&token, &device.scopes);
+    credentials.bind_dpop(dpop);
     // An ID token (OpenID Connect over the device flow) is validated like on exchange,
     // without a nonce: the device flow sends none.
     if let (Some(id_token), true) = (&credentials.id_token, config.spec().oidc_issuer.is_some()) {

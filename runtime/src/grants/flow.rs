@@ -24,7 +24,7 @@ use crate::credentials::{Credentials, IdToken};
 use crate::error::{Endpoint, Error};
 use crate::provider::{AuthorizationCode, ClientCredentials, Introspection, Refresh, Revocation};
 use crate::spec::{ClientAuth, Pkce};
-use crate::wire::http::{Transport, TransportError, send};
+use crate::wire::http::{Transport, TransportError, send, send_with};
 
 /// Every field of a token response that RFC 6749 does not name, kept as it came.
 #[derive(Clone, Serialize, Deserialize, Default)]
@@ -108,6 +108,7 @@ pub(crate) fn credentials_from(response: &TokenResp, requested: &[String]) -> Cr
         id_token,
         extra,
         invalid: false,
+        dpop_key: None,
     }
 }
 
@@ -490,9 +491,11 @@ pub async fn exchange<P: AuthorizationCode>(
     for (name, template) in spec.token_request.params.iter().chain(spec.token_request.code_params.iter()) {
         request = request.add_extra_param(&**name, config.render_value(template)?);
     }
-    let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
+    let dpop = config.grant_dpop_key()?;
+    let http = Transport { config: config.clone(), endpoint: Endpoint::Token, dpop: dpop.clone() };
     let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
     let mut credentials = credentials_from(&response, &pending.scopes);
+    credentials.bind_dpop(dpop);
     if spec.oidc_issuer.is_some() {
         match &credentials.id_token {
             Some(token) => {
@@ -553,10 +556,16 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
         })?;
         request = request.add_extra_param("redirect_uri", uri.to_owned());
     }
-    let http = Transport { config: config.clone(), endpoint: Endpoint::Refresh };
+    // The key the tokens are bound to; a new one when DPoP is asked for and they are not.
+    let dpop = match &credentials.dpop_key {
+        Some(key) => Some(key.clone()),
+        None => config.grant_dpop_key()?,
+    };
+    let http = Transport { config: config.clone(), endpoint: Endpoint::Refresh, dpop: dpop.clone() };
     match request.request_async(&http).await.map_err(|e| map_error(Endpoint::Refresh, e)) {
         Ok(response) => {
             let mut fresh = credentials_from(&response, &credentials.scopes);
+            fresh.bind_dpop(dpop);
             // A new ID token is validated (without a nonce: none is sent on refresh) and must
             // name the same user (OIDC Core 12.2). A refused one is dropped and the previous
             // one kept, but the new access and refresh tokens are: with rotation, dropping
@@ -626,6 +635,7 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
         params.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
         return post_grant(config, &token_url, params, &scopes, "token response").await;
     }
+    let dpop = config.grant_dpop_key()?;
     let client = base_client(config).set_token_uri(TokenUrl::from_url(token_url));
     let mut request = client.exchange_client_credentials();
     if !scopes.is_empty() {
@@ -634,9 +644,11 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
     for (name, template) in spec.token_request.params.iter().chain(grant.params.iter()) {
         request = request.add_extra_param(&**name, config.render_value(template)?);
     }
-    let http = Transport { config: config.clone(), endpoint: Endpoint::Token };
+    let http = Transport { config: config.clone(), endpoint: Endpoint::Token, dpop: dpop.clone() };
     let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
-    Ok(credentials_from(&response, &scopes))
+    let mut credentials = credentials_from(&response, &scopes);
+    credentials.bind_dpop(dpop);
+    Ok(credentials)
 }
 
 /// The spec's `token_request.params` and a grant's own `params`, rendered.
@@ -654,7 +666,8 @@ pub(crate) fn extra_params(
 }
 
 /// A token request the `oauth2` crate does not make (a grant type of its own), authenticated
-/// as the client: its answer as credentials (`requested` scopes when it states none).
+/// as the client, with a DPoP proof when grants use DPoP: its answer as credentials
+/// (`requested` scopes when it states none).
 pub(crate) async fn post_grant(
     config: &ProviderConfig,
     token_url: &Url,
@@ -662,11 +675,14 @@ pub(crate) async fn post_grant(
     requested: &[String],
     what: &str,
 ) -> Result<Credentials, Error> {
-    let response = post_authenticated_to(config, token_url, Endpoint::Token, params).await?;
+    let dpop = config.grant_dpop_key()?;
+    let response = post_authenticated_with(config, token_url, Endpoint::Token, params, dpop.as_ref()).await?;
     let status = response.status().as_u16();
     let token: TokenResp = serde_json::from_slice(response.body())
         .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid {what}: {e}") })?;
-    Ok(credentials_from(&token, requested))
+    let mut credentials = credentials_from(&token, requested);
+    credentials.bind_dpop(dpop);
+    Ok(credentials)
 }
 
 /// POST `params` to `endpoint` as a form, authenticated as the client (RFC 7009 and 7662
@@ -685,7 +701,18 @@ pub(crate) async fn post_authenticated_to(
     config: &ProviderConfig,
     url: &url::Url,
     endpoint: Endpoint,
+    params: Vec<(&str, &str)>,
+) -> Result<oauth2::HttpResponse, Error> {
+    post_authenticated_with(config, url, endpoint, params, None).await
+}
+
+/// [`post_authenticated_to`] with a DPoP proof of `dpop` (RFC 9449) when given.
+pub(crate) async fn post_authenticated_with(
+    config: &ProviderConfig,
+    url: &url::Url,
+    endpoint: Endpoint,
     mut params: Vec<(&str, &str)>,
+    dpop: Option<&crate::DpopKey>,
 ) -> Result<oauth2::HttpResponse, Error> {
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
@@ -713,7 +740,7 @@ pub(crate) async fn post_authenticated_to(
     }
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish().into_bytes();
     let request = builder.body(body).map_err(|e| Error::Http { endpoint, reason: e.to_string(), maybe_sent: false })?;
-    send(config, endpoint, request).await.map_err(|e| e.into_error(endpoint))
+    send_with(config, endpoint, request, dpop).await.map_err(|e| e.into_error(endpoint))
 }
 
 /// POST a form to `url` (a token endpoint) without client authentication: the body carries

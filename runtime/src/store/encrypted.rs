@@ -234,6 +234,7 @@ impl<S> EncryptedStore<S> {
             .into_iter()
             .collect(),
             invalid: false,
+            dpop_key: None,
         })
     }
 

@@ -75,7 +75,8 @@ impl From<Error> for RequestError {
 /// An HTTP client whose requests carry a [`TokenManager`]'s access token: the classic
 /// `credentials.authorize(http)`, returned by [`authorized_client`].
 ///
-/// Each request gets `Authorization: Bearer <token>` from the manager, which refreshes
+/// Each request gets `Authorization: Bearer <token>` (or `DPoP <token>` and a `DPoP` proof
+/// header, for a DPoP-bound token) from the manager, which refreshes
 /// ahead of expiry, and the spec's `api.headers` (MYOB's `x-myobapi-key`) unless the
 /// request sets them itself. On a `401` the manager gets a new token and the request is sent once
 /// more, when its body can be replayed (not a stream); it never loops. A request to a
@@ -94,6 +95,8 @@ pub struct AuthorizedClient {
     /// The spec's `api.headers`, rendered once (variables do not change after the provider
     /// is built), or why they cannot be.
     api_headers: Arc<Result<HeaderMap, Error>>,
+    /// The DPoP nonces resource servers gave, by origin.
+    nonces: crate::wire::dpop::Nonces,
 }
 
 impl std::fmt::Debug for AuthorizedClient {
@@ -139,7 +142,9 @@ impl AuthorizedClient {
     }
 
     /// Send `request` with the access token (replacing any `Authorization` header it has),
-    /// replaying it once after a `401` as described on [`AuthorizedClient`].
+    /// replaying it once after a `401` as described on [`AuthorizedClient`]. A DPoP-bound
+    /// token goes as `Authorization: DPoP` with a fresh proof (RFC 9449); a `401` asking for
+    /// a DPoP nonce (`use_dpop_nonce`) is answered by sending the request once more with it.
     pub async fn execute(&self, mut request: Request) -> Result<Response, RequestError> {
         crate::wire::http::require_tls("a request carrying a bearer token", request.url())?;
         let api_headers = self.api_headers.as_ref().as_ref().map_err(Clone::clone)?;
@@ -150,9 +155,19 @@ impl AuthorizedClient {
         }
         let token = self.tokens.token().await?;
         let replay = request.try_clone();
-        request.headers_mut().insert(AUTHORIZATION, bearer(&token)?);
-        let response = self.http.execute(request).await?;
-        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+        let nonce_replay = token.dpop_key().and(request.try_clone());
+        self.authorize(&mut request, &token)?;
+        let url = request.url().clone();
+        let mut response = self.http.execute(request).await?;
+        if token.dpop_key().is_some() {
+            let fresh_nonce = self.nonces.remember(&url, response.headers());
+            if let (Some(mut again), true) = (nonce_replay, fresh_nonce && asks_for_nonce(&response)) {
+                self.authorize(&mut again, &token)?;
+                response = self.http.execute(again).await?;
+                self.nonces.remember(&url, response.headers());
+            }
+        }
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED || asks_for_nonce(&response) {
             return Ok(response);
         }
         let Some(mut replay) = replay else { return Ok(response) };
@@ -160,8 +175,22 @@ impl AuthorizedClient {
         if fresh.secret() == token.secret() {
             return Ok(response);
         }
-        replay.headers_mut().insert(AUTHORIZATION, bearer(&fresh)?);
+        self.authorize(&mut replay, &fresh)?;
         Ok(self.http.execute(replay).await?)
+    }
+
+    /// Put `token` on `request`: `Bearer`, or `DPoP` with a proof for this request.
+    fn authorize(&self, request: &mut Request, token: &Token) -> Result<(), Error> {
+        let Some(key) = token.dpop_key() else {
+            request.headers_mut().insert(AUTHORIZATION, credential("Bearer", token.secret())?);
+            return Ok(());
+        };
+        let nonce = self.nonces.get(request.url());
+        let proof = key.proof(request.method().as_str(), request.url(), Some(token.secret()), nonce.as_deref())?;
+        request.headers_mut().insert(AUTHORIZATION, credential("DPoP", token.secret())?);
+        let proof = HeaderValue::from_str(&proof).map_err(|e| Error::Signing(e.to_string()))?;
+        request.headers_mut().insert(crate::wire::dpop::DPOP, proof);
+        Ok(())
     }
 
     /// The underlying `reqwest` client, which adds no token.
@@ -170,12 +199,17 @@ impl AuthorizedClient {
     }
 }
 
-fn bearer(token: &Token) -> Result<HeaderValue, Error> {
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| Error::MalformedResponse {
-            status: 200,
-            reason: "the access token holds characters not allowed in a header".into(),
-        })?;
+/// A `401` that asks for a DPoP nonce.
+fn asks_for_nonce(response: &Response) -> bool {
+    response.status() == reqwest::StatusCode::UNAUTHORIZED && crate::wire::dpop::asks_for_nonce(response.headers())
+}
+
+/// An `Authorization` value: `scheme` and the token, marked sensitive.
+fn credential(scheme: &str, token: &str) -> Result<HeaderValue, Error> {
+    let mut value = HeaderValue::from_str(&format!("{scheme} {token}")).map_err(|_| Error::MalformedResponse {
+        status: 200,
+        reason: "the access token holds characters not allowed in a header".into(),
+    })?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -299,7 +333,8 @@ pub fn authorized_client_with<P: Renew, S: TokenStore>(
     client: reqwest::Client,
     manager: TokenManager<P, S>,
 ) -> AuthorizedClient {
-    let api_headers =
-        manager.provider().provider_config().map_or_else(|| Ok(HeaderMap::new()), crate::ProviderConfig::api_headers);
-    AuthorizedClient { http: client, tokens: Arc::new(manager), api_headers: Arc::new(api_headers) }
+    let config = manager.provider().provider_config();
+    let api_headers = config.map_or_else(|| Ok(HeaderMap::new()), crate::ProviderConfig::api_headers);
+    let nonces = config.map(|c| c.dpop_nonces().clone()).unwrap_or_default();
+    AuthorizedClient { http: client, tokens: Arc::new(manager), api_headers: Arc::new(api_headers), nonces }
 }

@@ -208,6 +208,8 @@ struct Cached {
     ahead_cap: Duration,
     /// The placeholder that holds no token.
     placeholder: bool,
+    /// The DPoP key a DPoP-bound token needs a proof of.
+    dpop: Option<crate::DpopKey>,
 }
 
 impl Cached {
@@ -218,6 +220,7 @@ impl Cached {
             refresh_at: Some(coarsetime::Instant::now_without_cache_update()),
             ahead_cap: Duration::ZERO,
             placeholder: true,
+            dpop: None,
         }
     }
 
@@ -227,7 +230,8 @@ impl Cached {
             coarsetime::Instant::now_without_cache_update() + coarsetime::Duration::from(left)
         });
         let ahead_cap = lifetime(credentials).map_or(Duration::ZERO, |l| l / 4);
-        Self { token: credentials.access_token.clone(), refresh_at, ahead_cap, placeholder: false }
+        let dpop = if credentials.is_dpop() { credentials.dpop_key.clone() } else { None };
+        Self { token: credentials.access_token.clone(), refresh_at, ahead_cap, placeholder: false, dpop }
     }
 
     fn fresh(&self) -> bool {
@@ -260,9 +264,19 @@ impl Token {
 
     /// The access token.
     pub fn access_token(&self) -> &AccessToken {
+        &self.cached().token
+    }
+
+    /// The key of a DPoP-bound token (RFC 9449): requests carry it as `Authorization: DPoP`
+    /// with a proof signed by this key. `None` for a bearer token.
+    pub fn dpop_key(&self) -> Option<&crate::DpopKey> {
+        self.cached().dpop.as_ref()
+    }
+
+    fn cached(&self) -> &Cached {
         match &self.0 {
-            TokenRef::Cached(guard) => &guard.token,
-            TokenRef::Owned(cached) => &cached.token,
+            TokenRef::Cached(guard) => guard,
+            TokenRef::Owned(cached) => cached,
         }
     }
 }

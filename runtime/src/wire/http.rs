@@ -151,6 +151,8 @@ fn form_to_json(body: &[u8]) -> Result<Vec<u8>, TransportError> {
 pub(crate) struct Transport {
     pub(crate) config: ProviderConfig,
     pub(crate) endpoint: Endpoint,
+    /// The DPoP key whose proofs go with the requests, when the grant uses DPoP.
+    pub(crate) dpop: Option<crate::DpopKey>,
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for Transport {
@@ -161,7 +163,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Transport {
         Box::pin(async move {
             // `oauth2` authenticates with a secret only; an assertion is added here.
             let request = with_client_assertion(&self.config, self.endpoint, request)?;
-            send(&self.config, self.endpoint, request).await
+            send_with(&self.config, self.endpoint, request, self.dpop.as_ref()).await
         })
     }
 }
@@ -233,6 +235,17 @@ pub(crate) async fn send(
     endpoint: Endpoint,
     request: HttpRequest,
 ) -> Result<HttpResponse, TransportError> {
+    send_with(config, endpoint, request, None).await
+}
+
+/// [`send`], with a DPoP proof of `dpop` (RFC 9449) when given: a server that answers
+/// `use_dpop_nonce` with a new `DPoP-Nonce` gets the request once more, with that nonce.
+pub(crate) async fn send_with(
+    config: &ProviderConfig,
+    endpoint: Endpoint,
+    request: HttpRequest,
+    dpop: Option<&crate::DpopKey>,
+) -> Result<HttpResponse, TransportError> {
     let spec = config.spec();
     let (parts, mut body) = request.into_parts();
     let mut headers = parts.headers;
@@ -253,31 +266,50 @@ pub(crate) async fn send(
     }
     let url = url::Url::parse(&parts.uri.to_string()).map_err(|e| TransportError::Http(e.to_string()))?;
     require_tls(&format!("the {endpoint} endpoint"), &url).map_err(TransportError::Refused)?;
-    let response = client(config)?
-        .request(parts.method, url)
-        .headers(headers)
-        .body(body)
-        .timeout(config.timeout())
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_connect() { TransportError::Http(describe(e)) } else { TransportError::AfterSend(describe(e)) }
-        })?;
-    let status = response.status();
-    let content_type =
-        response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
-        // Transient: the caller may retry, after `Retry-After` when the server says so.
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        return Err(TransportError::Unavailable { status: status.as_u16(), retry_after });
+    let nonces = config.dpop_nonces();
+    let mut retried = false;
+    loop {
+        if let Some(key) = dpop {
+            let proof = key.proof(parts.method.as_str(), &url, None, nonces.get(&url).as_deref());
+            let proof = proof.map_err(TransportError::Refused)?;
+            let value = http::HeaderValue::from_str(&proof).map_err(|e| TransportError::Http(e.to_string()))?;
+            headers.insert(crate::wire::dpop::DPOP, value);
+        }
+        let response = client(config)?
+            .request(parts.method.clone(), url.clone())
+            .headers(headers.clone())
+            .body(body.clone())
+            .timeout(config.timeout())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() { TransportError::Http(describe(e)) } else { TransportError::AfterSend(describe(e)) }
+            })?;
+        let status = response.status();
+        let fresh_nonce = dpop.is_some() && nonces.remember(&url, response.headers());
+        let content_type =
+            response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
+            // Transient: the caller may retry, after `Retry-After` when the server says so.
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(TransportError::Unavailable { status: status.as_u16(), retry_after });
+        }
+        let bytes = read_limited(response).await?;
+        match read_answer(spec, endpoint, status, content_type.as_deref(), bytes) {
+            // RFC 9449 section 8: the server wants its nonce in the proof; once.
+            Err(TransportError::Refused(Error::OAuth { error, .. }))
+                if error == "use_dpop_nonce" && fresh_nonce && !retried =>
+            {
+                retried = true;
+            }
+            answer => return answer,
+        }
     }
-    let bytes = read_limited(response).await?;
-    read_answer(spec, endpoint, status, content_type.as_deref(), bytes)
 }
 
 /// What a response read from `endpoint` means: a refusal at any endpoint as

@@ -158,6 +158,7 @@ pub fn credentials(access: &str, refresh: &str, expires_in: i64) -> oauthgen_run
         id_token: None,
         extra: std::collections::BTreeMap::default(),
         invalid: false,
+        dpop_key: None,
     }
 }
 
