@@ -56,6 +56,16 @@ pub(crate) struct ClientArgs {
     key: ClientKeyArgs,
 }
 
+impl ClientArgs {
+    /// The provider for this client, with its key and DPoP as asked, and no stored values.
+    fn provider(&self, provider: &ProviderArgs, spec: &Spec, dpop: &DpopArgs) -> Result<RuntimeProvider, String> {
+        let mut p = provider.provider(spec, self.client_id.clone(), self.client_secret.clone(), &BTreeMap::new());
+        self.key.apply(&mut p)?;
+        dpop.apply(&mut p)?;
+        Ok(p)
+    }
+}
+
 /// The client's private key, for `private_key_jwt`.
 #[derive(Debug, Args)]
 pub(crate) struct ClientKeyArgs {
@@ -86,6 +96,52 @@ impl ClientKeyArgs {
         let path = self.client_key.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
         serde_json::json!({ "client_key": path, "client_key_id": self.client_key_id })
     }
+}
+
+/// DPoP (RFC 9449): bind the tokens to a key, and print proofs for them.
+#[derive(Debug, Args)]
+pub(crate) struct DpopArgs {
+    /// Bind the tokens to a new DPoP key (RFC 9449), for a provider whose spec says `dpop:
+    /// supported`. `login` stores the key with the tokens; `token` refreshes with it.
+    #[arg(long)]
+    dpop: bool,
+    /// Also print, on a second line, a DPoP proof for one request with the token: its
+    /// method and URL (`--dpop-proof GET https://api.example/me`). Send the token as
+    /// `Authorization: DPoP <token>` and the proof as the `DPoP` header.
+    #[arg(long, num_args = 2, value_names = ["METHOD", "URL"])]
+    dpop_proof: Option<Vec<String>>,
+}
+
+impl DpopArgs {
+    fn apply(&self, provider: &mut RuntimeProvider) -> Result<(), String> {
+        if self.dpop || self.dpop_proof.is_some() {
+            provider.config_mut().set_dpop(true).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Print `token` (and, when asked, a proof for one request with it); a DPoP-bound token
+/// without a proof gets a hint on standard error.
+fn print_token(
+    token: &str,
+    key: Option<&oauthgen_runtime::DpopKey>,
+    proof_for: Option<&[String]>,
+) -> Result<(), String> {
+    println!("{token}");
+    match (key, proof_for) {
+        (Some(key), Some([method, url])) => {
+            let url = oauthgen_runtime::Url::parse(url).map_err(|e| format!("--dpop-proof URL `{url}`: {e}"))?;
+            let proof = key.proof(&method.to_ascii_uppercase(), &url, Some(token), None).map_err(|e| e.to_string())?;
+            println!("{proof}");
+        }
+        (None, Some(_)) => return Err("the provider issued a bearer token: there is no DPoP key to prove".into()),
+        (Some(_), None) => eprintln!(
+            "note: a DPoP-bound token: send it as `Authorization: DPoP <token>` with a proof (`--dpop-proof METHOD URL`)"
+        ),
+        _ => {}
+    }
+    Ok(())
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -229,6 +285,10 @@ pub(crate) struct Login {
     /// Seconds to wait for the sign-in.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Bind the tokens to a new DPoP key (RFC 9449), stored with them; for a provider whose
+    /// spec says `dpop: supported`.
+    #[arg(long)]
+    dpop: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -244,6 +304,9 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
         &BTreeMap::new(),
     );
     args.client.key.apply(&mut provider)?;
+    if args.dpop {
+        provider.config_mut().set_dpop(true).map_err(|e| e.to_string())?;
+    }
     let scopes = scopes_of(&spec, &args.scopes);
     let rt = runtime()?;
     // Opened first: a store that cannot be used is reported before the user signs in.
@@ -278,6 +341,9 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
     credentials.extra.insert(META.into(), meta);
     rt.block_on(store.save(&key, &credentials)).map_err(|e| e.to_string())?;
     eprintln!("Signed in to {}; credentials stored in {shown} as `{key}`", spec.name);
+    if args.dpop && !credentials.is_dpop() {
+        eprintln!("note: the provider ignored the DPoP proof and issued bearer tokens");
+    }
     Ok(())
 }
 
@@ -344,6 +410,10 @@ pub(crate) struct TokenCmd {
     /// The client key to refresh with, when not the one `login` used.
     #[command(flatten)]
     key: ClientKeyArgs,
+    /// Also print, on a second line, a DPoP proof for one request with a DPoP-bound token:
+    /// its method and URL (`--dpop-proof GET https://api.example/me`).
+    #[arg(long, num_args = 2, value_names = ["METHOD", "URL"])]
+    dpop_proof: Option<Vec<String>>,
 }
 
 /// What `login` stored beside the tokens to renew them.
@@ -405,8 +475,7 @@ pub(crate) fn token(args: &TokenCmd) -> Result<(), String> {
     let (spec, store, key, _, provider) = stored_login(args, &rt)?;
     let manager = TokenManager::new(provider, store, key);
     let token = rt.block_on(manager.token()).map_err(|e| explain(&e, &spec.id))?;
-    println!("{}", token.secret());
-    Ok(())
+    print_token(token.secret(), token.dpop_key(), args.dpop_proof.as_deref())
 }
 
 /// `oauthgen whoami`: the claims of the stored ID token (validated when it was received), or
@@ -461,23 +530,121 @@ pub(crate) struct ClientCredentialsCmd {
     /// A scope to request; repeat for several.
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
+    #[command(flatten)]
+    dpop: DpopArgs,
 }
 
 pub(crate) fn client_credentials(args: &ClientCredentialsCmd) -> Result<(), String> {
     let spec = args.provider.spec()?;
     need(&spec, spec.grants.client_credentials.is_some(), "client_credentials")?;
-    let mut provider = args.provider.provider(
-        &spec,
-        args.client.client_id.clone(),
-        args.client.client_secret.clone(),
-        &BTreeMap::new(),
-    );
-    args.client.key.apply(&mut provider)?;
+    let provider = args.client.provider(&args.provider, &spec, &args.dpop)?;
     let scopes = scopes_of(&spec, &args.scopes);
     let credentials =
         runtime()?.block_on(oauthgen_runtime::client_credentials(&provider, &scopes)).map_err(|e| e.to_string())?;
-    println!("{}", credentials.access_token.secret());
-    Ok(())
+    print_token(credentials.access_token.secret(), credentials.dpop_key.as_ref(), args.dpop.dpop_proof.as_deref())
+}
+
+/// `oauthgen exchange`: token exchange (RFC 8693).
+#[derive(Debug, Args)]
+pub(crate) struct ExchangeCmd {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The token to exchange; `-` reads it from standard input. Prefer the environment
+    /// variable or `-`: flags show up in process lists.
+    #[arg(long, env = "OAUTHGEN_SUBJECT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    subject_token: String,
+    /// Its type: `access_token`, `refresh_token`, `id_token`, `jwt`, `saml1`, `saml2`, or a
+    /// full `urn:` token type.
+    #[arg(long, value_name = "TYPE", default_value = "access_token")]
+    subject_token_type: String,
+    /// A token of the party acting for the subject (delegation).
+    #[arg(
+        long,
+        env = "OAUTHGEN_ACTOR_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        requires = "actor_token_type"
+    )]
+    actor_token: Option<String>,
+    /// The actor token's type (as `--subject-token-type`).
+    #[arg(long, value_name = "TYPE", requires = "actor_token")]
+    actor_token_type: Option<String>,
+    /// A resource (absolute URI) the new token is for; repeat for several.
+    #[arg(long = "resource", value_name = "URI")]
+    resources: Vec<String>,
+    /// A service the new token is for; repeat for several.
+    #[arg(long = "audience", value_name = "NAME")]
+    audiences: Vec<String>,
+    /// A scope the new token should have; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// The type of token wanted (as `--subject-token-type`).
+    #[arg(long, value_name = "TYPE")]
+    requested_token_type: Option<String>,
+    #[command(flatten)]
+    dpop: DpopArgs,
+}
+
+/// A token type given on the command line: a short name of RFC 8693 section 3, or a URI.
+fn token_type(text: &str) -> Result<String, String> {
+    use oauthgen_runtime::token_type as t;
+    Ok(match text {
+        "access_token" => t::ACCESS_TOKEN,
+        "refresh_token" => t::REFRESH_TOKEN,
+        "id_token" => t::ID_TOKEN,
+        "jwt" => t::JWT,
+        "saml1" => t::SAML1,
+        "saml2" => t::SAML2,
+        uri if uri.contains(':') => uri,
+        other => {
+            return Err(format!(
+                "unknown token type `{other}`: access_token, refresh_token, id_token, jwt, saml1, saml2 or a URI"
+            ));
+        }
+    }
+    .to_owned())
+}
+
+pub(crate) fn exchange(args: &ExchangeCmd) -> Result<(), String> {
+    let spec = args.provider.spec()?;
+    need(&spec, spec.grants.token_exchange.is_some(), "token_exchange")?;
+    let provider = args.client.provider(&args.provider, &spec, &args.dpop)?;
+    let subject = if args.subject_token == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the subject token: {e}"))?;
+        line.trim().to_owned()
+    } else {
+        args.subject_token.clone()
+    };
+    if subject.is_empty() {
+        return Err("the subject token is empty".into());
+    }
+    let mut options = oauthgen_runtime::TokenExchangeOptions::new();
+    if let (Some(token), Some(kind)) = (&args.actor_token, &args.actor_token_type) {
+        options = options.actor(token.clone(), token_type(kind)?);
+    }
+    for r in &args.resources {
+        options = options.resource(r.clone());
+    }
+    for a in &args.audiences {
+        options = options.audience(a.clone());
+    }
+    for s in scopes_of(&spec, &args.scopes) {
+        options = options.scope(s);
+    }
+    if let Some(t) = &args.requested_token_type {
+        options = options.requested_token_type(token_type(t)?);
+    }
+    let subject_type = token_type(&args.subject_token_type)?;
+    let credentials = runtime()?
+        .block_on(oauthgen_runtime::token_exchange(&provider, &subject, &subject_type, &options))
+        .map_err(|e| e.to_string())?;
+    if let Some(issued) = credentials.issued_token_type() {
+        eprintln!("issued token type: {issued}");
+    }
+    print_token(credentials.access_token.secret(), credentials.dpop_key.as_ref(), args.dpop.dpop_proof.as_deref())
 }
 
 /// `oauthgen service-account`.

@@ -66,6 +66,8 @@ enum Command {
     Revoke(auth::TokenCmd),
     /// Print an access token for the client itself (client credentials grant).
     ClientCredentials(auth::ClientCredentialsCmd),
+    /// Exchange a token for another one (token exchange, RFC 8693) and print it.
+    Exchange(auth::ExchangeCmd),
     /// Print an access token for a service account (JWT bearer grant).
     ServiceAccount(auth::ServiceAccountCmd),
     /// Write provider specs (from an OpenID provider's discovery document).
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Whoami(args) => auth::whoami(&args).map(|()| ExitCode::SUCCESS),
         Command::Revoke(args) => auth::revoke(&args).map(|()| ExitCode::SUCCESS),
         Command::ClientCredentials(args) => auth::client_credentials(&args).map(|()| ExitCode::SUCCESS),
+        Command::Exchange(args) => auth::exchange(&args).map(|()| ExitCode::SUCCESS),
         Command::ServiceAccount(args) => auth::service_account(&args).map(|()| ExitCode::SUCCESS),
         Command::Spec { command } => discovery::run(&command),
     };

@@ -34,6 +34,16 @@ impl Setup {
         self.cmd_without_store(command, &[&["--store", &store], extra].concat())
     }
 
+    /// `oauthgen login` as `client` (secret `secret`), the browser played by
+    /// `tests/browser.py`.
+    fn log_in(&self, client: &str, secret: &str, extra: &[&str]) {
+        let browser = format!("python3 {}", workspace().join("tests/browser.py").display());
+        let args = [&["--client-id", client, "--timeout", "30"], extra].concat();
+        let (code, _, stderr) =
+            run(self.cmd("login", &args).env("OAUTHGEN_CLIENT_SECRET", secret).env("BROWSER", &browser));
+        assert_eq!(code, 0, "{stderr}");
+    }
+
     /// `oauthgen <command> testop --spec ... --var port=N ...`
     fn cmd_without_store(&self, command: &str, extra: &[&str]) -> Command {
         let mut args = vec![command, "testop", "--spec", "tests/fixtures/ok/testop.yaml", "--var", &self.port];
@@ -163,6 +173,105 @@ fn a_client_key_instead_of_a_secret_for_login_token_and_client_credentials() {
     assert!(stderr.contains("the client key") && stderr.contains("PEM"), "{stderr}");
 }
 
+/// Call the test provider's DPoP resource server with the two lines `token --dpop-proof`
+/// printed: its status.
+fn call_resource(server: &OidcServer, printed: &str) -> u16 {
+    let mut lines = printed.lines();
+    let (token, proof) = (lines.next().unwrap(), lines.next().expect("a proof on the second line"));
+    reqwest::blocking_dpop_status(&server.url("/test/resource"), token, proof)
+}
+
+#[test]
+fn dpop_login_token_with_proofs_and_client_credentials() {
+    let setup = Setup::new(3);
+    let resource = setup.server.url("/test/resource");
+    setup.log_in("dpop-client", "dpop-secret", &["--dpop"]);
+    let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(setup.store()).unwrap()).unwrap();
+    assert!(stored.to_string().contains("\"dpop_key\""), "the key is stored with the tokens");
+
+    let (code, printed, stderr) = run(&mut setup.cmd("token", &["--dpop-proof", "GET", &resource]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(call_resource(&setup.server, &printed), 200);
+    let (code, _, stderr) = run(&mut setup.cmd("token", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("DPoP-bound"), "{stderr}");
+
+    // After expiry, `token` refreshes with the stored key: the new token works with proofs.
+    std::thread::sleep(Duration::from_millis(2600));
+    let (code, later, stderr) = run(&mut setup.cmd("token", &["--dpop-proof", "GET", &resource]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_ne!(later.lines().next(), printed.lines().next(), "refreshed");
+    assert_eq!(call_resource(&setup.server, &later), 200);
+
+    let (code, printed, stderr) = run(setup
+        .cmd_without_store("client-credentials", &["--client-id", "dpop-client", "--dpop-proof", "GET", &resource])
+        .env("OAUTHGEN_CLIENT_SECRET", "dpop-secret"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(call_resource(&setup.server, &printed), 200);
+
+    // Without DPoP that client is refused; a provider without DPoP refuses the flag.
+    let (code, _, stderr) = run(setup
+        .cmd_without_store("client-credentials", &["--client-id", "dpop-client"])
+        .env("OAUTHGEN_CLIENT_SECRET", "dpop-secret"));
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) =
+        run(&mut oauthgen(&["client-credentials", "atlassian", "--client-id", "x", "--client-secret", "y", "--dpop"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("does not take DPoP"), "{stderr}");
+}
+
+#[test]
+fn exchange_a_signed_in_users_token() {
+    let setup = Setup::new(3600);
+    setup.log_in("basic-client", "basic-secret", &[]);
+    let (_, subject, _) = run(&mut setup.cmd("token", &[]));
+    let subject = subject.trim().to_owned();
+
+    let (code, exchanged, stderr) = run(setup
+        .cmd_without_store(
+            "exchange",
+            &["--client-id", "basic-client", "--audience", "https://orders.example", "--scope", "openid"],
+        )
+        .env("OAUTHGEN_CLIENT_SECRET", "basic-secret")
+        .env("OAUTHGEN_SUBJECT_TOKEN", &subject));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("issued token type: urn:ietf:params:oauth:token-type:access_token"), "{stderr}");
+    let exchanged = exchanged.trim();
+    assert!(!exchanged.is_empty() && exchanged != subject);
+    assert!(!stderr.contains(&subject), "no token on screen but the one asked for");
+    let seen = reqwest::blocking_get_json(&setup.server.url("/test/exchanges"), "");
+    assert_eq!(seen[0]["audience"], "https://orders.example");
+    assert_eq!(seen[0]["scope"], "openid");
+
+    // From standard input, with `-`.
+    let mut child = setup
+        .cmd_without_store("exchange", &["--client-id", "basic-client", "--subject-token", "-"])
+        .env("OAUTHGEN_CLIENT_SECRET", "basic-secret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{subject}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A token the provider never issued, and an unknown token type: clear errors.
+    let (code, _, stderr) = run(setup
+        .cmd_without_store("exchange", &["--client-id", "basic-client", "--subject-token", "forged"])
+        .env("OAUTHGEN_CLIENT_SECRET", "basic-secret"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    let (code, _, stderr) = run(setup
+        .cmd_without_store(
+            "exchange",
+            &["--client-id", "basic-client", "--subject-token", "x", "--subject-token-type", "ticket"],
+        )
+        .env("OAUTHGEN_CLIENT_SECRET", "basic-secret"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("unknown token type `ticket`"), "{stderr}");
+}
+
 #[test]
 fn service_account_against_a_verifying_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,6 +322,15 @@ mod reqwest {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             ::reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+        })
+    }
+
+    /// GET `url` with a DPoP-bound token and its proof; the status.
+    pub(crate) fn blocking_dpop_status(url: &str, token: &str, proof: &str) -> u16 {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let request = ::reqwest::Client::new().get(url).header("authorization", format!("DPoP {token}"));
+            request.header("dpop", proof).send().await.unwrap().status().as_u16()
         })
     }
 }

@@ -16,7 +16,12 @@ pub fn workspace() -> PathBuf {
 /// `oauthgen ARGS` in the workspace, without the environment variables that would change it.
 pub fn oauthgen(args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("oauthgen").unwrap();
-    cmd.current_dir(workspace()).args(args).env_remove("OAUTHGEN_CLIENT_SECRET").env_remove("OAUTHGEN_STORE");
+    cmd.current_dir(workspace())
+        .args(args)
+        .env_remove("OAUTHGEN_CLIENT_SECRET")
+        .env_remove("OAUTHGEN_STORE")
+        .env_remove("OAUTHGEN_SUBJECT_TOKEN")
+        .env_remove("OAUTHGEN_ACTOR_TOKEN");
     cmd
 }
 
