@@ -31,8 +31,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use oauthgen_runtime::Endpoint;
 use oauthgen_runtime::spec::{
-    Audience, BodyFormat, ClientAuth, ExpiresIn, FieldType, IdTokenAlgorithm, Pkce, ProviderSpec, REMOVABLE_PARAMS,
-    RENAMABLE_PARAMS, ResponseFormat, Str, Subject, TimeUnit,
+    Audience, BodyFormat, ClientAuth, Dpop, ExpiresIn, FieldType, IdTokenAlgorithm, Pkce, ProviderSpec,
+    REMOVABLE_PARAMS, RENAMABLE_PARAMS, ResponseFormat, Str, Subject, TimeUnit,
 };
 use serde_json::{Map, Value, json};
 
@@ -150,6 +150,8 @@ pub struct Issued {
     pub scope: Option<String>,
     /// The ID token, when the response carried one.
     pub id_token: Option<String>,
+    /// The thumbprint of the DPoP key the tokens are bound to (`token_type: DPoP`).
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,12 @@ struct Inner {
     openid_refresh_tokens: std::collections::HashSet<String>,
     /// The `jti` of every client assertion accepted: a second use is a replay.
     assertion_ids: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// The `jti` of every DPoP proof accepted.
+    dpop_ids: std::collections::HashSet<String>,
+    /// The DPoP key of the token request being answered (RFC 9449), by thumbprint.
+    dpop_jkt: Option<String>,
+    /// Refresh tokens bound to a DPoP key: the key's thumbprint.
+    dpop_refresh: HashMap<String, String>,
     issued: Vec<Issued>,
     refusals: Vec<String>,
     counter: u64,
@@ -257,6 +265,9 @@ impl Emulator {
             device_codes: HashMap::new(),
             pushed: HashMap::new(),
             assertion_ids: std::cell::RefCell::default(),
+            dpop_ids: std::collections::HashSet::new(),
+            dpop_jkt: None,
+            dpop_refresh: HashMap::new(),
             openid_refresh_tokens: std::collections::HashSet::new(),
             issued: Vec::new(),
             refusals: Vec::new(),
@@ -413,6 +424,52 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers:
     let response = inner.dispatch(&mut request, incoming.json_body);
     inner.log.push(request);
     response
+}
+
+/// A DPoP proof (RFC 9449 section 4.3) for a `method` request to `htu`: `typ` `dpop+jwt`,
+/// ES256 by the P-256 key in its header (public only), `htm`, `htu`, `iat` within a minute,
+/// a `jti`. The key's RFC 7638 thumbprint and the `jti`, or why not.
+fn verify_dpop(proof: &str, method: &str, htu: &str) -> Result<(String, String), String> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = proof.split('.');
+    let (Some(h), Some(c), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("not a JWS".into());
+    };
+    let json = |part: &str| -> Result<Value, String> {
+        serde_json::from_slice(&b64.decode(part).map_err(|_| "not base64url")?).map_err(|e| e.to_string())
+    };
+    let (header, claims) = (json(h)?, json(c)?);
+    if header["typ"] != "dpop+jwt" || header["alg"] != "ES256" {
+        return Err(format!("typ {} alg {}", header["typ"], header["alg"]));
+    }
+    let jwk = &header["jwk"];
+    if jwk["kty"] != "EC" || jwk["crv"] != "P-256" || jwk.get("d").is_some() {
+        return Err("the header's jwk is not a public P-256 key".into());
+    }
+    let coordinate = |name: &str| b64.decode(jwk[name].as_str().unwrap_or_default()).map_err(|_| format!("jwk {name}"));
+    let (x, y) = (coordinate("x")?, coordinate("y")?);
+    let point = [&[4u8][..], &x, &y].concat();
+    let signature = b64.decode(sig).map_err(|_| "the signature is not base64url")?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+        .verify(format!("{h}.{c}").as_bytes(), &signature)
+        .map_err(|_| "the signature does not verify with the header's key")?;
+    if claims["htm"] != method || claims["htu"] != htu {
+        return Err(format!("htm {} htu {}, expected {method} {htu}", claims["htm"], claims["htu"]));
+    }
+    let iat = claims["iat"].as_i64().ok_or("no iat")?;
+    if (iat - chrono::Utc::now().timestamp()).abs() > 60 {
+        return Err(format!("iat {iat} is not now"));
+    }
+    if claims.get("ath").is_some() {
+        return Err("an ath on a token request".into());
+    }
+    let jti = claims["jti"].as_str().filter(|j| !j.is_empty()).ok_or("no jti")?.to_owned();
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        jwk["x"].as_str().unwrap_or_default(),
+        jwk["y"].as_str().unwrap_or_default()
+    );
+    Ok((b64.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes())), jti))
 }
 
 /// The S256 PKCE challenge of `verifier`.
@@ -890,6 +947,7 @@ impl Inner {
             self.check_client_auth(request, Endpoint::Token)?;
         }
         self.check_headers(request)?;
+        self.dpop_jkt = self.check_dpop(request)?;
         let spec = self.spec;
         Self::check_params(request, "token_request.params", &spec.token_request.params)?;
         match grant_type.as_str() {
@@ -962,6 +1020,13 @@ impl Inner {
                     return Err(Self::bad(request, format!("redirect_uri {sent:?} is not the sign-in's")));
                 }
                 let token = request.params.get("refresh_token").cloned().unwrap_or_default();
+                // RFC 9449 section 5: a bound refresh token needs a proof of its key.
+                if let Some(bound) = self.dpop_refresh.get(&token)
+                    && self.dpop_jkt.as_ref() != Some(bound)
+                {
+                    self.refusals.push(format!("refresh token {token} without a proof of its DPoP key"));
+                    return Err(Refusal::new(StatusCode::BAD_REQUEST, "invalid_grant", "DPoP key mismatch"));
+                }
                 match self.refresh_tokens.get(&token) {
                     None => return Err(Self::bad(request, format!("unknown refresh token {token:?}"))),
                     Some(false) => {
@@ -1100,7 +1165,9 @@ impl Inner {
         let tr = self.spec.token_response.clone();
         let mut fields = Map::new();
         fields.insert("access_token".into(), Value::String(access.clone()));
-        fields.insert("token_type".into(), Value::String("Bearer".into()));
+        let dpop_jkt = self.dpop_jkt.take();
+        let token_type = if dpop_jkt.is_some() { "DPoP" } else { "Bearer" };
+        fields.insert("token_type".into(), Value::String(token_type.into()));
         let lifetime = |seconds: u64| match tr.expires_in_unit {
             TimeUnit::Seconds => seconds,
             TimeUnit::Milliseconds => seconds * 1000,
@@ -1123,6 +1190,9 @@ impl Inner {
         let refresh = with_refresh.then(|| self.next("rt"));
         if let Some(rt) = &refresh {
             self.refresh_tokens.insert(rt.clone(), true);
+            if let Some(jkt) = &dpop_jkt {
+                self.dpop_refresh.insert(rt.clone(), jkt.clone());
+            }
             fields.insert("refresh_token".into(), Value::String(rt.clone()));
             if let Some(field) = tr.refresh_token_expires_in.as_deref() {
                 let value = lifetime(REFRESH_TOKEN_LIFETIME);
@@ -1182,6 +1252,7 @@ impl Inner {
             refresh_token: refresh,
             scope,
             id_token,
+            dpop_jkt,
         });
         fields
     }
@@ -1233,6 +1304,33 @@ impl Inner {
         let algorithms = &self.spec.oidc_algorithms;
         let es256 = !algorithms.is_empty() && !algorithms.contains(&IdTokenAlgorithm::Rs256);
         Some(keys().sign(es256, &claims))
+    }
+
+    /// RFC 9449 section 4.3: the DPoP proof of a token request, checked as a provider does;
+    /// the thumbprint of its key. A spec with `dpop: required` needs one, a spec without
+    /// `dpop` takes none.
+    fn check_dpop(&mut self, request: &mut Request) -> Result<Option<String>, Refusal> {
+        let Some(proof) = request.headers.get("dpop").cloned() else {
+            if self.spec.dpop == Dpop::Required {
+                return Err(Self::violation(
+                    request,
+                    Refusal::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", "the spec requires DPoP"),
+                ));
+            }
+            return Ok(None);
+        };
+        if self.spec.dpop == Dpop::Unsupported {
+            return Err(Self::bad(request, "a DPoP proof, but the spec says the provider takes none".into()));
+        }
+        let htu = format!("{}{}", self.base, request.path);
+        match verify_dpop(&proof, &request.method, &htu) {
+            Ok((jkt, jti)) if self.dpop_ids.insert(jti.clone()) => Ok(Some(jkt)),
+            Ok(_) => Err(Self::bad(request, "a DPoP proof replayed".into())),
+            Err(why) => Err(Self::violation(
+                request,
+                Refusal::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", format!("DPoP proof: {why}")),
+            )),
+        }
     }
 
     fn authenticated_form(&self, request: &mut Request, json_body: bool, endpoint: Endpoint) -> Result<(), Refusal> {

@@ -431,16 +431,7 @@ async fn exercise<P: Provider + 'static>(new: fn() -> P, public: fn() -> P, caps
 
     // A confidential client, once per client authentication method the spec lists.
     for (round, method) in spec.client_auth.iter().copied().enumerate() {
-        let mut client = with_oidc(Client::confidential(CLIENT_ID, CLIENT_SECRET, method), &new());
-        let mut provider = new();
-        // `private_key_jwt`: the client's key, registered with the emulator by its public half.
-        if method == ClientAuth::PrivateKeyJwt {
-            let key = client_key();
-            client = client.with_key(key.public_jwk());
-            provider.config_mut().set_client_key(key);
-        }
-        let emulator = Emulator::start_with(spec, client);
-        let mut provider = pointed(provider, &emulator);
+        let (emulator, mut provider) = confidential(spec, method, new);
         if let Err(e) = provider.config_mut().set_client_auth(method) {
             outcomes.push(Outcome { id, grant: "client_auth", result: Err(e.to_string()) });
             continue;
@@ -469,6 +460,37 @@ async fn exercise<P: Provider + 'static>(new: fn() -> P, public: fn() -> P, caps
         }
     }
 
+    // DPoP (RFC 9449), when the spec takes it: every grant binds its tokens to a new key, and
+    // refreshes prove possession of the same key.
+    if spec.dpop != oauthgen_runtime::spec::Dpop::Unsupported {
+        let method = spec.client_auth.first().copied().unwrap_or(ClientAuth::Basic);
+        let (emulator, mut provider) = confidential(spec, method, new);
+        match provider.config_mut().set_dpop(true) {
+            Ok(()) => {
+                let mut ctx = Ctx { credentials: None, scopes: explicit_scopes(spec) };
+                let steps = [
+                    ("authorization_code (DPoP)", caps.authorization_code),
+                    ("refresh_token (DPoP)", caps.refresh),
+                    ("client_credentials (DPoP)", caps.client_credentials),
+                    ("token_exchange (DPoP)", caps.token_exchange),
+                ];
+                for (grant, step) in steps {
+                    if let Some(step) = step {
+                        outcomes.push(run_step(id, grant, step, &provider, &emulator, &mut ctx).await);
+                    }
+                }
+                let proofs =
+                    emulator.requests_to(Endpoint::Token).iter().filter(|r| r.headers.contains_key("dpop")).count();
+                outcomes.push(Outcome {
+                    id,
+                    grant: "dpop",
+                    result: ensure(proofs > 0, || "no token request carried a DPoP proof".into()),
+                });
+            }
+            Err(e) => outcomes.push(Outcome { id, grant: "dpop", result: Err(e.to_string()) }),
+        }
+    }
+
     // A public client: PKCE whenever the spec allows it, no secret anywhere.
     if let Some(step) = caps.authorization_code {
         let emulator = Emulator::start_with(spec, with_oidc(Client::public(CLIENT_ID), &public()));
@@ -480,6 +502,22 @@ async fn exercise<P: Provider + 'static>(new: fn() -> P, public: fn() -> P, caps
         }
     }
     outcomes
+}
+
+/// An emulator of `spec` expecting a confidential client that authenticates with `method`,
+/// and the provider pointed at it; for `private_key_jwt`, the client's key, registered with
+/// the emulator by its public half.
+fn confidential<P: Provider>(spec: &'static ProviderSpec, method: ClientAuth, new: fn() -> P) -> (Emulator, P) {
+    let mut client = with_oidc(Client::confidential(CLIENT_ID, CLIENT_SECRET, method), &new());
+    let mut provider = new();
+    if method == ClientAuth::PrivateKeyJwt {
+        let key = client_key();
+        client = client.with_key(key.public_jwk());
+        provider.config_mut().set_client_key(key);
+    }
+    let emulator = Emulator::start_with(spec, client);
+    let provider = pointed(provider, &emulator);
+    (emulator, provider)
 }
 
 fn ensure(condition: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -529,6 +567,11 @@ fn check_issued(
     let got_rt = credentials.refresh_token.as_ref().map(|t| t.secret().as_str());
     ensure(got_rt == expected_rt, || format!("refresh token {got_rt:?}, expected {expected_rt:?}"))?;
     check_expiry(spec, credentials)?;
+    // DPoP: bound to the key the runtime kept, or a bearer token and no key.
+    let kept = credentials.dpop_key.as_ref().map(oauthgen_runtime::DpopKey::thumbprint);
+    ensure(kept == last.dpop_jkt.as_deref() && credentials.is_dpop() == kept.is_some(), || {
+        format!("DPoP key {kept:?} and token_type {:?}, the emulator bound {:?}", credentials.token_type, last.dpop_jkt)
+    })?;
     if let Some(id_token) = &last.id_token {
         let got = credentials.id_token.as_ref().map(oauthgen_runtime::IdToken::secret);
         ensure(got == Some(id_token.as_str()), || "the ID token is not the one issued".to_owned())?;
@@ -1160,4 +1203,43 @@ async fn id_tokens_are_validated_against_the_emulated_issuer() {
     let claims = ctx.credentials.as_ref().and_then(Credentials::id_token_claims).expect("an ID token");
     let issuer = provider.config().issuer().unwrap().unwrap();
     assert_eq!((claims.sub.as_str(), claims.iss.as_str()), (SUBJECT, issuer.as_str()));
+}
+
+/// The emulator checks DPoP proofs as a provider does: a proof for another URL and a replayed
+/// proof are refused, a good one binds the tokens, and a spec without `dpop` takes none.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_verifies_dpop_proofs() {
+    use oauthgen_tests::TestOp;
+    let client = || Client::confidential(CLIENT_ID, "plain-secret", ClientAuth::Basic);
+    let emulator = Emulator::start_with(TestOp::SPEC, client());
+    let key = oauthgen_runtime::DpopKey::generate().unwrap();
+    let token_url = emulator.url(Endpoint::Token);
+    let post = |proof: String| {
+        let url = token_url.clone();
+        async move {
+            let form = [("grant_type", "client_credentials")];
+            let request = reqwest::Client::new().post(url).basic_auth(CLIENT_ID, Some("plain-secret")).form(&form);
+            let response = request.header("dpop", proof).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let elsewhere = url::Url::parse("https://elsewhere.example/token").unwrap();
+    let (status, body) = post(key.proof("POST", &elsewhere, None, None).unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{body}");
+    let good = key.proof("POST", &token_url, None, None).unwrap();
+    let (status, body) = post(good.clone()).await;
+    assert_eq!((status, body["token_type"].as_str()), (200, Some("DPoP")), "{body}");
+    assert_eq!(emulator.issued().last().unwrap().dpop_jkt.as_deref(), Some(key.thumbprint()));
+    assert_eq!(post(good).await.0, 400, "a replay");
+    let reasons = emulator.violations().join("\n");
+    assert!(reasons.contains("htu") && reasons.contains("replayed"), "{reasons}");
+
+    // A provider whose spec has no `dpop`: a proof is a violation.
+    let github = Emulator::start_with(oauthgen_providers::github::Github::SPEC, client());
+    let form = [("grant_type", "authorization_code"), ("code", "x")];
+    let proof = key.proof("POST", &github.url(Endpoint::Token), None, None).unwrap();
+    let request = reqwest::Client::new().post(github.url(Endpoint::Token)).basic_auth(CLIENT_ID, Some("plain-secret"));
+    request.form(&form).header("dpop", proof).send().await.unwrap();
+    assert!(github.violations().iter().any(|v| v.contains("takes none")), "{:?}", github.violations());
 }
