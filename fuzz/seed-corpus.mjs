@@ -162,6 +162,15 @@ const credentialFiles = [
       extra: { instance_url: "https://acme.my.salesforce.com" },
       invalid: false,
     },
+    // DPoP-bound (RFC 9449): the key, a P-256 PKCS#8 (a fixed test key), kept with the tokens.
+    "keycloak:bob": {
+      access_token: "eyJ.fake",
+      token_type: "DPoP",
+      refresh_token: "eyJ.fake-refresh",
+      scopes: ["openid"],
+      invalid: false,
+      dpop_key: "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCQYC1MQBCbNw5nh8bWxMftwdMZ5Vh5rIMvSo5YD8VEyhRANCAARXbaYvRvkMm3GOKRi20oBgtjwMrZnb7UhwgvMl3wsTEv4uZGX0pYFcCRTMSujuJM6UoRkeeHr6xoo65HSk9ka7",
+    },
   }),
   "",
 ];
