@@ -498,9 +498,22 @@ pub(crate) fn whoami(args: &TokenCmd) -> Result<(), String> {
     }
     let manager = TokenManager::new(provider.clone(), store, key);
     let token = rt.block_on(manager.token()).map_err(|e| explain(&e, &spec.id))?;
-    let answer = rt
-        .block_on(oauthgen_runtime::userinfo(&provider, token.secret()))
-        .map_err(|e| format!("userinfo request to {} failed: {e}", spec.name))?;
+    let answer = if token.dpop_key().is_some() {
+        // A DPoP-bound token goes with a proof: through the authorized client.
+        let url = oauthgen_runtime::userinfo_url(&provider).map_err(|e| e.to_string())?;
+        let http = oauthgen_runtime::authorized_client(manager);
+        rt.block_on(async {
+            let response = http.get(url).send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(format!("HTTP {status}"));
+            }
+            response.json::<serde_json::Value>().await.map_err(|e| e.to_string())
+        })
+    } else {
+        rt.block_on(oauthgen_runtime::userinfo(&provider, token.secret())).map_err(|e| e.to_string())
+    }
+    .map_err(|e| format!("userinfo request to {} failed: {e}", spec.name))?;
     let json = serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?;
     println!("{json}");
     Ok(())

@@ -186,8 +186,14 @@ fn dpop_login_token_with_proofs_and_client_credentials() {
     let setup = Setup::new(3);
     let resource = setup.server.url("/test/resource");
     setup.log_in("dpop-client", "dpop-secret", &["--dpop"]);
-    let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(setup.store()).unwrap()).unwrap();
+    let mut stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(setup.store()).unwrap()).unwrap();
     assert!(stored.to_string().contains("\"dpop_key\""), "the key is stored with the tokens");
+    // Without an ID token, `whoami` asks the userinfo endpoint, with a proof.
+    assert_eq!(drop_id_tokens(&mut stored), 1);
+    std::fs::write(setup.store(), stored.to_string()).unwrap();
+    let (code, who, stderr) = run(&mut setup.cmd("whoami", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(who.contains("user-1"), "{who}");
 
     let (code, printed, stderr) = run(&mut setup.cmd("token", &["--dpop-proof", "GET", &resource]));
     assert_eq!(code, 0, "{stderr}");

@@ -190,7 +190,8 @@ pub fn userinfo_url<P: UserInfo>(provider: &P) -> Result<Url, Error> {
 
 /// Ask the userinfo endpoint about the user `access_token` belongs to: its JSON answer. The
 /// request goes out as every other request for `provider` does (its HTTP client, timeout,
-/// response size limit and TLS rule).
+/// response size limit and TLS rule), with the token as a bearer token: for a DPoP-bound
+/// token, GET [`userinfo_url`] through [`crate::authorized_client`], which adds the proof.
 pub async fn userinfo<P: UserInfo>(provider: &P, access_token: &str) -> Result<serde_json::Value, Error> {
     let url = userinfo_url(provider)?;
     let failed = |reason: String| Error::Http { endpoint: Endpoint::Userinfo, reason, maybe_sent: true };
