@@ -6,7 +6,8 @@
 //! form is submitted from the provider's page, as with a real provider: the browser then
 //! withholds the app's `SameSite=Strict` session cookie on the way back. Then sign-out from
 //! the app's page through the provider's logout page, and a sign-in after a flood of
-//! anonymous requests has filled the pending authorizations.
+//! anonymous requests has filled the pending authorizations. And a sign-in whose
+//! authorization request is pushed to the provider (RFC 9126) by a client it requires that of.
 
 mod support;
 
@@ -68,6 +69,21 @@ async fn chromium_signs_in_with_a_provider_on_another_site() {
     assert_eq!(cookies(callbacks[0]), ["oauthgen-binding"], "the session cookie was withheld: {log:#?}");
     assert!(callbacks[1].contains("sec-fetch-site=same-origin"), "{log:#?}");
     assert!(cookies(callbacks[1]).contains(&"id".to_owned()), "{log:#?}");
+}
+
+/// Pushed authorization requests (RFC 9126): `par-client` must push its authorization
+/// request (the provider refuses a plain one, see `web.rs`); the app pushes it to the
+/// provider's `/request` and sends Chromium on with only `client_id` and `request_uri`, and
+/// the sign-in works in one trip.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_signs_in_with_pushed_authorization_requests() {
+    let options = support::AppOptions { client: ("par-client", "par-secret"), pushed: true, ..Default::default() };
+    let app = support::app_with_options(Duration::from_secs(600), options).await;
+    let dom = chromium_dom(&format!("{}/profile", app.base)).await;
+    assert!(dom.contains(r#"<p id="email">user-1@example.test</p>"#), "the final page: {dom}");
+    let log = app.log.lock().unwrap().clone();
+    let callbacks = log.iter().filter(|l| l.starts_with("GET /oauth2callback ")).count();
+    assert_eq!(callbacks, 1, "one trip to the provider and back: {log:#?}");
 }
 
 /// Sign in (provider on another site), then the page's sign-out button: the app revokes and

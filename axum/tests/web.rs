@@ -1,13 +1,14 @@
 //! The axum integration over HTTP, against npm `oidc-provider` on 127.0.0.1: the required
 //! extractor's round trip, and a tampered `state`, a replayed callback, an expired pending
-//! authorization and an off-site return URL, each refused with nothing stored.
+//! authorization and an off-site return URL, each refused with nothing stored. Pushed
+//! authorization requests (RFC 9126) and DPoP-bound tokens (RFC 9449) through the app.
 
 mod support;
 
 use std::time::Duration;
 
 use oauthgen_tests::FORGED_ID_TOKENS;
-use support::{app, browser, fetch, follow};
+use support::{AppOptions, app, app_with_options, browser, fetch, follow};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn required_sends_the_user_to_the_provider_and_back() {
@@ -313,4 +314,113 @@ async fn forged_id_tokens_sign_nobody_in() {
     assert_eq!(fetch(&client, &callback).await.0, 303);
     let (_, _, who) = fetch(&client, &format!("{}/whoami", app.base)).await;
     assert_eq!(who, format!("user-1 {}", app.server.issuer));
+}
+
+/// The URLs `client` is sent to from `url`, following redirects until one points at `stop`
+/// (included, not requested).
+async fn hops(client: &reqwest::Client, url: &str, stop: &str) -> Vec<url::Url> {
+    let mut hops = vec![url::Url::parse(url).unwrap()];
+    for _ in 0..10 {
+        let here = hops.last().unwrap().clone();
+        let response = client.get(here.clone()).send().await.unwrap();
+        let location = response.headers().get("location").unwrap_or_else(|| panic!("no redirect from {here}"));
+        let next = here.join(location.to_str().unwrap()).unwrap();
+        let done = next.as_str().starts_with(stop);
+        hops.push(next);
+        if done {
+            return hops;
+        }
+    }
+    panic!("no redirect to {stop}: {hops:#?}");
+}
+
+/// Pushed authorization requests (RFC 9126) for `par-client`, which the provider requires
+/// them of: the browser goes to the provider's authorization endpoint with only `client_id`
+/// and the `request_uri` the app got by pushing the parameters (no `redirect_uri`, `state`,
+/// `scope` or PKCE challenge in the browser), and the sign-in works.
+#[tokio::test(flavor = "multi_thread")]
+async fn pushed_authorization_requests_keep_the_parameters_out_of_the_browser() {
+    let options = AppOptions { client: ("par-client", "par-secret"), pushed: true, ..AppOptions::default() };
+    let app = app_with_options(Duration::from_secs(600), options).await;
+    let client = browser();
+    let cb = format!("{}/oauth2callback", app.base);
+    let hops = hops(&client, &format!("{}/profile", app.base), &cb).await;
+    let auth = app.server.url("/auth");
+    let to_provider: Vec<&url::Url> = hops.iter().filter(|u| u[..url::Position::AfterPath] == auth).collect();
+    assert_eq!(to_provider.len(), 1, "{hops:#?}");
+    let mut names: Vec<String> = to_provider[0].query_pairs().map(|(n, _)| n.into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["client_id", "request_uri"], "{}", to_provider[0]);
+    let query: std::collections::HashMap<_, _> = to_provider[0].query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], "par-client");
+    assert!(query["request_uri"].starts_with("urn:ietf:params:oauth:request_uri:"), "{}", to_provider[0]);
+    let callback = hops.last().unwrap().as_str();
+    assert!(callback.contains("code="), "{callback}");
+    assert_eq!(fetch(&client, callback).await.0, 303);
+    let (status, _, body) = fetch(&client, &format!("{}/profile", app.base)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("user-1@example.test"), "{body}");
+}
+
+/// The same app without pushing: the provider sends the browser back with
+/// `error=invalid_request` (`par-client` must push), and the app's callback shows its
+/// "Sign-in failed" page with the provider's reason, with nothing stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_must_push_is_refused_without_pushing() {
+    let options = AppOptions { client: ("par-client", "par-secret"), ..AppOptions::default() };
+    let app = app_with_options(Duration::from_secs(600), options).await;
+    let client = browser();
+    let cb = format!("{}/oauth2callback", app.base);
+    let callback = follow(&client, &format!("{}/profile", app.base), &cb).await;
+    let query: std::collections::HashMap<_, _> =
+        url::Url::parse(&callback).unwrap().query_pairs().into_owned().collect();
+    assert_eq!(query.get("error").map(String::as_str), Some("invalid_request"), "{callback}");
+    assert!(!query.contains_key("code"), "{callback}");
+    let (status, _, body) = fetch(&client, &callback).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("<h1>Sign-in failed</h1>") && body.contains("invalid_request"), "{body}");
+    assert!(body.contains("Pushed Authorization Request must be used"), "{body}");
+    let (_, _, home) = fetch(&client, &format!("{}/home", app.base)).await;
+    assert!(home.starts_with("signed out"), "nothing stored: {home}");
+}
+
+/// DPoP (RFC 9449) for `dpop-client`, which only gets DPoP-bound tokens: after the sign-in,
+/// the user's authorized client calls the provider's test resource server with
+/// `Authorization: DPoP` and a proof it accepts, and the user's profile (userinfo) works too;
+/// the access token alone, sent as a bearer token, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn dpop_bound_tokens_reach_the_resource_server_with_proofs() {
+    let options = AppOptions { client: ("dpop-client", "dpop-secret"), dpop: true, ..AppOptions::default() };
+    let app = app_with_options(Duration::from_secs(600), options).await;
+    let client = browser();
+    let callback = follow(&client, &format!("{}/profile", app.base), &format!("{}/oauth2callback", app.base)).await;
+    assert_eq!(fetch(&client, &callback).await.0, 303);
+    let (status, _, body) = fetch(&client, &format!("{}/resource", app.base)).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["scheme"], "DPoP", "{body}");
+    assert_eq!(answer["sub"], "user-1", "{body}");
+    assert_eq!(answer["client_id"], "dpop-client", "{body}");
+    let (status, _, body) = fetch(&client, &format!("{}/profile", app.base)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("user-1@example.test"), "{body}");
+    // The token is bound to the app's key: without a proof it is worthless.
+    let (_, _, access_token) = fetch(&client, &format!("{}/token", app.base)).await;
+    let stolen =
+        reqwest::Client::new().get(app.server.url("/test/resource")).bearer_auth(&access_token).send().await.unwrap();
+    assert_eq!(stolen.status(), 401);
+    // The resource server's log: the app's call answered 200, perhaps after a
+    // `use_dpop_nonce` retry (the provider's token endpoint, on the same origin, hands out
+    // nonces of its own, which the runtime keeps per origin), then the bearer's refusal.
+    let log: serde_json::Value =
+        reqwest::get(app.server.url("/test/resource-log")).await.unwrap().json().await.unwrap();
+    let entries: Vec<(u64, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["status"].as_u64().unwrap(), r["error"].as_str().unwrap_or("")))
+        .collect();
+    // One proof each, the first accepted: no nonce of the token endpoint's is carried over to
+    // the resource server, though they share an origin here.
+    assert_eq!(entries, [(200, ""), (401, "invalid_token")], "{log}");
 }

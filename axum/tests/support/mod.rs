@@ -73,6 +73,15 @@ async fn token(auth: Required<Op, MemoryStore>) -> String {
     auth.manager().token().await.unwrap().secret().to_owned()
 }
 
+/// What the provider's test resource server (`url`, its `/test/resource`) answers the
+/// user's authorized client, status and body (`{"sub", "client_id", "scheme", ...}` or an
+/// error): a test sees whether the token went as `DPoP` or `Bearer`.
+async fn resource(auth: Required<Op, MemoryStore>, url: String) -> (axum::http::StatusCode, String) {
+    let response = auth.http().get(url).send().await.unwrap();
+    let status = axum::http::StatusCode::from_u16(response.status().as_u16()).unwrap();
+    (status, response.text().await.unwrap())
+}
+
 /// A page that keeps something in the session (as applications do), so the browser has a
 /// session cookie (`SameSite=Strict` by default) before it signs in.
 async fn hello(session: tower_sessions::Session) -> axum::response::Redirect {
@@ -97,12 +106,37 @@ pub async fn app(ttl: Duration) -> App {
 /// app's `127.0.0.1`), and the provider's consent page must be submitted (it clicks its own
 /// button): the last hop back to the app starts from the provider's page.
 pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
+    app_with_options(ttl, AppOptions { cross_site, ..AppOptions::default() }).await
+}
+
+/// How the test application is built: see [`app_with_options`].
+#[derive(Debug, Clone, Copy)]
+pub struct AppOptions {
+    /// The provider on another site: see [`app_with`].
+    pub cross_site: bool,
+    /// The client's id and secret at the provider (`tests/oidc/server.mjs`).
+    pub client: (&'static str, &'static str),
+    /// Push authorization requests (RFC 9126) to the provider's `/request`.
+    pub pushed: bool,
+    /// Bind tokens to a key with DPoP proofs (RFC 9449).
+    pub dpop: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self { cross_site: false, client: ("basic-client", "basic-secret"), pushed: false, dpop: false }
+    }
+}
+
+/// The test application, its provider configured as `options` say.
+pub async fn app_with_options(ttl: Duration, options: AppOptions) -> App {
     use oauthgen_runtime::Provider as _;
     let server = OidcServer::start(3600);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let mut provider = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
-    if cross_site {
+    let (client_id, client_secret) = options.client;
+    let mut provider = TestOp::new(server.port.to_string(), client_id, client_secret);
+    if options.cross_site {
         let auth = format!("http://localhost:{}/auth", server.port);
         provider = provider.with_endpoint(oauthgen_runtime::Endpoint::Authorization, &auth).unwrap();
         let end_session = format!("http://localhost:{}/session/end", server.port);
@@ -110,12 +144,20 @@ pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
         let switch = reqwest::Client::new().post(server.url("/test/interactive-consent?click=script")).send().await;
         assert_eq!(switch.unwrap().status(), 204, "the consent switch of tests/oidc/server.mjs");
     }
+    if options.pushed {
+        provider =
+            provider.with_endpoint(oauthgen_runtime::Endpoint::PushedAuthorization, &server.url("/request")).unwrap();
+    }
+    if options.dpop {
+        provider = provider.with_dpop().unwrap();
+    }
     let mut config = OAuthConfig::new(base.parse().unwrap());
     config.pending_ttl = ttl;
     config.scopes = vec!["openid".into(), "email".into(), "offline_access".into()];
     let oauth = OAuth::new(provider, MemoryStore::new(), config).with_revocation();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let app_log = log.clone();
+    let resource_url = server.url("/test/resource");
     let router: Router = Router::new()
         .route("/profile", get(profile))
         .route("/home", get(home))
@@ -123,6 +165,7 @@ pub async fn app_with(ttl: Duration, cross_site: bool) -> App {
         .route("/hello", get(hello))
         .route("/token", get(token))
         .route("/whoami", get(whoami))
+        .route("/resource", get(move |auth: Required<Op, MemoryStore>| resource(auth, resource_url)))
         .merge(oauth.callback_router())
         .with_state(oauth)
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {

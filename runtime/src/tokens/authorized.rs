@@ -95,7 +95,7 @@ pub struct AuthorizedClient {
     /// The spec's `api.headers`, rendered once (variables do not change after the provider
     /// is built), or why they cannot be.
     api_headers: Arc<Result<HeaderMap, Error>>,
-    /// The DPoP nonces resource servers gave, by origin.
+    /// The DPoP nonces resource servers gave, by origin (shared by clones).
     nonces: crate::wire::dpop::Nonces,
 }
 
@@ -333,8 +333,10 @@ pub fn authorized_client_with<P: Renew, S: TokenStore>(
     client: reqwest::Client,
     manager: TokenManager<P, S>,
 ) -> AuthorizedClient {
-    let config = manager.provider().provider_config();
-    let api_headers = config.map_or_else(|| Ok(HeaderMap::new()), crate::ProviderConfig::api_headers);
-    let nonces = config.map(|c| c.dpop_nonces().clone()).unwrap_or_default();
+    let api_headers =
+        manager.provider().provider_config().map_or_else(|| Ok(HeaderMap::new()), crate::ProviderConfig::api_headers);
+    // Resource servers' nonces are their own, apart from the authorization server's, even on
+    // the same origin.
+    let nonces = crate::wire::dpop::Nonces::default();
     AuthorizedClient { http: client, tokens: Arc::new(manager), api_headers: Arc::new(api_headers), nonces }
 }
