@@ -54,12 +54,8 @@ impl DpopKey {
         Self::from_pkcs8(pkcs8.as_ref()).map_err(Error::Signing)
     }
 
-    /// The key in `der` (PKCS#8, P-256).
-    ///
-    /// # Errors
-    ///
-    /// Not a P-256 private key in PKCS#8.
-    pub fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
+    /// The key in `der` (PKCS#8, P-256), or why not: how stored credentials read it back.
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
             .map_err(|e| format!("not a P-256 PKCS#8 private key: {e}"))?;
         let point = key.public_key().as_ref();

@@ -1,0 +1,157 @@
+//! The runtime's side of DPoP, pushed authorization requests and token exchange against a
+//! scripted server (`tests/specs/modern.yaml`): what goes on the wire, and the edge cases a
+//! real provider rarely shows (a nonce asked for twice, a nonce with characters RFC 9449
+//! forbids, a spec that requires DPoP).
+
+mod support;
+
+use support::{MockServer, Reply, Seen};
+
+use oauthgen_runtime::{
+    Error, Provider as _, TokenExchangeOptions, authorize, authorize_url, client_credentials, token_exchange,
+    token_type,
+};
+
+#[oauthgen_runtime::oauth_provider(spec = "tests/specs/modern.yaml")]
+struct Modern;
+
+const TOKEN: &str = r#"{"access_token":"at-1","token_type":"DPoP","expires_in":3600}"#;
+
+fn form(seen: &Seen) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(seen.body.as_bytes()).into_owned().collect()
+}
+
+fn header<'s>(seen: &'s Seen, name: &str) -> Option<&'s str> {
+    seen.head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn claims(proof: &str) -> serde_json::Value {
+    let part = proof.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap())
+        .unwrap()
+}
+
+/// `dpop: required`: proofs without `with_dpop`; the bound token keeps its key.
+#[tokio::test]
+async fn a_spec_that_requires_dpop_sends_proofs_unasked() {
+    let server = MockServer::start(|_| Reply::json(200, TOKEN)).await;
+    let provider = Modern::new(server.port.to_string(), "id", "secret");
+    assert!(provider.config().uses_dpop());
+    let credentials = client_credentials(&provider, &[] as &[&str]).await.unwrap();
+    assert!(credentials.is_dpop() && credentials.dpop_key.is_some());
+    let seen = server.requests();
+    let proof = header(&seen[0], "dpop").expect("a proof");
+    let claims = claims(proof);
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(claims["htu"], format!("http://127.0.0.1:{}/token", server.port));
+    assert!(claims.get("ath").is_none() && claims.get("nonce").is_none());
+}
+
+/// A server that asks for a nonce again after the retry gets no third request; a nonce with
+/// characters outside RFC 9449's NQCHAR is not retried with.
+#[tokio::test]
+async fn the_nonce_retry_happens_once_and_only_with_a_valid_nonce() {
+    let nonce_error = r#"{"error":"use_dpop_nonce","error_description":"nonce"}"#;
+    let server = MockServer::start(move |_| Reply::json(400, nonce_error).with_header("dpop-nonce", "n-1")).await;
+    let provider = Modern::new(server.port.to_string(), "id", "secret");
+    let err = client_credentials(&provider, &[] as &[&str]).await.unwrap_err();
+    assert!(matches!(&err, Error::OAuth { error, .. } if error == "use_dpop_nonce"), "{err:?}");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2, "one retry, not a loop");
+    assert_eq!(claims(header(&seen[1], "dpop").unwrap())["nonce"], "n-1");
+
+    let server = MockServer::start(move |_| Reply::json(400, nonce_error).with_header("dpop-nonce", "a b")).await;
+    let provider = Modern::new(server.port.to_string(), "id", "secret");
+    client_credentials(&provider, &[] as &[&str]).await.unwrap_err();
+    assert_eq!(server.requests().len(), 1, "a nonce with a space is not used");
+}
+
+/// PAR with a renamed client id: the push carries the provider's name for it once, with the
+/// PKCE challenge and the state; the browser's URL only the renamed id and the `request_uri`.
+#[tokio::test]
+async fn a_pushed_request_uses_the_providers_parameter_names() {
+    let server = MockServer::start(|seen: &Seen| match seen.path() {
+        "/par" => Reply::json(201, r#"{"request_uri":"urn:ietf:params:oauth:request_uri:abc","expires_in":60}"#),
+        _ => Reply::json(404, "{}"),
+    })
+    .await;
+    let provider = Modern::new(server.port.to_string(), "my-app", "secret");
+    let auth = authorize(&provider, "http://127.0.0.1:9/cb", &[] as &[&str], &[("login_hint", "bob")]).await.unwrap();
+    let query: Vec<(String, String)> = auth.url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query,
+        [
+            ("client_key".into(), "my-app".into()),
+            ("request_uri".into(), "urn:ietf:params:oauth:request_uri:abc".into())
+        ]
+    );
+    let pushed = form(&server.requests()[0]);
+    let names: Vec<&str> = pushed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "client_key").count(), 1, "{names:?}");
+    assert!(!names.contains(&"client_id"), "{names:?}");
+    for name in ["response_type", "redirect_uri", "state", "code_challenge", "code_challenge_method", "login_hint"] {
+        assert!(names.contains(&name), "{name} pushed: {names:?}");
+    }
+    assert!(pushed.contains(&("client_secret".into(), "secret".into())));
+    // Pushed-only providers get no URL from the synchronous builder.
+    let sync = authorize_url(&provider, "http://127.0.0.1:9/cb", &[] as &[&str]);
+    assert!(matches!(sync, Err(Error::PushedAuthorizationRequired { provider: "modern" })));
+}
+
+/// A refused push and a push answered without a `request_uri` are errors, before any browser.
+#[tokio::test]
+async fn a_refused_or_malformed_push_is_an_error() {
+    let server =
+        MockServer::start(|_| Reply::json(400, r#"{"error":"invalid_request","error_description":"no"}"#)).await;
+    let provider = Modern::new(server.port.to_string(), "id", "secret");
+    let err = authorize(&provider, "http://127.0.0.1:9/cb", &[] as &[&str], &[]).await.unwrap_err();
+    assert!(matches!(&err, Error::OAuth { error, .. } if error == "invalid_request"), "{err:?}");
+    let server = MockServer::start(|_| Reply::json(201, r#"{"expires_in":60}"#)).await;
+    let provider = Modern::new(server.port.to_string(), "id", "secret");
+    let err = authorize(&provider, "http://127.0.0.1:9/cb", &[] as &[&str], &[]).await.unwrap_err();
+    assert!(matches!(&err, Error::MalformedResponse { .. }), "{err:?}");
+}
+
+/// Token exchange sends each parameter once, the spec's own parameters, and a proof.
+#[tokio::test]
+async fn a_token_exchange_request_on_the_wire() {
+    let exchanged =
+        r#"{"access_token":"at-2","token_type":"N_A","issued_token_type":"urn:ietf:params:oauth:token-type:jwt"}"#;
+    let server = MockServer::start(move |_| Reply::json(200, exchanged)).await;
+    let provider = Modern::new(server.port.to_string(), "id", "secret");
+    let options = TokenExchangeOptions::new()
+        .actor("actor-token", token_type::ACCESS_TOKEN)
+        .audience("a1")
+        .audience("a2")
+        .scope("read")
+        .scope("write")
+        .requested_token_type(token_type::JWT);
+    let credentials = token_exchange(&provider, "subject-token", token_type::ID_TOKEN, &options).await.unwrap();
+    assert_eq!(credentials.issued_token_type(), Some(token_type::JWT));
+    assert_eq!(credentials.scopes, ["read", "write"], "the requested scopes, when the answer states none");
+    assert!(!credentials.is_dpop() && credentials.dpop_key.is_none(), "N_A is not bound");
+    let seen = server.requests();
+    let sent = form(&seen[0]);
+    let expected: Vec<(String, String)> = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("subject_token", "subject-token"),
+        ("subject_token_type", token_type::ID_TOKEN),
+        ("actor_token", "actor-token"),
+        ("actor_token_type", token_type::ACCESS_TOKEN),
+        ("audience", "a1"),
+        ("audience", "a2"),
+        ("requested_token_type", token_type::JWT),
+        ("scope", "read write"),
+        ("tenant", "acme"),
+        ("client_key", "id"),
+        ("client_secret", "secret"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(sent, expected);
+    assert!(header(&seen[0], "dpop").is_some());
+}
