@@ -934,11 +934,18 @@ impl Checker<'_> {
             );
         }
         if let Some(te) = &g.token_exchange {
-            for name in te.params.keys().filter(|n| TOKEN_EXCHANGE_PARAMS.contains(&n.as_str())) {
-                self.err(
-                    self.key(&format!("/grants/token_exchange/params/{}", escape(name))),
-                    format!("`{name}` is a token exchange parameter: pass it to `token_exchange` for each exchange"),
-                );
+            // `token_request.params` go with every exchange too.
+            let fixed =
+                [("/grants/token_exchange/params", &te.params), ("/token_request/params", &spec.token_request.params)];
+            for (pointer, params) in fixed {
+                for name in params.keys().filter(|n| TOKEN_EXCHANGE_PARAMS.contains(&n.as_str())) {
+                    self.err(
+                        self.key(&format!("{pointer}/{}", escape(name))),
+                        format!(
+                            "`{name}` is a token exchange parameter: pass it to `token_exchange` for each exchange"
+                        ),
+                    );
+                }
             }
         }
         if g.device_code.is_some() && spec.endpoints.device_authorization.is_none() {

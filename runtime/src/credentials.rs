@@ -145,10 +145,12 @@ impl Credentials {
         self.token_type.eq_ignore_ascii_case("dpop")
     }
 
-    /// Keep `key` when the provider bound the tokens to it; forget it otherwise (a provider
-    /// that ignored the proof issued bearer tokens).
+    /// Keep `key` when the provider may have bound the tokens to it: a DPoP access token, or
+    /// a refresh token (RFC 9449 section 5 lets a provider bind a public client's refresh
+    /// token and still issue a bearer access token). Forget it otherwise (a provider that
+    /// ignored the proof). Resource requests use it only for a DPoP access token.
     pub(crate) fn bind_dpop(&mut self, key: Option<crate::DpopKey>) {
-        self.dpop_key = if self.is_dpop() { key } else { None };
+        self.dpop_key = if self.is_dpop() || self.refresh_token.is_some() { key } else { None };
     }
 
     /// Whether the access token can still be used: not invalid and not expired.

@@ -24,7 +24,7 @@ use crate::credentials::{Credentials, IdToken};
 use crate::error::{Endpoint, Error};
 use crate::provider::{AuthorizationCode, ClientCredentials, Introspection, Refresh, Revocation};
 use crate::spec::{ClientAuth, Pkce};
-use crate::wire::http::{Transport, TransportError, send, send_with};
+use crate::wire::http::{Transport, TransportError, send_with};
 
 /// Every field of a token response that RFC 6749 does not name, kept as it came.
 #[derive(Clone, Serialize, Deserialize, Default)]
@@ -289,7 +289,11 @@ async fn push_authorization(config: &ProviderConfig, url: &Url) -> Result<Url, E
     const ENDPOINT: Endpoint = Endpoint::PushedAuthorization;
     let spec = config.spec();
     let id_name = spec.param_name(Endpoint::Authorization, "client_id").unwrap_or("client_id");
-    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    // The authorization endpoint's own query (Azure AD B2C's `?p=policy`) stays in the
+    // browser's URL and is not pushed; every parameter the flow added is.
+    let endpoint = config.endpoint(Endpoint::Authorization)?;
+    let own: Vec<(String, String)> = endpoint.query_pairs().into_owned().collect();
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().skip(own.len()).collect();
     // Client authentication adds `client_id` itself, except with HTTP Basic.
     let keep_id = config.client_auth_at(ENDPOINT) == ClientAuth::Basic && config.client_secret().is_some();
     let params: Vec<(&str, &str)> =
@@ -302,10 +306,9 @@ async fn push_authorization(config: &ProviderConfig, url: &Url) -> Result<Url, E
     if pushed.request_uri.is_empty() {
         return Err(malformed("the pushed authorization response has an empty request_uri".into()));
     }
-    let mut browser = url.clone();
+    let mut browser = endpoint;
     browser
         .query_pairs_mut()
-        .clear()
         .append_pair(id_name, config.client_id().as_str())
         .append_pair("request_uri", &pushed.request_uri);
     Ok(browser)
@@ -557,15 +560,21 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
         request = request.add_extra_param("redirect_uri", uri.to_owned());
     }
     // The key the tokens are bound to; a new one when DPoP is asked for and they are not.
+    // DPoP-bound credentials without their key cannot be refreshed: a proof of another key
+    // would be refused and the grant marked invalid.
     let dpop = match &credentials.dpop_key {
         Some(key) => Some(key.clone()),
+        None if credentials.is_dpop() => {
+            return Err(Error::Signing(
+                "the credentials are DPoP-bound but hold no DPoP key (`dpop_key`), so no refresh can prove it: sign in again".into(),
+            ));
+        }
         None => config.grant_dpop_key()?,
     };
     let http = Transport { config: config.clone(), endpoint: Endpoint::Refresh, dpop: dpop.clone() };
     match request.request_async(&http).await.map_err(|e| map_error(Endpoint::Refresh, e)) {
         Ok(response) => {
             let mut fresh = credentials_from(&response, &credentials.scopes);
-            fresh.bind_dpop(dpop);
             // A new ID token is validated (without a nonce: none is sent on refresh) and must
             // name the same user (OIDC Core 12.2). A refused one is dropped and the previous
             // one kept, but the new access and refresh tokens are: with rotation, dropping
@@ -586,6 +595,7 @@ pub async fn refresh<P: Refresh>(provider: &P, credentials: &mut Credentials) ->
             if fresh.refresh_token.is_none() {
                 fresh.refresh_token = Some(refresh_token);
             }
+            fresh.bind_dpop(dpop);
             if fresh.id_token.is_none() {
                 fresh.id_token = credentials.id_token.take();
             }
@@ -744,11 +754,12 @@ pub(crate) async fn post_authenticated_with(
 }
 
 /// POST a form to `url` (a token endpoint) without client authentication: the body carries
-/// its own proof (a JWT assertion).
+/// its own proof (a JWT assertion); with a DPoP proof of `dpop` when given.
 pub(crate) async fn post_unauthenticated(
     config: &ProviderConfig,
     url: &url::Url,
     params: &[(&str, &str)],
+    dpop: Option<&crate::DpopKey>,
 ) -> Result<oauth2::HttpResponse, Error> {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish().into_bytes();
     let request = http::Request::builder()
@@ -758,7 +769,7 @@ pub(crate) async fn post_unauthenticated(
         .header(http::header::ACCEPT, "application/json")
         .body(body)
         .map_err(|e| Error::Http { endpoint: Endpoint::Token, reason: e.to_string(), maybe_sent: false })?;
-    send(config, Endpoint::Token, request).await.map_err(|e| e.into_error(Endpoint::Token))
+    send_with(config, Endpoint::Token, request, dpop).await.map_err(|e| e.into_error(Endpoint::Token))
 }
 
 /// Revoke the credentials at the provider (RFC 7009): the refresh token when there is one

@@ -230,12 +230,15 @@ pub async fn exchange_assertion<P: ServiceAccount>(
         _ => config.endpoint(Endpoint::Token)?,
     };
     let params = [("grant_type", GRANT_TYPE), ("assertion", jwt)];
-    let response = post_unauthenticated(config, &url, &params).await?;
+    let dpop = config.grant_dpop_key()?;
+    let response = post_unauthenticated(config, &url, &params, dpop.as_ref()).await?;
     // Refusals were errors in `post_unauthenticated`: this is a success.
     let status = response.status().as_u16();
     let token: TokenResp = serde_json::from_slice(response.body())
         .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-    Ok(credentials_from(&token, scopes))
+    let mut credentials = credentials_from(&token, scopes);
+    credentials.bind_dpop(dpop);
+    Ok(credentials)
 }
 
 #[cfg(test)]

@@ -156,12 +156,14 @@ impl AuthorizedClient {
         let token = self.tokens.token().await?;
         let replay = request.try_clone();
         let nonce_replay = token.dpop_key().and(request.try_clone());
-        self.authorize(&mut request, &token)?;
+        let sent_nonce = self.authorize(&mut request, &token)?;
         let url = request.url().clone();
         let mut response = self.http.execute(request).await?;
         if token.dpop_key().is_some() {
-            let fresh_nonce = self.nonces.remember(&url, response.headers());
-            if let (Some(mut again), true) = (nonce_replay, fresh_nonce && asks_for_nonce(&response)) {
+            // Retried with a nonce other than the one the proof carried, once.
+            let offered = self.nonces.remember(&url, response.headers());
+            let new_nonce = offered.is_some() && offered != sent_nonce;
+            if let (Some(mut again), true) = (nonce_replay, new_nonce && asks_for_nonce(&response)) {
                 self.authorize(&mut again, &token)?;
                 response = self.http.execute(again).await?;
                 self.nonces.remember(&url, response.headers());
@@ -179,18 +181,19 @@ impl AuthorizedClient {
         Ok(self.http.execute(replay).await?)
     }
 
-    /// Put `token` on `request`: `Bearer`, or `DPoP` with a proof for this request.
-    fn authorize(&self, request: &mut Request, token: &Token) -> Result<(), Error> {
+    /// Put `token` on `request`: `Bearer`, or `DPoP` with a proof for this request; the nonce
+    /// the proof carries.
+    fn authorize(&self, request: &mut Request, token: &Token) -> Result<Option<String>, Error> {
         let Some(key) = token.dpop_key() else {
             request.headers_mut().insert(AUTHORIZATION, credential("Bearer", token.secret())?);
-            return Ok(());
+            return Ok(None);
         };
         let nonce = self.nonces.get(request.url());
         let proof = key.proof(request.method().as_str(), request.url(), Some(token.secret()), nonce.as_deref())?;
         request.headers_mut().insert(AUTHORIZATION, credential("DPoP", token.secret())?);
         let proof = HeaderValue::from_str(&proof).map_err(|e| Error::Signing(e.to_string()))?;
         request.headers_mut().insert(crate::wire::dpop::DPOP, proof);
-        Ok(())
+        Ok(nonce)
     }
 
     /// The underlying `reqwest` client, which adds no token.

@@ -162,17 +162,17 @@ impl Nonces {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&origin(url)).cloned()
     }
 
-    /// Keep the `DPoP-Nonce` of a response from `url`; whether it is new (a retry with it
-    /// can succeed).
-    pub(crate) fn remember(&self, url: &url::Url, headers: &http::HeaderMap) -> bool {
-        let Some(nonce) = headers.get(DPOP_NONCE).and_then(|v| v.to_str().ok()) else { return false };
-        // RFC 9449 section 8.1: NQCHAR, at least one.
+    /// Keep the `DPoP-Nonce` of a response from `url`, when it has a valid one (RFC 9449
+    /// section 8.1: NQCHAR, at least one); that nonce.
+    pub(crate) fn remember(&self, url: &url::Url, headers: &http::HeaderMap) -> Option<String> {
+        let nonce = headers.get(DPOP_NONCE).and_then(|v| v.to_str().ok())?;
         if nonce.is_empty() || !nonce.chars().all(|c| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c))
         {
-            return false;
+            return None;
         }
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.insert(origin(url), nonce.to_owned()).as_deref() != Some(nonce)
+        map.insert(origin(url), nonce.to_owned());
+        Some(nonce.to_owned())
     }
 }
 
@@ -180,13 +180,57 @@ fn origin(url: &url::Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// Whether a resource server's `401` asks for a DPoP nonce: `WWW-Authenticate: DPoP
-/// error="use_dpop_nonce"` (RFC 9449 section 9).
+/// Whether a resource server's `401` asks for a DPoP nonce: a `DPoP` challenge whose
+/// `error` is `use_dpop_nonce` (RFC 9449 section 9), in any `WWW-Authenticate` field, also
+/// beside other challenges.
 pub(crate) fn asks_for_nonce(headers: &http::HeaderMap) -> bool {
-    headers.get_all(http::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        let v = v.trim_start();
-        v.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("dpop")) && v.contains("use_dpop_nonce")
+    headers.get_all(http::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).any(|value| {
+        challenges(value).iter().any(|(scheme, params)| {
+            scheme.eq_ignore_ascii_case("dpop")
+                && params.iter().any(|(k, v)| k.eq_ignore_ascii_case("error") && v == "use_dpop_nonce")
+        })
     })
+}
+
+/// The challenges of a `WWW-Authenticate` value (RFC 9110 section 11.6.1): each scheme with
+/// its `name=value` parameters, quoted strings unquoted.
+fn challenges(value: &str) -> Vec<(String, Vec<(String, String)>)> {
+    // Split at commas outside quoted strings.
+    let mut items = Vec::new();
+    let (mut current, mut quoted, mut escaped) = (String::new(), false, false);
+    for c in value.chars() {
+        match c {
+            _ if escaped => {
+                current.push(c);
+                escaped = false;
+            }
+            '\\' if quoted => escaped = true,
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => items.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    items.push(current);
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        // A new challenge starts with a scheme: a token followed by a space or the end.
+        let (first, rest) = item.split_once(' ').map_or((item, ""), |(f, r)| (f, r.trim()));
+        let param = if first.contains('=') {
+            item
+        } else {
+            out.push((first.to_owned(), Vec::new()));
+            rest
+        };
+        if let (Some((name, value)), Some(last)) = (param.split_once('='), out.last_mut()) {
+            let value = value.trim();
+            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            last.1.push((name.trim().to_owned(), value.to_owned()));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -263,12 +307,12 @@ mod tests {
         let b = url::Url::parse("https://rs.example/api").unwrap();
         let mut headers = http::HeaderMap::new();
         headers.insert(DPOP_NONCE, http::HeaderValue::from_static("eyJ7S_zG.eyJH0-Z.HX4w-7v"));
-        assert!(nonces.remember(&a, &headers));
-        assert!(!nonces.remember(&a, &headers), "the same nonce again is not new");
+        assert_eq!(nonces.remember(&a, &headers).as_deref(), Some("eyJ7S_zG.eyJH0-Z.HX4w-7v"));
         assert_eq!(nonces.get(&a).as_deref(), Some("eyJ7S_zG.eyJH0-Z.HX4w-7v"));
         assert_eq!(nonces.get(&b), None);
         headers.insert(DPOP_NONCE, http::HeaderValue::from_static("has\"quote"));
-        assert!(!nonces.remember(&b, &headers));
+        assert_eq!(nonces.remember(&b, &headers), None);
+        assert_eq!(nonces.get(&b), None, "a bad nonce is not kept");
 
         let mut www = http::HeaderMap::new();
         www.insert(
@@ -280,5 +324,20 @@ mod tests {
         assert!(asks_for_nonce(&www));
         www.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static(r#"Bearer error="invalid_token""#));
         assert!(!asks_for_nonce(&www));
+        // Beside another challenge; and the words only in a description do not count.
+        www.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(r#"Bearer realm="api", DPoP algs="ES256", error="use_dpop_nonce""#),
+        );
+        assert!(asks_for_nonce(&www));
+        www.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(
+                r#"DPoP error="invalid_token", error_description="not use_dpop_nonce, a, b""#,
+            ),
+        );
+        assert!(!asks_for_nonce(&www));
+        www.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static(r#"Bearer error="use_dpop_nonce""#));
+        assert!(!asks_for_nonce(&www), "only a DPoP challenge");
     }
 }

@@ -230,16 +230,10 @@ pub(crate) fn client_assertion(
 /// inside HTTP 200 when the spec says so, or a 4xx without one) becomes
 /// [`TransportError::Refused`]; successes of the endpoints that issue tokens (token, refresh)
 /// are cleaned up according to the spec before `oauth2` parses them.
-pub(crate) async fn send(
-    config: &ProviderConfig,
-    endpoint: Endpoint,
-    request: HttpRequest,
-) -> Result<HttpResponse, TransportError> {
-    send_with(config, endpoint, request, None).await
-}
-
-/// [`send`], with a DPoP proof of `dpop` (RFC 9449) when given: a server that answers
-/// `use_dpop_nonce` with a new `DPoP-Nonce` gets the request once more, with that nonce.
+///
+/// With a DPoP proof of `dpop` (RFC 9449) when given: a server that answers
+/// `use_dpop_nonce` with a nonce other than the one the proof carried gets the request once
+/// more, with that nonce (and a fresh client assertion: one is never sent twice).
 pub(crate) async fn send_with(
     config: &ProviderConfig,
     endpoint: Endpoint,
@@ -247,17 +241,25 @@ pub(crate) async fn send_with(
     dpop: Option<&crate::DpopKey>,
 ) -> Result<HttpResponse, TransportError> {
     let spec = config.spec();
-    let (parts, mut body) = request.into_parts();
+    let (parts, form) = request.into_parts();
     let mut headers = parts.headers;
-    if spec.renames_params() && !body.is_empty() {
-        body = rename_params(config, endpoint, &body)?;
-    }
     // `body_format: json` shapes every body sent to the provider (Notion's revocation and
-    // introspection take JSON as its token endpoint does).
-    if spec.token_request.body_format == BodyFormat::Json && !body.is_empty() {
-        body = form_to_json(&body)?;
+    // introspection take JSON as its token endpoint does), except a pushed authorization
+    // request, which RFC 9126 makes a form.
+    let json = spec.token_request.body_format == BodyFormat::Json && endpoint != Endpoint::PushedAuthorization;
+    if json && !form.is_empty() {
         headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     }
+    let shape = |form: &[u8]| -> Result<Vec<u8>, TransportError> {
+        let mut body = form.to_vec();
+        if spec.renames_params() && !body.is_empty() {
+            body = rename_params(config, endpoint, &body)?;
+        }
+        if json && !body.is_empty() {
+            body = form_to_json(&body)?;
+        }
+        Ok(body)
+    };
     // The spec's headers, without replacing what the flow set (client authentication, body).
     for (name, value) in &spec_headers(config).map_err(TransportError::Refused)? {
         if !headers.contains_key(name) {
@@ -267,10 +269,13 @@ pub(crate) async fn send_with(
     let url = url::Url::parse(&parts.uri.to_string()).map_err(|e| TransportError::Http(e.to_string()))?;
     require_tls(&format!("the {endpoint} endpoint"), &url).map_err(TransportError::Refused)?;
     let nonces = config.dpop_nonces();
+    let mut body = shape(&form)?;
     let mut retried = false;
     loop {
+        let mut sent_nonce = None;
         if let Some(key) = dpop {
-            let proof = key.proof(parts.method.as_str(), &url, None, nonces.get(&url).as_deref());
+            sent_nonce = nonces.get(&url);
+            let proof = key.proof(parts.method.as_str(), &url, None, sent_nonce.as_deref());
             let proof = proof.map_err(TransportError::Refused)?;
             let value = http::HeaderValue::from_str(&proof).map_err(|e| TransportError::Http(e.to_string()))?;
             headers.insert(crate::wire::dpop::DPOP, value);
@@ -286,7 +291,10 @@ pub(crate) async fn send_with(
                 if e.is_connect() { TransportError::Http(describe(e)) } else { TransportError::AfterSend(describe(e)) }
             })?;
         let status = response.status();
-        let fresh_nonce = dpop.is_some() && nonces.remember(&url, response.headers());
+        // A nonce to retry with: valid, and not the one this proof already carried (another
+        // request may have stored it meanwhile: it still needs its own retry).
+        let offered = dpop.and_then(|_| nonces.remember(&url, response.headers()));
+        let new_nonce = offered.is_some() && offered != sent_nonce;
         let content_type =
             response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
@@ -303,13 +311,31 @@ pub(crate) async fn send_with(
         match read_answer(spec, endpoint, status, content_type.as_deref(), bytes) {
             // RFC 9449 section 8: the server wants its nonce in the proof; once.
             Err(TransportError::Refused(Error::OAuth { error, .. }))
-                if error == "use_dpop_nonce" && fresh_nonce && !retried =>
+                if error == "use_dpop_nonce" && new_nonce && !retried =>
             {
                 retried = true;
+                body = shape(&fresh_assertion(config, endpoint, &url, &form)?)?;
             }
             answer => return answer,
         }
     }
+}
+
+/// `form` with its client assertion, if it has one, replaced by a fresh one (RFC 7523
+/// section 3: a `jti` is used once).
+fn fresh_assertion(
+    config: &ProviderConfig,
+    endpoint: Endpoint,
+    url: &url::Url,
+    form: &[u8],
+) -> Result<Vec<u8>, TransportError> {
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(form).into_owned().collect();
+    let Some(at) = pairs.iter().position(|(name, _)| name == "client_assertion") else { return Ok(form.to_vec()) };
+    let Some(fresh) = client_assertion(config, endpoint, Some(url)).map_err(TransportError::Refused)? else {
+        return Ok(form.to_vec());
+    };
+    pairs[at].1 = fresh;
+    Ok(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes())
 }
 
 /// What a response read from `endpoint` means: a refusal at any endpoint as
