@@ -1043,8 +1043,12 @@ mod tests {
         for e in Endpoint::ALL {
             assert_eq!(Endpoint::from_key(e.key()), Some(*e));
         }
-        assert_eq!(Endpoint::ALL.len(), 8);
-        assert_eq!(Capability::ALL.len(), 8);
+        assert_eq!(Endpoint::ALL.len(), 9);
+        assert_eq!(Capability::ALL.len(), 9);
+        for c in Capability::ALL {
+            assert!(!c.name().is_empty() && !c.trait_name().is_empty());
+        }
+        assert_eq!(Endpoint::PushedAuthorization.discovery_field(), Some("pushed_authorization_request_endpoint"));
         let mut spec = ProviderSpec::new("x", "X", "https://x.example/token");
         assert_eq!(spec.capabilities().count(), 0);
         spec.endpoints.userinfo = Some("https://x.example/me".into());
