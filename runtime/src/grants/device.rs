@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::Credentials;
 use crate::error::{Endpoint, Error};
-use crate::grants::flow::{TokenResp, credentials_from, join_scopes, post_authenticated, post_authenticated_with};
+use crate::grants::flow::{granted, join_scopes, post_authenticated, post_authenticated_with};
 use crate::provider::DeviceFlow;
 
 /// The longest polling interval honoured, whatever the provider asks (`interval`, or
@@ -152,11 +152,7 @@ pub async fn device_poll_once<P: DeviceFlow>(
         }
         Err(e) => return Err(e),
     };
-    let status = response.status().as_u16();
-    let token: TokenResp = serde_json::from_slice(response.body())
-        .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-    let mut credentials = credentials_from(&token, &device.scopes);
-    credentials.bind_dpop(dpop);
+    let credentials = granted(&response, &device.scopes, dpop, "token response")?;
     // An ID token (OpenID Connect over the device flow) is validated like on exchange,
     // without a nonce: the device flow sends none.
     if let (Some(id_token), true) = (&credentials.id_token, config.spec().oidc_issuer.is_some()) {

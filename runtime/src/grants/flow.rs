@@ -687,6 +687,17 @@ pub(crate) async fn post_grant(
 ) -> Result<Credentials, Error> {
     let dpop = config.grant_dpop_key()?;
     let response = post_authenticated_with(config, token_url, Endpoint::Token, params, dpop.as_ref()).await?;
+    granted(&response, requested, dpop, what)
+}
+
+/// The credentials of a token endpoint's success (refusals were errors already), bound to
+/// `dpop` when the provider bound them; `what` names the answer in errors.
+pub(crate) fn granted(
+    response: &oauth2::HttpResponse,
+    requested: &[String],
+    dpop: Option<crate::DpopKey>,
+    what: &str,
+) -> Result<Credentials, Error> {
     let status = response.status().as_u16();
     let token: TokenResp = serde_json::from_slice(response.body())
         .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid {what}: {e}") })?;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::Credentials;
 use crate::error::{Endpoint, Error};
-use crate::grants::flow::{TokenResp, credentials_from, join_scopes, post_unauthenticated};
+use crate::grants::flow::{granted, join_scopes, post_unauthenticated};
 use crate::provider::ServiceAccount;
 use crate::spec::{Audience, Subject};
 
@@ -233,12 +233,7 @@ pub async fn exchange_assertion<P: ServiceAccount>(
     let dpop = config.grant_dpop_key()?;
     let response = post_unauthenticated(config, &url, &params, dpop.as_ref()).await?;
     // Refusals were errors in `post_unauthenticated`: this is a success.
-    let status = response.status().as_u16();
-    let token: TokenResp = serde_json::from_slice(response.body())
-        .map_err(|e| Error::MalformedResponse { status, reason: format!("invalid token response: {e}") })?;
-    let mut credentials = credentials_from(&token, scopes);
-    credentials.bind_dpop(dpop);
-    Ok(credentials)
+    granted(&response, scopes, dpop, "token response")
 }
 
 #[cfg(test)]
