@@ -29,33 +29,92 @@ pub fn tests_dir() -> PathBuf {
 /// Spawn a server that prints one JSON line once it is ready; its process, its standard
 /// input (closing it stops the server) and that line, parsed.
 ///
+/// A server that has printed nothing after [`START_ATTEMPT`] is killed and started once more:
+/// a CI run once saw one `node` of five started at the same moment print nothing for 90 s
+/// while the other four served whole browser sign-ins. What the killed process was doing
+/// (its state and the end of its standard error) is printed, so a server that hangs for a
+/// reason of its own still shows it.
+///
 /// # Panics
-/// When it cannot start, or prints no valid line within 90 seconds.
+/// When it cannot start, exits before it is ready, prints something other than a JSON line,
+/// or is not ready after the second attempt.
 fn spawn_server(mut command: Command, what: &str) -> (Child, ChildStdin, serde_json::Value) {
+    let mut failures = Vec::new();
+    for _ in 0..2 {
+        match try_spawn(&mut command, what) {
+            Ok(started) => {
+                if !failures.is_empty() {
+                    eprintln!("{what} started on its second attempt; the first: {}", failures[0]);
+                }
+                return started;
+            }
+            Err(Hung(report)) => failures.push(report),
+        }
+    }
+    panic!("{what} did not start, twice:\n{}", failures.join("\n"));
+}
+
+/// How long one attempt of [`spawn_server`] waits for the ready line. Generous: the fleet
+/// tests start servers while several processes keep both cores busy.
+const START_ATTEMPT: Duration = Duration::from_secs(60);
+
+/// A server that printed nothing within [`START_ATTEMPT`], and what it was doing.
+struct Hung(String);
+
+fn try_spawn(command: &mut Command, what: &str) -> Result<(Child, ChildStdin, serde_json::Value), Hung> {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    // The end of its standard error, for the messages below; always drained, so the server
+    // never blocks on (or writes into) a closed pipe.
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let tail = errors.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0; 4096];
+        let mut stderr = stderr;
+        while let Ok(n @ 1..) = std::io::Read::read(&mut stderr, &mut buffer) {
+            let mut tail = tail.lock().unwrap();
+            tail.extend_from_slice(&buffer[..n]);
+            let excess = tail.len().saturating_sub(4096);
+            tail.drain(..excess);
+        }
+    });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         let _ = reader.read_line(&mut line);
         let _ = tx.send(line);
-        // Keep draining: the server must never write into a closed pipe.
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
-    // Generous: the fleet tests start servers while several processes keep both cores busy.
-    let Ok(line) = rx.recv_timeout(Duration::from_secs(90)) else {
+    let stderr_tail = || String::from_utf8_lossy(&errors.lock().unwrap()).into_owned();
+    let Ok(line) = rx.recv_timeout(START_ATTEMPT) else {
+        // Where it was: its state (R running, S sleeping, D in the kernel) and kernel wait.
+        let proc = |file: &str| std::fs::read_to_string(format!("/proc/{}/{file}", child.id())).unwrap_or_default();
+        let state = proc("status").lines().find(|l| l.starts_with("State:")).unwrap_or("State: gone").to_owned();
+        let report = format!(
+            "nothing printed after {START_ATTEMPT:?}; {state}, waiting in {:?}; its stderr ends: {:?}",
+            proc("wchan"),
+            stderr_tail()
+        );
         let _ = child.kill();
-        panic!("{what} did not start within 90 s");
+        let _ = child.wait();
+        return Err(Hung(report));
     };
-    let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad start line from {what} {line:?}: {e}"));
-    (child, stdin, ready)
+    let ready = serde_json::from_str(&line).unwrap_or_else(|e| {
+        let _ = child.kill();
+        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+        // The stderr thread may still be reading what the exit flushed.
+        std::thread::sleep(Duration::from_millis(200));
+        panic!("bad start line from {what} {line:?} ({e}); it {status}; its stderr ends: {}", stderr_tail())
+    });
+    Ok((child, stdin, ready))
 }
 
 /// A running `oidc-provider` (npm) on 127.0.0.1, port 0; stopped when dropped.
