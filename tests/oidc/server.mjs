@@ -298,6 +298,8 @@ ${scriptClick ? '<script>document.getElementById("logout").click()</script>' : '
       sub: found.accountId ?? null,
       client_id: found.clientId,
       scheme,
+      // The thumbprint of the key the token is bound to (null for a bearer token).
+      jkt: found.jkt ?? null,
       method: ctx.method,
       nonce: proof?.payload.nonce ?? null,
     });

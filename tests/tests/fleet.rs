@@ -1,13 +1,14 @@
 //! A fleet of servers sharing one store, against the certified `oidc-provider` with rotating
 //! refresh tokens and 2-second access tokens: 3 OS processes x 300 tasks on one expired
 //! token make exactly one token request, round after round, for every store; a lock holder
-//! killed mid-refresh is taken over without losing the grant.
+//! killed mid-refresh is taken over without losing the grant; a DPoP-bound grant is shared
+//! by processes that each prove possession of its one key, kept in the store.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oauthgen_runtime::{AnyStore, Callback, TokenStore as _, authorize_url, exchange};
+use oauthgen_runtime::{AnyStore, Callback, Provider as _, TokenStore as _, authorize_url, exchange};
 use oauthgen_tests::{OidcServer, TestOp, TestOpScope, follow_to_callback};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -130,6 +131,56 @@ async fn killed_holder_is_taken_over(address: &str, lease: Duration) {
     assert_eq!(refreshes(&server).await, 1, "the killed holder's request never reached the provider");
 }
 
+/// A DPoP-bound grant (RFC 9449) shared by a fleet: its key lives in the store beside the
+/// tokens. Round after round one process refreshes, proving possession of the stored key;
+/// every process then calls the resource server (which asks each for its nonce first) with
+/// the new token and a proof by that same key, which the server checks against the token's
+/// binding.
+async fn dpop_bound_grant_is_shared(address: &str, rounds: u64) {
+    let server = OidcServer::start(TTL);
+    let nonce = reqwest::Client::new().post(server.url("/test/resource-nonce?required=true")).send().await.unwrap();
+    assert_eq!(nonce.status(), 204);
+    let op = TestOp::new(server.port.to_string(), "dpop-client", "dpop-secret").with_dpop().unwrap();
+    let auth = authorize_url(&op, REDIRECT, TestOpScope::DEFAULT).unwrap();
+    let callback = follow_to_callback(auth.url.as_str(), REDIRECT).await;
+    let first = exchange(&op, &auth.pending, &Callback::from_url(&callback).unwrap()).await.unwrap();
+    let key = first.dpop_key.clone().expect("a DPoP-bound grant keeps its key");
+    AnyStore::open(address).await.unwrap().save("user", &first).await.unwrap();
+    let env = [("DPOP", "1".to_owned()), ("RESOURCE_URL", server.url("/test/resource"))];
+    let mut members: Vec<Member> = (0..PROCESSES).map(|_| Member::spawn(server.port, address, &env)).collect();
+    let mut previous = first.access_token.secret().clone();
+    for round in 1..=rounds {
+        tokio::time::sleep(Duration::from_millis(1150)).await;
+        for m in &mut members {
+            m.go();
+        }
+        let mut tokens = std::collections::BTreeSet::new();
+        for m in &mut members {
+            let answer = m.answer();
+            assert_eq!(answer["errors"], serde_json::json!([]), "round {round}: {answer}");
+            tokens.extend(answer["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()));
+            assert_eq!(answer["resource"]["status"], 200, "round {round}: {answer}");
+            let body: serde_json::Value = serde_json::from_str(answer["resource"]["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["scheme"], "DPoP", "round {round}: {body}");
+            assert_eq!(body["jkt"], key.thumbprint(), "round {round}: bound to the grant's one key");
+        }
+        assert_eq!(tokens.len(), 1, "round {round}: every task of every process got the same token");
+        let token = tokens.pop_first().unwrap();
+        assert_ne!(token, previous, "round {round}: a new token");
+        previous = token;
+        assert_eq!(refreshes(&server).await, round, "round {round}: one token request per round");
+    }
+    let stored = AnyStore::open(address).await.unwrap().load("user").await.unwrap().unwrap();
+    assert!(stored.is_dpop(), "{}", stored.token_type);
+    assert_eq!(stored.dpop_key.as_ref().map(|k| k.thumbprint()), Some(key.thumbprint()), "the key is kept");
+    // Each process was asked for the resource server's nonce once, on its first call only.
+    let log: Vec<serde_json::Value> =
+        reqwest::get(server.url("/test/resource-log")).await.unwrap().json().await.unwrap();
+    let refused = log.iter().filter(|e| e["status"] == 401).count();
+    assert_eq!(refused, PROCESSES, "one nonce challenge per process: {log:?}");
+    assert_eq!(log.len(), PROCESSES + PROCESSES * rounds as usize, "{log:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn file_store_fleet() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,6 +205,13 @@ async fn postgres_store_fleet() {
     fleet_refreshes_once_per_round(&pg.url(), 20).await;
     // The same database, a fresh grant under the same key.
     killed_holder_is_taken_over(&pg.url(), Duration::from_secs(2)).await;
+}
+
+/// The DPoP fleet on the store a fleet of servers would share: PostgreSQL.
+#[tokio::test(flavor = "multi_thread")]
+async fn dpop_bound_grant_fleet() {
+    let pg = oauthgen_tests::postgres::PgServer::start();
+    dpop_bound_grant_is_shared(&pg.url(), 5).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,10 @@
 //!   `AnyStore` address) for a token at once; it prints one JSON line with the distinct
 //!   tokens they got, their errors and the manager's token requests so far. `LEASE_MS` sets
 //!   the stores' lease length; `TOKEN_PORT` sends token requests to another port (a black
-//!   hole, for a holder that never hears back).
+//!   hole, for a holder that never hears back). With `DPOP=1` it is `dpop-client` and binds
+//!   tokens with DPoP proofs (the key comes from the store, like the tokens); with
+//!   `RESOURCE_URL`, after the tasks it calls that URL once through the authorized client
+//!   and adds the answer's status and body (`resource`) to its line.
 
 use std::time::Duration;
 
@@ -86,9 +89,16 @@ async fn fleet(port: &str, address: &str, key: &str, tasks: &str) -> std::proces
         store = store.with_lease(Duration::from_millis(ms));
     }
     let token_port = std::env::var("TOKEN_PORT").unwrap_or_else(|_| port.to_owned());
-    let mut op = TestOp::new(token_port, "basic-client", "basic-secret");
+    let dpop = std::env::var("DPOP").is_ok_and(|v| v == "1");
+    let mut op = if dpop {
+        TestOp::new(token_port, "dpop-client", "dpop-secret").with_dpop().expect("the test provider takes DPoP")
+    } else {
+        TestOp::new(token_port, "basic-client", "basic-secret")
+    };
     op.config_mut().set_timeout(Duration::from_secs(60));
     let manager = TokenManager::with_options(op, store, key, ManagerOptions::default());
+    let resource_url = std::env::var("RESOURCE_URL").ok();
+    let http = oauthgen_runtime::authorized_client(manager.clone());
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim() != "go" {
@@ -109,10 +119,21 @@ async fn fleet(port: &str, address: &str, key: &str, tasks: &str) -> std::proces
                 Err(e) => errors.insert(e.to_string()),
             };
         }
+        let mut resource = serde_json::Value::Null;
+        if let Some(url) = &resource_url {
+            resource = match http.get(url.as_str()).send().await {
+                Ok(answer) => serde_json::json!({
+                    "status": answer.status().as_u16(),
+                    "body": answer.text().await.unwrap_or_default(),
+                }),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            };
+        }
         let line = serde_json::json!({
             "tokens": tokens,
             "errors": errors,
             "requests": manager.token_requests(),
+            "resource": resource,
         });
         println!("{line}");
     }
