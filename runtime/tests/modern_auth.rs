@@ -207,3 +207,64 @@ async fn concurrent_requests_each_retry_with_the_nonce() {
     }
     assert_eq!(server.requests().len(), 16, "each request refused once, then accepted with the nonce");
 }
+
+/// A caller that gives up while a DPoP refresh is in its nonce retry (the token endpoint
+/// asked for a nonce, and is slow to answer the second request) cancels nothing: the
+/// manager finishes the refresh, stores the rotated refresh token with the grant's key, and
+/// the next caller gets the new token without another request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_that_gives_up_during_the_nonce_retry_loses_nothing() {
+    use oauthgen_runtime::{MemoryStore, TokenManager, TokenStore as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    let calls = AtomicUsize::new(0);
+    let server = MockServer::start(move |_| match calls.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-1"),
+        _ => Reply::After(
+            Duration::from_millis(800),
+            Box::new(Reply::json(
+                200,
+                r#"{"access_token":"at-2","token_type":"DPoP","expires_in":3600,"refresh_token":"rt-2"}"#,
+            )),
+        ),
+    })
+    .await;
+    let key = oauthgen_runtime::DpopKey::generate().unwrap();
+    let mut bound = support::credentials("at-1", "rt-1", -10);
+    bound.token_type = "DPoP".into();
+    bound.dpop_key = Some(key.clone());
+    let store = MemoryStore::new();
+    store.save("user", &bound).await.unwrap();
+    let provider = Modern::new(server.port.to_string(), "id", "secret");
+    let manager = TokenManager::with_options(provider, store.clone(), "user", support::fast());
+
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), manager.token()).await;
+    assert!(gave_up.is_err(), "the caller gave up before the retry was answered");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2, "it gave up during the retry, not before it");
+    let stored = store.load("user").await.unwrap().unwrap();
+    assert_eq!(stored.refresh_token.unwrap().secret(), "rt-1", "nothing is stored before the answer");
+
+    manager.wait_idle().await;
+    let stored = store.load("user").await.unwrap().unwrap();
+    assert_eq!(stored.refresh_token.as_ref().unwrap().secret(), "rt-2", "the rotated token is stored");
+    assert_eq!(stored.dpop_key.as_ref().map(|k| k.thumbprint()), Some(key.thumbprint()), "with the grant's key");
+    assert!(stored.is_dpop());
+    let token = manager.token().await.unwrap();
+    assert_eq!(token.secret(), "at-2");
+    assert_eq!(token.dpop_key().map(|k| k.thumbprint()), Some(key.thumbprint()));
+    assert_eq!(server.requests().len(), 2, "no request after the refresh finished");
+    // Both requests proved possession of the stored key; the retry with the nonce.
+    let jose_header = |s: &Seen| -> serde_json::Value {
+        let proof = header(s, "dpop").expect("a proof");
+        let part = proof.split('.').next().unwrap();
+        let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap();
+        serde_json::from_slice(&raw).unwrap()
+    };
+    for s in &seen {
+        assert_eq!(&jose_header(s)["jwk"], key.public_jwk(), "a proof by the grant's key");
+        assert_eq!(form(s).iter().find(|(k, _)| k == "refresh_token").map(|(_, v)| v.as_str()), Some("rt-1"));
+    }
+    assert!(claims(header(&seen[0], "dpop").unwrap()).get("nonce").is_none());
+    assert_eq!(claims(header(&seen[1], "dpop").unwrap())["nonce"], "n-1");
+}
