@@ -94,7 +94,7 @@ pub use oauthgen_macros::oauth_provider;
 pub use oidc::{IdTokenClaims, IdTokenError, OidcOptions, validate_id_token};
 pub use provider::{
     AuthorizationCode, ClientCredentials, DeviceFlow, Introspection, Provider, Refresh, Revocation, RuntimeProvider,
-    ServiceAccount, TokenExchange, UserInfo, userinfo, userinfo_url,
+    ServiceAccount, TokenExchange, UserInfo, userinfo, userinfo_for, userinfo_url,
 };
 /// The `reqwest` this crate uses, for [`Provider::with_http_client`].
 pub use reqwest;

@@ -190,12 +190,47 @@ pub fn userinfo_url<P: UserInfo>(provider: &P) -> Result<Url, Error> {
 
 /// Ask the userinfo endpoint about the user `access_token` belongs to: its JSON answer. The
 /// request goes out as every other request for `provider` does (its HTTP client, timeout,
-/// response size limit and TLS rule), with the token as a bearer token: for a DPoP-bound
-/// token, GET [`userinfo_url`] through [`crate::authorized_client`], which adds the proof.
+/// response size limit and TLS rule), with the token as a bearer token. For a DPoP-bound
+/// token use [`userinfo_for`], which adds the proof.
 pub async fn userinfo<P: UserInfo>(provider: &P, access_token: &str) -> Result<serde_json::Value, Error> {
+    userinfo_presenting(provider, crate::wire::http::Presented::Bearer(access_token)).await
+}
+
+/// [`userinfo`] for the user of `credentials`, presenting their access token as its type
+/// says: a bearer token, or a DPoP-bound token (`token_type: DPoP`) as `Authorization: DPoP`
+/// with a proof by their [`Credentials::dpop_key`](crate::Credentials::dpop_key) (RFC 9449
+/// section 7), sent once more with the server's nonce when it asks for one. It does not
+/// refresh: an expired token is the provider's `401`, as an [`Error::Http`]; the
+/// [`crate::authorized_client`] of a [`crate::TokenManager`] refreshes.
+///
+/// # Errors
+///
+/// [`Error::Signing`] for DPoP-bound credentials without their key; otherwise as
+/// [`userinfo`].
+pub async fn userinfo_for<P: UserInfo>(
+    provider: &P,
+    credentials: &crate::Credentials,
+) -> Result<serde_json::Value, Error> {
+    let token = credentials.access_token.secret();
+    let presented = match (&credentials.dpop_key, credentials.is_dpop()) {
+        (Some(key), true) => crate::wire::http::Presented::Dpop(token, key),
+        (None, true) => {
+            return Err(Error::Signing(
+                "the access token is DPoP-bound but the credentials hold no DPoP key (`dpop_key`) to prove it".into(),
+            ));
+        }
+        (_, false) => crate::wire::http::Presented::Bearer(token),
+    };
+    userinfo_presenting(provider, presented).await
+}
+
+async fn userinfo_presenting<P: UserInfo>(
+    provider: &P,
+    presented: crate::wire::http::Presented<'_>,
+) -> Result<serde_json::Value, Error> {
     let url = userinfo_url(provider)?;
     let failed = |reason: String| Error::Http { endpoint: Endpoint::Userinfo, reason, maybe_sent: true };
-    let (body, _) = crate::wire::http::get_with(provider.config(), &url, Some(access_token)).await.map_err(failed)?;
+    let (body, _) = crate::wire::http::get_with(provider.config(), &url, Some(presented)).await.map_err(failed)?;
     serde_json::from_slice(&body).map_err(|e| failed(format!("not JSON: {e}")))
 }
 

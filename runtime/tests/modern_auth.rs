@@ -248,11 +248,15 @@ async fn a_caller_that_gives_up_during_the_nonce_retry_loses_nothing() {
     manager.wait_idle().await;
     let stored = store.load("user").await.unwrap().unwrap();
     assert_eq!(stored.refresh_token.as_ref().unwrap().secret(), "rt-2", "the rotated token is stored");
-    assert_eq!(stored.dpop_key.as_ref().map(|k| k.thumbprint()), Some(key.thumbprint()), "with the grant's key");
+    assert_eq!(
+        stored.dpop_key.as_ref().map(oauthgen_runtime::DpopKey::thumbprint),
+        Some(key.thumbprint()),
+        "with the grant's key"
+    );
     assert!(stored.is_dpop());
     let token = manager.token().await.unwrap();
     assert_eq!(token.secret(), "at-2");
-    assert_eq!(token.dpop_key().map(|k| k.thumbprint()), Some(key.thumbprint()));
+    assert_eq!(token.dpop_key().map(oauthgen_runtime::DpopKey::thumbprint), Some(key.thumbprint()));
     assert_eq!(server.requests().len(), 2, "no request after the refresh finished");
     // Both requests proved possession of the stored key; the retry with the nonce.
     let jose_header = |s: &Seen| -> serde_json::Value {

@@ -183,3 +183,37 @@ async fn stores_keep_the_key_with_the_tokens() {
     let back = sealed.load("user").await.unwrap().unwrap();
     assert_eq!(back.dpop_key, credentials.dpop_key);
 }
+
+/// `userinfo_for` presents a DPoP-bound token with a proof by the credentials' key, and
+/// fetches the provider's nonce when it asks; the same token as a bearer token, or with
+/// another key, is refused, and credentials without their key are an error before any
+/// request.
+#[tokio::test(flavor = "multi_thread")]
+async fn userinfo_for_a_dpop_bound_token() {
+    use oauthgen_runtime::{userinfo, userinfo_for};
+    let server = OidcServer::start(3600);
+    let op = dpop_client(&server);
+    let credentials = log_in(&op).await;
+    let me = userinfo_for(&op, &credentials).await.unwrap();
+    assert_eq!(me["sub"], "user-1", "{me}");
+
+    let err = userinfo(&op, credentials.access_token.secret()).await.unwrap_err();
+    assert!(matches!(&err, Error::Http { reason, .. } if reason.contains("HTTP 401")), "as a bearer token: {err:?}");
+    let stolen = Credentials { dpop_key: Some(DpopKey::generate().unwrap()), ..credentials.clone() };
+    let err = userinfo_for(&op, &stolen).await.unwrap_err();
+    assert!(matches!(&err, Error::Http { reason, .. } if reason.contains("HTTP 401")), "another key: {err:?}");
+    let keyless = Credentials { dpop_key: None, ..credentials.clone() };
+    assert!(matches!(userinfo_for(&op, &keyless).await, Err(Error::Signing(_))));
+
+    // A provider that wants its nonce in every proof: a fresh client (no nonce known yet)
+    // is told it in a 401 and sends the request once more.
+    switch(&server, "/test/dpop-nonce?required=true").await;
+    let fresh = dpop_client(&server);
+    let me = userinfo_for(&fresh, &credentials).await.unwrap();
+    assert_eq!(me["sub"], "user-1", "{me}");
+    // Bearer credentials of another client go as bearer tokens.
+    let basic = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    let bearer = log_in(&basic).await;
+    assert!(!bearer.is_dpop());
+    assert_eq!(userinfo_for(&basic, &bearer).await.unwrap()["sub"], "user-1");
+}

@@ -172,13 +172,17 @@ async fn dpop_bound_grant_is_shared(address: &str, rounds: u64) {
     }
     let stored = AnyStore::open(address).await.unwrap().load("user").await.unwrap().unwrap();
     assert!(stored.is_dpop(), "{}", stored.token_type);
-    assert_eq!(stored.dpop_key.as_ref().map(|k| k.thumbprint()), Some(key.thumbprint()), "the key is kept");
+    assert_eq!(
+        stored.dpop_key.as_ref().map(oauthgen_runtime::DpopKey::thumbprint),
+        Some(key.thumbprint()),
+        "the key is kept"
+    );
     // Each process was asked for the resource server's nonce once, on its first call only.
     let log: Vec<serde_json::Value> =
         reqwest::get(server.url("/test/resource-log")).await.unwrap().json().await.unwrap();
     let refused = log.iter().filter(|e| e["status"] == 401).count();
     assert_eq!(refused, PROCESSES, "one nonce challenge per process: {log:?}");
-    assert_eq!(log.len(), PROCESSES + PROCESSES * rounds as usize, "{log:?}");
+    assert_eq!(log.len(), PROCESSES + PROCESSES * usize::try_from(rounds).unwrap(), "{log:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

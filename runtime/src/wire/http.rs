@@ -374,23 +374,60 @@ pub(crate) async fn get(config: &ProviderConfig, url: &url::Url) -> Result<(Vec<
     get_with(config, url, None).await
 }
 
-/// [`get`] with an access token as `Authorization: Bearer` (the userinfo endpoint).
+/// How a GET presents an access token (the userinfo endpoint).
+#[derive(Clone, Copy)]
+pub(crate) enum Presented<'a> {
+    /// `Authorization: Bearer`.
+    Bearer(&'a str),
+    /// `Authorization: DPoP` with a proof by the key the token is bound to (RFC 9449
+    /// section 7), with `ath` and the server's nonce.
+    Dpop(&'a str, &'a crate::DpopKey),
+}
+
+/// [`get`] with an access token. A DPoP-bound token's request is sent once more when the
+/// server answers `401` asking for a nonce other than the one the proof carried.
 pub(crate) async fn get_with(
     config: &ProviderConfig,
     url: &url::Url,
-    bearer: Option<&str>,
+    token: Option<Presented<'_>>,
 ) -> Result<(Vec<u8>, Option<String>), String> {
     require_tls("a discovery, JWKS or userinfo request", url).map_err(|e| e.to_string())?;
-    let mut request = client(config)
-        .map_err(|e| e.to_string())?
-        .get(url.as_str())
-        .headers(spec_headers(config).map_err(|e| e.to_string())?)
-        .header(http::header::ACCEPT, "application/json")
-        .timeout(config.timeout());
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.map_err(describe)?;
+    let client = client(config).map_err(|e| e.to_string())?;
+    let headers = spec_headers(config).map_err(|e| e.to_string())?;
+    let nonces = config.dpop_nonces();
+    let mut retried = false;
+    let response = loop {
+        let mut request = client
+            .get(url.as_str())
+            .headers(headers.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .timeout(config.timeout());
+        let mut sent_nonce = None;
+        match token {
+            None => {}
+            Some(Presented::Bearer(token)) => request = request.bearer_auth(token),
+            Some(Presented::Dpop(token, key)) => {
+                sent_nonce = nonces.get(url);
+                let proof = key.proof("GET", url, Some(token), sent_nonce.as_deref()).map_err(|e| e.to_string())?;
+                let mut authorization = http::HeaderValue::from_str(&format!("DPoP {token}"))
+                    .map_err(|_| "the access token holds characters not allowed in a header".to_owned())?;
+                authorization.set_sensitive(true);
+                request =
+                    request.header(http::header::AUTHORIZATION, authorization).header(crate::wire::dpop::DPOP, proof);
+            }
+        }
+        let response = request.send().await.map_err(describe)?;
+        if let Some(Presented::Dpop(..)) = token {
+            let offered = nonces.remember(url, response.headers());
+            let asks = response.status() == http::StatusCode::UNAUTHORIZED
+                && crate::wire::dpop::asks_for_nonce(response.headers());
+            if asks && offered.is_some() && offered != sent_nonce && !retried {
+                retried = true;
+                continue;
+            }
+        }
+        break response;
+    };
     let status = response.status();
     if !status.is_success() {
         return Err(format!("HTTP {} from {url}", status.as_u16()));
