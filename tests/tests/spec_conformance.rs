@@ -471,8 +471,10 @@ async fn exercise<P: Provider + 'static>(new: fn() -> P, public: fn() -> P, caps
                 let steps = [
                     ("authorization_code (DPoP)", caps.authorization_code),
                     ("refresh_token (DPoP)", caps.refresh),
+                    ("device_code (DPoP)", caps.device_code),
                     ("client_credentials (DPoP)", caps.client_credentials),
                     ("token_exchange (DPoP)", caps.token_exchange),
+                    ("jwt_bearer (DPoP)", caps.jwt_bearer),
                 ];
                 for (grant, step) in steps {
                     if let Some(step) = step {
