@@ -76,6 +76,7 @@ pub const RESERVED_PARAMS: &[&str] = &[
     "code_verifier",
     "grant_type",
     "refresh_token",
+    "dpop_jkt",
 ];
 
 /// The parameters of a token exchange request (RFC 8693 section 2.1) that each exchange

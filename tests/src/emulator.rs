@@ -160,6 +160,8 @@ struct CodeGrant {
     challenge: Option<String>,
     scope: Option<String>,
     nonce: Option<String>,
+    /// The `dpop_jkt` the authorization request bound the code to (RFC 9449 section 10).
+    dpop_jkt: Option<String>,
     used: bool,
 }
 
@@ -861,6 +863,10 @@ impl Inner {
         if challenge.is_some() && method.as_deref() != Some("S256") {
             problems.push(format!("code_challenge_method is {method:?}, expected S256"));
         }
+        let dpop_jkt = q.get("dpop_jkt").cloned();
+        if dpop_jkt.is_some() && self.spec.dpop == Dpop::Unsupported {
+            problems.push("dpop_jkt sent, but the spec has no `dpop`".into());
+        }
         let scope = q.get("scope").cloned();
         let sep = &*self.spec.scope_separator;
         if let Some(s) = &scope
@@ -887,6 +893,7 @@ impl Inner {
                         challenge,
                         scope,
                         nonce: q.get("nonce").cloned(),
+                        dpop_jkt,
                         used: false,
                     },
                 );
@@ -982,6 +989,19 @@ impl Inner {
                             "redirect_uri {:?} is not the authorization's {:?}",
                             request.params.get("redirect_uri"),
                             grant.redirect_uri
+                        ),
+                    ));
+                }
+                if grant.dpop_jkt.is_some() && grant.dpop_jkt != self.dpop_jkt {
+                    return Err(Self::violation(
+                        request,
+                        Refusal::new(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_grant",
+                            format!(
+                                "the code is bound to DPoP key {:?} (dpop_jkt), the proof is by {:?}",
+                                grant.dpop_jkt, self.dpop_jkt
+                            ),
                         ),
                     ));
                 }

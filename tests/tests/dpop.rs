@@ -217,3 +217,34 @@ async fn userinfo_for_a_dpop_bound_token() {
     assert!(!bearer.is_dpop());
     assert_eq!(userinfo_for(&basic, &bearer).await.unwrap()["sub"], "user-1");
 }
+
+/// The authorization code is bound to the grant's key from the start (`dpop_jkt`, RFC 9449
+/// section 10): the exchange proves that key, and a code redeemed with proofs of another key
+/// (a stolen code, with the pending authorization's other secrets) is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_code_is_bound_to_the_key_with_dpop_jkt() {
+    let server = OidcServer::start(3600);
+    let op = dpop_client(&server);
+    let auth = authorize_url(&op, REDIRECT, TestOpScope::DEFAULT).unwrap();
+    let jkt = auth.pending.dpop_jkt().expect("DPoP on: a key for the code").to_owned();
+    let sent: Vec<(String, String)> = auth.url.query_pairs().into_owned().collect();
+    assert!(sent.contains(&("dpop_jkt".into(), jkt.clone())), "{sent:?}");
+    let callback = follow_to_callback(auth.url.as_str(), REDIRECT).await;
+    let credentials = exchange(&op, &auth.pending, &Callback::from_url(&callback).unwrap()).await.unwrap();
+    assert_eq!(credentials.dpop_key.as_ref().map(DpopKey::thumbprint), Some(jkt.as_str()), "bound to that key");
+
+    // The same pending authorization with another key: the provider refuses the code.
+    let auth = authorize_url(&op, REDIRECT, TestOpScope::DEFAULT).unwrap();
+    let mut pending = serde_json::to_value(&auth.pending).unwrap();
+    pending["dpop_key"] = serde_json::to_value(DpopKey::generate().unwrap()).unwrap();
+    let stolen: oauthgen_runtime::PendingAuthorization = serde_json::from_value(pending).unwrap();
+    let callback = follow_to_callback(auth.url.as_str(), REDIRECT).await;
+    let err = exchange(&op, &stolen, &Callback::from_url(&callback).unwrap()).await.unwrap_err();
+    assert!(matches!(&err, Error::OAuth { error, .. } if error == "invalid_grant"), "{err:?}");
+
+    // Without DPoP no key is made and no `dpop_jkt` sent.
+    let plain = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
+    let auth = authorize_url(&plain, REDIRECT, TestOpScope::DEFAULT).unwrap();
+    assert!(auth.pending.dpop_jkt().is_none());
+    assert!(!auth.url.query_pairs().any(|(k, _)| k == "dpop_jkt"));
+}

@@ -139,8 +139,9 @@ pub(crate) fn redacted_url(url: &Url) -> String {
     if had_query { format!("{shown}?[redacted]") } else { shown.to_string() }
 }
 
-/// What an authorization in progress must remember: state, PKCE verifier, redirect URI and
-/// scopes. Serialisable, so it can wait in a session store. `Debug` hides the secrets.
+/// What an authorization in progress must remember: state, PKCE verifier, redirect URI,
+/// scopes, and with DPoP the key the code is bound to. Serialisable, so it can wait in a
+/// (server-side) session store. `Debug` hides the secrets.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PendingAuthorization {
     provider: String,
@@ -153,6 +154,10 @@ pub struct PendingAuthorization {
     /// The OpenID Connect `nonce` sent; absent in values serialised before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nonce: Option<String>,
+    /// With DPoP, the key whose thumbprint went out as `dpop_jkt` (RFC 9449 section 10): the
+    /// code can only be redeemed with proofs of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_key: Option<crate::DpopKey>,
 }
 
 impl fmt::Debug for PendingAuthorization {
@@ -165,6 +170,7 @@ impl fmt::Debug for PendingAuthorization {
             .field("scopes", &self.scopes)
             .field("created_at", &self.created_at)
             .field("nonce", &self.nonce.as_ref().map(|_| "[redacted]"))
+            .field("dpop_jkt", &self.dpop_key.as_ref().map(crate::DpopKey::thumbprint))
             .finish()
     }
 }
@@ -204,6 +210,12 @@ impl PendingAuthorization {
     /// Whether an OpenID Connect `nonce` was sent (the ID token must then carry it).
     pub fn uses_nonce(&self) -> bool {
         self.nonce.is_some()
+    }
+
+    /// With DPoP, the thumbprint sent as `dpop_jkt`: the key [`exchange`] proves and the
+    /// tokens are bound to.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.dpop_key.as_ref().map(crate::DpopKey::thumbprint)
     }
 }
 
@@ -352,6 +364,12 @@ fn build_authorization<S: AsRef<str>>(
     for (name, value) in params.iter().copied() {
         request = request.add_extra_param(name, value);
     }
+    // With DPoP the grant's key is made now and the code bound to it (RFC 9449 section 10):
+    // a stolen code cannot be redeemed with proofs of another key.
+    let dpop_key = config.grant_dpop_key()?;
+    if let Some(key) = &dpop_key {
+        request = request.add_extra_param("dpop_jkt", key.thumbprint().to_owned());
+    }
     let mut nonce = params.iter().find(|(n, _)| *n == "nonce").map(|(_, v)| (*v).to_owned());
     if nonce.is_none() && spec.oidc_issuer.is_some() && scopes.iter().any(|s| s == "openid") {
         let fresh = crate::oidc::new_nonce();
@@ -376,6 +394,7 @@ fn build_authorization<S: AsRef<str>>(
             scopes,
             created_at: Utc::now(),
             nonce,
+            dpop_key,
         },
     })
 }
@@ -494,7 +513,12 @@ pub async fn exchange<P: AuthorizationCode>(
     for (name, template) in spec.token_request.params.iter().chain(spec.token_request.code_params.iter()) {
         request = request.add_extra_param(&**name, config.render_value(template)?);
     }
-    let dpop = config.grant_dpop_key()?;
+    // The key the code was bound to (`dpop_jkt`); a new one for an authorization started
+    // before DPoP was switched on.
+    let dpop = match &pending.dpop_key {
+        Some(key) => Some(key.clone()),
+        None => config.grant_dpop_key()?,
+    };
     let http = Transport { config: config.clone(), endpoint: Endpoint::Token, dpop: dpop.clone() };
     let response = request.request_async(&http).await.map_err(|e| map_error(Endpoint::Token, e))?;
     let mut credentials = credentials_from(&response, &pending.scopes);
