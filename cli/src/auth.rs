@@ -71,30 +71,48 @@ impl ClientArgs {
 pub(crate) struct ClientKeyArgs {
     /// A private key (PEM: PKCS#8 or PKCS#1; or a JWK / JWK set file) to authenticate with
     /// `private_key_jwt` instead of a secret. `login` remembers its path for `token`.
-    #[arg(long, env = "OAUTHGEN_CLIENT_KEY", value_name = "FILE")]
-    client_key: Option<PathBuf>,
+    #[arg(long = "client-key", env = "OAUTHGEN_CLIENT_KEY", value_name = "FILE")]
+    key: Option<PathBuf>,
     /// The key id (`kid`) of the client key, when its file names none.
-    #[arg(long, value_name = "KID", requires = "client_key")]
-    client_key_id: Option<String>,
+    #[arg(long = "client-key-id", value_name = "KID", requires = "key")]
+    key_id: Option<String>,
+    /// The client key's X.509 certificate (PEM), for providers that name the key by its
+    /// thumbprint (Microsoft Entra ID's certificate credentials), when the key file does not
+    /// hold it too.
+    #[arg(long = "client-cert", env = "OAUTHGEN_CLIENT_CERT", value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
 }
 
 impl ClientKeyArgs {
     /// Give `provider` the key, when one was named.
     fn apply(&self, provider: &mut RuntimeProvider) -> Result<(), String> {
-        let Some(path) = &self.client_key else { return Ok(()) };
+        let Some(path) = &self.key else { return Ok(()) };
         let key = ClientKey::from_file(path).map_err(|e| format!("the client key `{}`: {e}", path.display()))?;
-        let key = match &self.client_key_id {
+        let key = match &self.key_id {
             Some(kid) => key.with_key_id(kid.clone()),
+            None => key,
+        };
+        let key = match &self.cert {
+            Some(cert) => {
+                let pem = std::fs::read_to_string(cert)
+                    .map_err(|e| format!("the client certificate `{}`: {e}", cert.display()))?;
+                key.with_certificate(&pem).map_err(|e| format!("the client certificate `{}`: {e}", cert.display()))?
+            }
             None => key,
         };
         provider.config_mut().set_client_key(key);
         Ok(())
     }
 
-    /// What `login` stores to find the key again: its absolute path and key id.
+    /// What `login` stores to find the key again: its (and its certificate's) absolute path
+    /// and key id.
     fn stored(&self) -> serde_json::Value {
-        let path = self.client_key.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
-        serde_json::json!({ "client_key": path, "client_key_id": self.client_key_id })
+        let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        serde_json::json!({
+            "client_key": self.key.as_ref().map(absolute),
+            "client_key_id": self.key_id,
+            "client_cert": self.cert.as_ref().map(absolute),
+        })
     }
 }
 
@@ -336,6 +354,7 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
         "client_secret": args.client.client_secret,
         "client_key": stored_key["client_key"],
         "client_key_id": stored_key["client_key_id"],
+        "client_cert": stored_key["client_cert"],
         "variables": vars,
     });
     credentials.extra.insert(META.into(), meta);
@@ -429,8 +448,9 @@ fn stored_client(credentials: &Credentials) -> Result<StoredClient, String> {
     let client_id = meta["client_id"].as_str().ok_or("the stored credentials name no client")?.to_owned();
     let secret = meta["client_secret"].as_str().map(str::to_owned);
     let key = ClientKeyArgs {
-        client_key: meta["client_key"].as_str().map(PathBuf::from),
-        client_key_id: meta["client_key_id"].as_str().map(str::to_owned),
+        key: meta["client_key"].as_str().map(PathBuf::from),
+        key_id: meta["client_key_id"].as_str().map(str::to_owned),
+        cert: meta["client_cert"].as_str().map(PathBuf::from),
     };
     let variables = meta["variables"]
         .as_object()
@@ -466,7 +486,7 @@ fn stored_login(
     let client = stored_client(&stored)?;
     let mut provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
     // A key given now wins over the one `login` used.
-    if args.key.client_key.is_some() { &args.key } else { &client.key }.apply(&mut provider)?;
+    if args.key.key.is_some() { &args.key } else { &client.key }.apply(&mut provider)?;
     Ok((spec, store, key, shown, provider))
 }
 

@@ -173,6 +173,64 @@ fn a_client_key_instead_of_a_secret_for_login_token_and_client_credentials() {
     assert!(stderr.contains("the client key") && stderr.contains("PEM"), "{stderr}");
 }
 
+/// Certificate credentials (Microsoft Entra ID's kind): a spec whose assertions are PS256 and
+/// name the key by `x5t#S256`; the key and its certificate in one PEM, or the certificate
+/// given with `--client-cert`; without it, a clear error before any request.
+#[test]
+fn a_client_certificate_for_certificate_credentials() {
+    let setup = Setup::new(3600);
+    let spec = setup.dir.path().join("certop.yaml");
+    std::fs::write(
+        &spec,
+        r#"id: certop
+name: Certificate credentials
+provenance:
+  - { source: "cli/tests/auth.rs", checked: 2026-11-30 }
+endpoints:
+  token: "http://127.0.0.1:{port}/token"
+variables:
+  port: { description: Port, pattern: "^[0-9]+$" }
+client_auth: [private_key_jwt]
+client_assertion: { algorithm: PS256, thumbprint: "x5t#S256" }
+pkce: unsupported
+grants:
+  client_credentials: {}
+"#,
+    )
+    .unwrap();
+    let pem = std::fs::read_to_string(workspace().join("runtime/tests/keys/client-rsa.pem")).unwrap();
+    let split = pem.find("-----BEGIN CERTIFICATE").unwrap();
+    let (key_only, cert_only) = (setup.dir.path().join("key.pem"), setup.dir.path().join("cert.pem"));
+    std::fs::write(&key_only, &pem[..split]).unwrap();
+    std::fs::write(&cert_only, &pem[split..]).unwrap();
+    let both = workspace().join("runtime/tests/keys/client-rsa.pem");
+    let spec = spec.display().to_string();
+    let cc = |key: &std::path::Path, cert: Option<&std::path::Path>| {
+        let mut args = vec!["client-credentials", "certop", "--spec", &spec, "--var", &setup.port];
+        let key = key.display().to_string();
+        let cert = cert.map(|c| c.display().to_string());
+        args.extend(["--client-id", "cert-client", "--client-key", &key]);
+        if let Some(cert) = &cert {
+            args.extend(["--client-cert", cert]);
+        }
+        run(&mut oauthgen(&args))
+    };
+    let (code, token, stderr) = cc(&both, None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!token.trim().is_empty());
+    let (code, token, stderr) = cc(&key_only, Some(&cert_only));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!token.trim().is_empty());
+    let (code, _, stderr) = cc(&key_only, None);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("x5t#S256") && stderr.contains("--client-cert"), "{stderr}");
+    // A certificate of another key: refused when loaded.
+    let other = workspace().join("runtime/tests/keys/other-cert.pem");
+    let (code, _, stderr) = cc(&key_only, Some(&other));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("another key"), "{stderr}");
+}
+
 /// Call the test provider's DPoP resource server with the two lines `token --dpop-proof`
 /// printed: its status.
 fn call_resource(server: &OidcServer, printed: &str) -> u16 {

@@ -97,6 +97,14 @@ fn quirks(spec: &Spec) -> Vec<String> {
         Dpop::Supported => out.push("DPoP".into()),
         Dpop::Required => out.push("DPoP required".into()),
     }
+    if let Some(assertion) = &spec.client_assertion {
+        if assertion.algorithm != oauthgen_spec::JwtAlgorithm::Rs256 {
+            out.push(format!("client assertions {}", assertion.algorithm.name()));
+        }
+        if let Some(thumbprint) = assertion.thumbprint {
+            out.push(format!("client key named by `{}`", thumbprint.header()));
+        }
+    }
     for (endpoint, method) in &spec.endpoint_client_auth {
         let method = method.key();
         out.push(format!("{endpoint} client auth `{method}`"));

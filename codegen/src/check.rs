@@ -976,6 +976,19 @@ impl Checker<'_> {
                     self.key("/client_assertion"),
                     "`client_assertion` is set but `client_auth` lists neither `private_key_jwt` nor `client_secret_jwt`",
                 );
+            } else if !spec.client_auth.contains(&ClientAuth::PrivateKeyJwt) {
+                // `client_secret_jwt` is always HS256 and has no certificate.
+                for (key, set) in [
+                    ("algorithm", assertion.algorithm != oauthgen_spec::JwtAlgorithm::Rs256),
+                    ("thumbprint", assertion.thumbprint.is_some()),
+                ] {
+                    if set {
+                        self.err(
+                            self.key(&format!("/client_assertion/{key}")),
+                            format!("`client_assertion.{key}` applies to `private_key_jwt`, which `client_auth` does not list"),
+                        );
+                    }
+                }
             }
         }
         if g.refresh_token.is_none() && spec.endpoints.refresh.is_some() {

@@ -6,10 +6,11 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use oauthgen_spec::{
-    ApiSpec, Audience, BodyFormat, Capability, ClientAuth, ClientCredentialsSpec, DeviceCodeSpec, Dpop, Endpoint,
-    EndpointTemplates, ExpiresIn, FieldType, GrantsSpec, IdTokenAlgorithm, JwtAlgorithm, JwtBearerSpec, KeyFormat,
-    List, LoopbackHost, Pkce, ProviderSpec, RedirectSpec, RefreshSpec, ResponseFormat, Str, Subject, TimeUnit,
-    TokenExchangeSpec, TokenField, TokenRequestSpec, TokenResponseSpec, VariableSpec,
+    ApiSpec, Audience, BodyFormat, Capability, CertificateThumbprint, ClientAuth, ClientCredentialsSpec,
+    DeviceCodeSpec, Dpop, Endpoint, EndpointTemplates, ExpiresIn, FieldType, GrantsSpec, IdTokenAlgorithm,
+    JwtAlgorithm, JwtBearerSpec, KeyFormat, List, LoopbackHost, Pkce, ProviderSpec, RedirectSpec, RefreshSpec,
+    ResponseFormat, Str, Subject, TimeUnit, TokenExchangeSpec, TokenField, TokenRequestSpec, TokenResponseSpec,
+    VariableSpec,
 };
 use quote::format_ident;
 
@@ -133,6 +134,7 @@ enum_literals!(
     TimeUnit,
     KeyFormat,
     JwtAlgorithm,
+    CertificateThumbprint,
     Subject,
     LoopbackHost,
     IdTokenAlgorithm,
@@ -170,6 +172,8 @@ struct_literal!(ProviderSpec {
     param_names,
     endpoint_param_names,
     client_assertion_audience,
+    client_assertion_algorithm,
+    client_assertion_thumbprint,
     dpop,
     token_request,
     token_response,

@@ -238,6 +238,8 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
             .client_assertion
             .as_ref()
             .map_or(Audience::TokenEndpoint, |a| Audience::from_spec(&a.audience)),
+        client_assertion_algorithm: spec.client_assertion.as_ref().map(|a| a.algorithm).unwrap_or_default(),
+        client_assertion_thumbprint: spec.client_assertion.as_ref().and_then(|a| a.thumbprint),
         dpop: spec.dpop,
         endpoint_param_names: spec
             .endpoint_param_names

@@ -297,8 +297,11 @@ impl<'a> Validator<'a> {
                         best = None;
                         break;
                     }
+                    // A `null` branch explains nothing about a value that is there.
+                    let null_branch = b.get("type") == Some(&Value::from("null"));
                     if best.as_ref().is_none_or(|e| sub.out.len() < e.len())
                         && !(value.is_null() && b.get("type").is_none())
+                        && (!null_branch || value.is_null())
                     {
                         best = Some(sub.out);
                     }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 /// The spec format's enums, defined once in `oauthgen-spec` (with their YAML names and schema
 /// documentation) and used unchanged by the runtime.
 pub use oauthgen_spec::{
-    BodyFormat, ClientAuth, Dpop, ExpiresIn, FieldType, IdTokenAlgorithm, JwtAlgorithm, KeyFormat, LoopbackHost, Pkce,
-    ResponseFormat, Subject, TimeUnit,
+    BodyFormat, CertificateThumbprint, ClientAuth, Dpop, ExpiresIn, FieldType, IdTokenAlgorithm, JwtAlgorithm,
+    KeyFormat, LoopbackHost, Pkce, ResponseFormat, Subject, TimeUnit,
 };
 
 /// An OAuth 2.0 provider, described as data.
@@ -495,6 +495,15 @@ pub struct ClientAssertion {
     /// literal URL (`{name}` placeholders allowed).
     #[serde(default = "default_audience")]
     pub audience: String,
+    /// The algorithm of `private_key_jwt` assertions signed with an RSA key: `RS256`
+    /// (default) or `PS256` (Microsoft Entra ID). P-256 and Ed25519 keys sign `ES256` and `EdDSA`.
+    #[serde(default)]
+    pub algorithm: JwtAlgorithm,
+    /// Name the key in the assertion's header by its X.509 certificate's thumbprint:
+    /// `x5t#S256` (SHA-256, Microsoft Entra ID) or `x5t` (SHA-1). The client then needs its
+    /// certificate as well as its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbprint: Option<CertificateThumbprint>,
 }
 
 /// Redirect handling.

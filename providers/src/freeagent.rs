@@ -65,6 +65,8 @@ impl Freeagent {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+        client_assertion_algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Rs256,
+        client_assertion_thumbprint: ::core::option::Option::None,
         dpop: ::oauthgen_runtime::__private::spec::Dpop::Unsupported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,

@@ -71,6 +71,7 @@ impl Microsoft {
             &[
                 ::oauthgen_runtime::__private::spec::ClientAuth::RequestBody,
                 ::oauthgen_runtime::__private::spec::ClientAuth::Basic,
+                ::oauthgen_runtime::__private::spec::ClientAuth::PrivateKeyJwt,
             ],
         ),
         endpoint_client_auth: ::std::borrow::Cow::Borrowed(&[]),
@@ -95,6 +96,10 @@ impl Microsoft {
         param_names: ::std::borrow::Cow::Borrowed(&[]),
         endpoint_param_names: ::std::borrow::Cow::Borrowed(&[]),
         client_assertion_audience: ::oauthgen_runtime::__private::spec::Audience::TokenEndpoint,
+        client_assertion_algorithm: ::oauthgen_runtime::__private::spec::JwtAlgorithm::Ps256,
+        client_assertion_thumbprint: ::core::option::Option::Some(
+            ::oauthgen_runtime::__private::spec::CertificateThumbprint::Sha256,
+        ),
         dpop: ::oauthgen_runtime::__private::spec::Dpop::Unsupported,
         token_request: ::oauthgen_runtime::__private::spec::TokenRequestSpec {
             body_format: ::oauthgen_runtime::__private::spec::BodyFormat::Form,

@@ -221,6 +221,21 @@ impl ProviderConfig {
         self.client_key.as_deref()
     }
 
+    /// A fresh client assertion (`private_key_jwt`, `client_secret_jwt`) for a request to
+    /// `endpoint`, as the runtime signs one for each of its own requests there; `None` when
+    /// the client authenticates otherwise at `endpoint`. For calls to a provider endpoint the
+    /// runtime does not make itself.
+    ///
+    /// # Errors
+    ///
+    /// No key or secret to sign with, a key the spec's algorithm cannot use, a certificate
+    /// thumbprint the spec asks for without a certificate ([`Error::Signing`]), or an
+    /// endpoint the spec lacks when the assertion's audience is that endpoint.
+    pub fn client_assertion(&self, endpoint: Endpoint) -> Result<Option<String>, Error> {
+        let called = self.endpoint(endpoint).ok();
+        crate::wire::http::client_assertion(self, endpoint, called.as_ref())
+    }
+
     /// Authenticate with `key` (`private_key_jwt`) where the spec allows it: its first
     /// listed method this client can use becomes `private_key_jwt` when listed.
     pub fn set_client_key(&mut self, key: crate::ClientKey) {

@@ -285,6 +285,10 @@ pub struct ProviderSpec {
     pub param_names: List<Param>,
     /// The `aud` of client assertions (`private_key_jwt`, `client_secret_jwt`).
     pub client_assertion_audience: Audience,
+    /// The algorithm of `private_key_jwt` assertions signed with an RSA key.
+    pub client_assertion_algorithm: JwtAlgorithm,
+    /// Whether `private_key_jwt` assertions name the key by its certificate's thumbprint.
+    pub client_assertion_thumbprint: Option<CertificateThumbprint>,
     /// Whether tokens are bound to a key of the client's with DPoP proofs (RFC 9449).
     pub dpop: Dpop,
     /// Protocol parameters one endpoint's requests name otherwise (Twitch's device request
@@ -376,6 +380,8 @@ impl ProviderSpec {
             param_names: List::Borrowed(&[]),
             endpoint_param_names: List::Borrowed(&[]),
             client_assertion_audience: Audience::TokenEndpoint,
+            client_assertion_algorithm: JwtAlgorithm::Rs256,
+            client_assertion_thumbprint: None,
             dpop: Dpop::Unsupported,
             token_request: TokenRequestSpec {
                 body_format: BodyFormat::Form,
@@ -950,12 +956,50 @@ vocabulary! {
 }
 
 vocabulary! {
-    /// A JWS algorithm.
+    /// The JWS algorithm of assertions signed with an RSA key.
     @default Rs256
     pub enum JwtAlgorithm {
         /// RSASSA-PKCS1-v1_5 with SHA-256.
         @rename "RS256"
         Rs256,
+        /// RSASSA-PSS with SHA-256 (client assertions at Microsoft Entra ID).
+        @rename "PS256"
+        Ps256,
+    }
+}
+
+impl JwtAlgorithm {
+    /// Its JWS name (`RS256`, `PS256`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+        }
+    }
+}
+
+vocabulary! {
+    /// How a client assertion's header names the client's key by a thumbprint of its X.509
+    /// certificate (RFC 7515 section 4.1.7, 4.1.8), beside any `kid`.
+    pub enum CertificateThumbprint {
+        /// `x5t#S256`: the SHA-256 thumbprint (Microsoft Entra ID).
+        @rename "x5t#S256"
+        Sha256,
+        /// `x5t`: the SHA-1 thumbprint (older Microsoft Entra ID and ADFS clients).
+        @rename "x5t"
+        Sha1,
+    }
+}
+
+impl CertificateThumbprint {
+    /// The header parameter's name.
+    #[must_use]
+    pub const fn header(self) -> &'static str {
+        match self {
+            Self::Sha256 => "x5t#S256",
+            Self::Sha1 => "x5t",
+        }
     }
 }
 

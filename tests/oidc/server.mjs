@@ -26,6 +26,9 @@
 // `{"status", "error"}`. Test switch: after `POST /test/resource-nonce?required=true`, it wants
 // a nonce of its own in each proof (401 `use_dpop_nonce` and a `DPoP-Nonce` header otherwise);
 // every call of that switch forgets the nonces handed out before it.
+// Certificate credentials as Microsoft Entra ID takes them: `cert-client` authenticates with
+// `private_key_jwt` signed PS256 only, by the key of `runtime/tests/keys/client-rsa.pem` (its
+// public half registered; oidc-provider does not read the `x5t#S256` header).
 // Token exchange (RFC 8693): `basic-client`, `post-client` and `jwt-client` may exchange an
 // access token of this provider for another; GET /test/exchanges lists each request's
 // parameters (never the tokens).
@@ -72,6 +75,10 @@ function forge(token, kind) {
 // The `private_key_jwt` client's key (a test key, committed): the provider knows its public half.
 const clientKey = JSON.parse(fs.readFileSync(new URL('./client-key.json', import.meta.url), 'utf8'));
 const { d: _private, ...clientPublicJwk } = clientKey;
+// The `cert-client`'s RSA key (a test key with its certificate, committed with the runtime's
+// tests): the provider knows its public half.
+const certClientPem = fs.readFileSync(new URL('../../runtime/tests/keys/client-rsa.pem', import.meta.url), 'utf8');
+const certClientJwk = { ...crypto.createPublicKey(certClientPem).export({ format: 'jwk' }), use: 'sig' };
 // The `client_secret_jwt` client's secret (HS256 wants at least 32 bytes).
 const secretJwtSecret = 'client-secret-jwt-test-secret-0123456789';
 
@@ -103,6 +110,9 @@ server.listen(0, host, () => {
         application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: exchangeGrantTypes },
       { client_id: 'jwt-client', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [clientPublicJwk] },
         application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: exchangeGrantTypes },
+      { client_id: 'cert-client', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'PS256',
+        jwks: { keys: [certClientJwk] },
+        application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: grantTypes },
       { client_id: 'par-client', client_secret: 'par-secret', token_endpoint_auth_method: 'client_secret_basic',
         require_pushed_authorization_requests: true,
         application_type: 'native', redirect_uris: redirectUris, post_logout_redirect_uris: postLogoutRedirectUris, grant_types: grantTypes },

@@ -700,6 +700,26 @@ impl Inner {
         };
         let input = jwt.rsplit_once('.').map_or("", |(input, _)| input).as_bytes();
         let alg = header["alg"].as_str().unwrap_or_default();
+        let rsa = self.client.key.as_ref().is_some_and(|jwk| jwk["kty"] == "RSA");
+        let wanted = self.spec.client_assertion_algorithm.name();
+        if method == ClientAuth::PrivateKeyJwt && rsa && alg != wanted {
+            return Err(format!("a `{alg}` assertion; the spec's `client_assertion.algorithm` is {wanted}"));
+        }
+        // The key named by its certificate's thumbprint, as registered (Entra's `x5t#S256`).
+        if let (ClientAuth::PrivateKeyJwt, Some(kind)) = (method, self.spec.client_assertion_thumbprint) {
+            let name = kind.header();
+            let sent = header[name].as_str();
+            let registered = self.client.key.as_ref().and_then(|jwk| jwk[name].as_str());
+            let ok = match registered {
+                Some(registered) => sent == Some(registered),
+                None => sent.is_some_and(|t| !t.is_empty()),
+            };
+            if !ok {
+                return Err(format!(
+                    "the assertion's header has `{name}` {sent:?}, not the registered certificate's {registered:?}"
+                ));
+            }
+        }
         let verified = match (method, alg, &self.client.key) {
             (ClientAuth::ClientSecretJwt, "HS256", _) => {
                 let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
@@ -715,10 +735,12 @@ impl Inner {
                 let x = jwk["x"].as_str().and_then(decode).unwrap_or_default();
                 sig::UnparsedPublicKey::new(&sig::ED25519, x).verify(input, &signature).is_ok()
             }
-            (ClientAuth::PrivateKeyJwt, "RS256", Some(jwk)) => {
+            (ClientAuth::PrivateKeyJwt, alg @ ("RS256" | "PS256"), Some(jwk)) => {
                 let n = jwk["n"].as_str().and_then(decode).unwrap_or_default();
                 let e = jwk["e"].as_str().and_then(decode).unwrap_or_default();
-                sig::RsaPublicKeyComponents { n, e }.verify(&sig::RSA_PKCS1_2048_8192_SHA256, input, &signature).is_ok()
+                let algorithm =
+                    if alg == "PS256" { &sig::RSA_PSS_2048_8192_SHA256 } else { &sig::RSA_PKCS1_2048_8192_SHA256 };
+                sig::RsaPublicKeyComponents { n, e }.verify(algorithm, input, &signature).is_ok()
             }
             (method, alg, _) => return Err(format!("a `{alg}` assertion for `{}`", method.key())),
         };
@@ -1147,6 +1169,18 @@ impl Inner {
                 let Some(claims) = claims else {
                     return Err(Self::bad(request, "the assertion is not a JWT".into()));
                 };
+                let alg = assertion
+                    .split('.')
+                    .next()
+                    .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .and_then(|h| h["alg"].as_str().map(str::to_owned));
+                if alg.as_deref() != Some(jwt.algorithm.name()) {
+                    return Err(Self::bad(
+                        request,
+                        format!("the assertion's alg is {alg:?}, the spec says {}", jwt.algorithm.name()),
+                    ));
+                }
                 let missing: Vec<&str> =
                     ["iss", "aud", "iat", "exp"].into_iter().filter(|c| claims.get(*c).is_none()).collect();
                 if !missing.is_empty() {

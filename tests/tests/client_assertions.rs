@@ -132,3 +132,53 @@ async fn private_key_jwt_without_a_key_sends_nothing() {
     let err = oauthgen_runtime::introspect(&op, "a-token", None).await.unwrap_err();
     assert!(matches!(&err, Error::Signing(_)), "{err:?}");
 }
+
+/// Certificate credentials as Microsoft Entra ID takes them, with the bundled `microsoft`
+/// spec (`client_assertion: { algorithm: PS256, thumbprint: x5t#S256 }`) pointed at the test
+/// provider, whose `cert-client` accepts PS256 assertions only: a key loaded with its
+/// certificate (one PEM, as Azure tools write it) gets tokens; the assertion's header names
+/// the certificate's SHA-256 thumbprint; without the certificate the client is stopped before
+/// any request, and an RS256 assertion by the same key is refused by the provider.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_credentials_as_microsoft_entra_takes_them() {
+    use oauthgen_providers::microsoft::Microsoft;
+    use oauthgen_runtime::Endpoint;
+    let server = OidcServer::start(3600);
+    let pem =
+        std::fs::read_to_string(oauthgen_tests::tests_dir().join("../runtime/tests/keys/client-rsa.pem")).unwrap();
+    let entra = |key: ClientKey| {
+        Microsoft::public("cert-client")
+            .with_client_key(key)
+            .with_endpoint(Endpoint::Token, &server.url("/token"))
+            .unwrap()
+    };
+    let key = ClientKey::from_pem(&pem).unwrap();
+    let thumbprint = key.certificate_thumbprint().unwrap().to_owned();
+    let op = entra(key);
+    assert_eq!(op.config().client_auth(), ClientAuth::PrivateKeyJwt);
+    let machine = client_credentials(&op, &[] as &[&str]).await.unwrap();
+    assert!(!machine.access_token.secret().is_empty());
+
+    // What went out: PS256, named by the certificate.
+    let assertion = op.config().client_assertion(Endpoint::Token).unwrap().expect("private_key_jwt");
+    let header = assertion.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "PS256");
+    assert_eq!(header["x5t#S256"], thumbprint.as_str());
+
+    // The key without its certificate: a clear error, nothing sent.
+    let key_only = &pem[..pem.find("-----BEGIN CERTIFICATE").unwrap()];
+    let bare = entra(ClientKey::from_pem(key_only).unwrap());
+    let err = client_credentials(&bare, &[] as &[&str]).await.unwrap_err();
+    assert!(matches!(&err, Error::Signing(m) if m.contains("x5t#S256")), "{err:?}");
+    // The same key signing RS256 (the spec's default): the provider wants PS256.
+    let rs256 = ClientKey::from_pem(&pem)
+        .unwrap()
+        .assertion("cert-client", &server.url("/token"), chrono::Utc::now().timestamp())
+        .unwrap();
+    let (status, error) = post_assertion(&server, "cert-client", &rs256).await;
+    assert_eq!((status, error.as_deref()), (401, Some("invalid_client")), "RS256 refused");
+}

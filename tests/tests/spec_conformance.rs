@@ -363,6 +363,19 @@ fn client_key() -> oauthgen_runtime::ClientKey {
     oauthgen_runtime::ClientKey::from_pem(&pem).expect("the key parses").with_key_id("conformance-key")
 }
 
+/// The client key for `spec`'s `private_key_jwt`: a fresh P-256 key, or, for a spec whose
+/// assertions are PS256 or name the key by its certificate (Microsoft Entra ID), the test
+/// RSA key with its certificate.
+fn client_key_for(spec: &ProviderSpec) -> oauthgen_runtime::ClientKey {
+    if spec.client_assertion_algorithm == oauthgen_runtime::spec::JwtAlgorithm::Rs256
+        && spec.client_assertion_thumbprint.is_none()
+    {
+        return client_key();
+    }
+    let pem = include_str!("../../runtime/tests/keys/client-rsa.pem");
+    oauthgen_runtime::ClientKey::from_pem(pem).expect("the test RSA key and certificate parse")
+}
+
 /// The scopes asked for explicitly: the spec's defaults, `openid` for an OpenID provider,
 /// plus one more so that joining is always exercised.
 fn explicit_scopes(spec: &ProviderSpec) -> Vec<String> {
@@ -513,8 +526,13 @@ fn confidential<P: Provider>(spec: &'static ProviderSpec, method: ClientAuth, ne
     let mut client = with_oidc(Client::confidential(CLIENT_ID, CLIENT_SECRET, method), &new());
     let mut provider = new();
     if method == ClientAuth::PrivateKeyJwt {
-        let key = client_key();
-        client = client.with_key(key.public_jwk());
+        let key = client_key_for(spec);
+        let mut jwk = key.public_jwk();
+        if let Some(thumbprint) = key.certificate_thumbprint() {
+            // Registered as a certificate, as Entra registers one.
+            jwk["x5t#S256"] = thumbprint.into();
+        }
+        client = client.with_key(jwk);
         provider.config_mut().set_client_key(key);
     }
     let emulator = Emulator::start_with(spec, client);

@@ -17,7 +17,7 @@ use crate::Credentials;
 use crate::error::{Endpoint, Error};
 use crate::grants::flow::{granted, join_scopes, post_unauthenticated};
 use crate::provider::ServiceAccount;
-use crate::spec::{Audience, Subject};
+use crate::spec::{Audience, JwtAlgorithm, Subject};
 
 /// The grant type of assertion token requests.
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -113,12 +113,16 @@ impl ServiceAccountKey {
         self.token_uri.as_deref()
     }
 
-    /// An RS256-signed JWT over `header` and `payload` (already serialised).
-    fn sign(&self, header: &str, payload: &str) -> Result<String, Error> {
+    /// A JWT over `header` and `payload` (already serialised), signed RS256 or PS256.
+    fn sign(&self, algorithm: JwtAlgorithm, header: &str, payload: &str) -> Result<String, Error> {
         let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
         let mut signature = vec![0; self.key.public().modulus_len()];
+        let padding: &dyn ring::signature::RsaEncoding = match algorithm {
+            JwtAlgorithm::Rs256 => &RSA_PKCS1_SHA256,
+            JwtAlgorithm::Ps256 => &ring::signature::RSA_PSS_SHA256,
+        };
         self.key
-            .sign(&RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+            .sign(padding, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
             .map_err(|_| Error::Signing("RSA signing failed".into()))?;
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
@@ -183,7 +187,7 @@ pub fn assertion<P: ServiceAccount, S: AsRef<str>>(
         Audience::TokenEndpoint | Audience::Endpoint => config.render(&spec.endpoints.token)?,
         other => config.assertion_audience(other, None)?,
     };
-    let mut header = vec![("typ", py_string("JWT")), ("alg", py_string("RS256"))];
+    let mut header = vec![("typ", py_string("JWT")), ("alg", py_string(jwt.algorithm.name()))];
     if let Some(kid) = &key.key_id {
         header.push(("kid", py_string(kid)));
     }
@@ -198,7 +202,7 @@ pub fn assertion<P: ServiceAccount, S: AsRef<str>>(
     if let Some(sub) = subject {
         claims.push(("sub", py_string(sub)));
     }
-    key.sign(&py_object(&header), &py_object(&claims))
+    key.sign(jwt.algorithm, &py_object(&header), &py_object(&claims))
 }
 
 /// Exchange a fresh assertion for an access token (RFC 7523 section 2.1), at the key file's

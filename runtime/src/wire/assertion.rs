@@ -4,17 +4,22 @@
 //! JWK), `client_secret_jwt` with the client secret (HS256).
 //!
 //! Every assertion has `iss` and `sub` = the client id, `aud` = the token endpoint, a unique
-//! `jti`, `iat` and an `exp` 60 seconds later. The same assertion is never sent twice: each
-//! authenticated request signs a fresh one.
+//! `jti`, `iat` and `nbf` (now) and an `exp` 60 seconds later. The same assertion is never
+//! sent twice: each authenticated request signs a fresh one. A spec may ask for PS256 with
+//! RSA keys and for the key's certificate thumbprint in the header (`x5t#S256`, Microsoft
+//! Entra ID's certificate credentials): the key then needs its certificate
+//! ([`ClientKey::with_certificate`], or a PEM file holding both).
 
 use std::fmt;
 use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use oauthgen_spec::{CertificateThumbprint, JwtAlgorithm};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
+    RsaKeyPair,
 };
 use serde_json::{Map, Value, json};
 
@@ -32,6 +37,15 @@ pub(crate) const ASSERTION_LIFETIME: i64 = 60;
 pub struct ClientKey {
     key: Signer,
     key_id: Option<String>,
+    /// The thumbprints of the key's X.509 certificate, when it was given.
+    certificate: Option<Thumbprints>,
+}
+
+/// An X.509 certificate's thumbprints, base64url: SHA-256 (`x5t#S256`) and SHA-1 (`x5t`).
+#[derive(Debug)]
+struct Thumbprints {
+    sha256: String,
+    sha1: String,
 }
 
 enum Signer {
@@ -45,6 +59,7 @@ impl fmt::Debug for ClientKey {
         f.debug_struct("ClientKey")
             .field("algorithm", &self.algorithm())
             .field("key_id", &self.key_id)
+            .field("certificate_thumbprint", &self.certificate_thumbprint())
             .finish_non_exhaustive()
     }
 }
@@ -55,23 +70,35 @@ fn bad(what: impl fmt::Display) -> KeyError {
 
 impl ClientKey {
     /// A private key in PEM: PKCS#8 (`PRIVATE KEY`: RSA, EC P-256 or Ed25519) or PKCS#1
-    /// (`RSA PRIVATE KEY`).
+    /// (`RSA PRIVATE KEY`). When the PEM also holds a `CERTIFICATE` (as the files Azure
+    /// tools write do), it is taken as the key's certificate: [`ClientKey::with_certificate`].
     ///
     /// # Errors
     ///
     /// Not PEM, another kind of block (an encrypted key, a SEC1 `EC PRIVATE KEY`: convert it
-    /// with `openssl pkcs8 -topk8 -nocrypt`), or a key `ring` refuses.
+    /// with `openssl pkcs8 -topk8 -nocrypt`), a key `ring` refuses, or a certificate that
+    /// does not parse or is for another key.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let (label, der) = crate::grants::service_account::pem_der(pem)?;
+        let blocks = pem_blocks(pem)?;
+        let key_block = blocks.iter().find(|(label, _)| label.ends_with("PRIVATE KEY")).unwrap_or(&blocks[0]);
+        let key = Self::from_der_block(key_block)?;
+        match blocks.iter().find(|(label, _)| label == "CERTIFICATE") {
+            Some((_, der)) => key.with_certificate_der(der),
+            None => Ok(key),
+        }
+    }
+
+    fn from_der_block((label, der): &(String, Vec<u8>)) -> Result<Self, KeyError> {
+        let der = der.as_slice();
         let rng = SystemRandom::new();
         let key = match label.as_str() {
-            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der)
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(der)
                 .map(Signer::Rsa)
-                .or_else(|_| EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng).map(Signer::P256))
-                .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map(Signer::Ed25519))
+                .or_else(|_| EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng).map(Signer::P256))
+                .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(Signer::Ed25519))
                 .map_err(|_| bad("the PKCS#8 key is not an RSA, P-256 or Ed25519 private key `ring` accepts"))?,
             "RSA PRIVATE KEY" => {
-                Signer::Rsa(RsaKeyPair::from_der(&der).map_err(|e| bad(format!("the RSA key is rejected: {e}")))?)
+                Signer::Rsa(RsaKeyPair::from_der(der).map_err(|e| bad(format!("the RSA key is rejected: {e}")))?)
             }
             "EC PRIVATE KEY" => {
                 return Err(bad(
@@ -80,7 +107,59 @@ impl ClientKey {
             }
             other => return Err(bad(format!("a `{other}` PEM block is not an unencrypted private key"))),
         };
-        Ok(Self { key, key_id: None })
+        Ok(Self { key, key_id: None, certificate: None })
+    }
+
+    /// The same key with its X.509 certificate (the first `CERTIFICATE` block of `pem`),
+    /// whose thumbprint names the key in assertions for providers whose spec says
+    /// `client_assertion.thumbprint` (Microsoft Entra ID).
+    ///
+    /// # Errors
+    ///
+    /// No `CERTIFICATE` block, a certificate that does not parse, or one whose public key is
+    /// not this key's.
+    pub fn with_certificate(self, pem: &str) -> Result<Self, KeyError> {
+        let blocks = pem_blocks(pem)?;
+        let (_, der) =
+            blocks.iter().find(|(label, _)| label == "CERTIFICATE").ok_or_else(|| bad("no `CERTIFICATE` PEM block"))?;
+        self.with_certificate_der(der)
+    }
+
+    /// [`ClientKey::with_certificate`] with the certificate in DER.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientKey::with_certificate`].
+    pub fn with_certificate_der(mut self, der: &[u8]) -> Result<Self, KeyError> {
+        use x509_cert::der::Decode as _;
+        let certificate =
+            x509_cert::Certificate::from_der(der).map_err(|e| bad(format!("the certificate does not parse: {e}")))?;
+        let public = certificate.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
+        if public != self.public_key_bytes() {
+            return Err(bad("the certificate is for another key than the private key given"));
+        }
+        let digest = |algorithm| URL_SAFE_NO_PAD.encode(ring::digest::digest(algorithm, der));
+        self.certificate = Some(Thumbprints {
+            sha256: digest(&ring::digest::SHA256),
+            sha1: digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+        });
+        Ok(self)
+    }
+
+    /// The base64url SHA-256 thumbprint of the key's certificate (`x5t#S256`), when it was
+    /// given.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.certificate.as_ref().map(|t| t.sha256.as_str())
+    }
+
+    /// The public key as a certificate's `subjectPublicKey` holds it: an RSA key's DER
+    /// `RSAPublicKey`, a P-256 point, an Ed25519 key.
+    fn public_key_bytes(&self) -> &[u8] {
+        match &self.key {
+            Signer::Rsa(k) => k.public().as_ref(),
+            Signer::P256(k) => k.public_key().as_ref(),
+            Signer::Ed25519(k) => k.public_key().as_ref(),
+        }
     }
 
     /// A private JWK (RFC 7517: `kty` `RSA`, `EC` with `crv` `P-256`, or `OKP` with `crv`
@@ -155,7 +234,19 @@ impl ClientKey {
             }
         };
         let key_id = jwk.get("kid").and_then(Value::as_str).map(str::to_owned);
-        Ok(Self { key, key_id })
+        let key = Self { key, key_id, certificate: None };
+        // RFC 7517 section 4.7: `x5c` holds the certificate chain, the key's own first, in
+        // standard base64 DER.
+        match jwk.get("x5c").and_then(Value::as_array).and_then(|chain| chain.first()) {
+            Some(first) => {
+                let der = first
+                    .as_str()
+                    .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                    .ok_or_else(|| bad("the JWK's `x5c` does not hold a base64 certificate"))?;
+                key.with_certificate_der(&der)
+            }
+            None => Ok(key),
+        }
     }
 
     /// A key file: a JWK (or JWK set) when it holds JSON, else PEM.
@@ -224,18 +315,56 @@ impl ClientKey {
     ///
     /// The signature fails ([`Error::Signing`]).
     pub fn assertion(&self, client_id: &str, audience: &str, issued_at: i64) -> Result<String, Error> {
+        self.assertion_as(client_id, audience, issued_at, JwtAlgorithm::Rs256, None)
+    }
+
+    /// [`ClientKey::assertion`] as a spec asks: `rsa` is the algorithm of an RSA key, and
+    /// `thumbprint` puts the certificate's thumbprint in the header.
+    pub(crate) fn assertion_as(
+        &self,
+        client_id: &str,
+        audience: &str,
+        issued_at: i64,
+        rsa: JwtAlgorithm,
+        thumbprint: Option<CertificateThumbprint>,
+    ) -> Result<String, Error> {
+        let alg = match (&self.key, rsa) {
+            (Signer::Rsa(_), rsa) => rsa.name(),
+            (_, JwtAlgorithm::Rs256) => self.algorithm(),
+            (_, JwtAlgorithm::Ps256) => {
+                return Err(Error::Signing(format!(
+                    "the provider's client assertions are PS256 (`client_assertion.algorithm`), which needs an RSA key; this key is {}",
+                    self.algorithm()
+                )));
+            }
+        };
         let mut header = Map::new();
-        header.insert("alg".into(), Value::String(self.algorithm().into()));
+        header.insert("alg".into(), Value::String(alg.into()));
         header.insert("typ".into(), Value::String("JWT".into()));
         if let Some(kid) = &self.key_id {
             header.insert("kid".into(), Value::String(kid.clone()));
+        }
+        if let Some(kind) = thumbprint {
+            let certificate = self.certificate.as_ref().ok_or_else(|| {
+                Error::Signing(format!(
+                    "the provider names the client's key by its certificate (`{}`): give the certificate with the key (`ClientKey::with_certificate`, a PEM file holding both, or `--client-cert`)",
+                    kind.header()
+                ))
+            })?;
+            let value = match kind {
+                CertificateThumbprint::Sha256 => &certificate.sha256,
+                CertificateThumbprint::Sha1 => &certificate.sha1,
+            };
+            header.insert(kind.header().into(), Value::String(value.clone()));
         }
         let input = signing_input(&header, &claims(client_id, audience, issued_at)?);
         let rng = SystemRandom::new();
         let signature = match &self.key {
             Signer::Rsa(k) => {
+                let padding: &dyn ring::signature::RsaEncoding =
+                    if alg == "PS256" { &RSA_PSS_SHA256 } else { &RSA_PKCS1_SHA256 };
                 let mut out = vec![0; k.public().modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out)
+                k.sign(padding, &rng, input.as_bytes(), &mut out)
                     .map_err(|_| Error::Signing("RSA signing failed".into()))?;
                 out
             }
@@ -274,8 +403,27 @@ fn claims(client_id: &str, audience: &str, issued_at: i64) -> Result<Map<String,
     claims.insert("aud".into(), Value::String(audience.into()));
     claims.insert("jti".into(), Value::String(URL_SAFE_NO_PAD.encode(jti)));
     claims.insert("iat".into(), Value::from(issued_at));
+    claims.insert("nbf".into(), Value::from(issued_at));
     claims.insert("exp".into(), Value::from(issued_at.saturating_add(ASSERTION_LIFETIME)));
     Ok(claims)
+}
+
+/// The blocks of a PEM text, in order: each label and its DER; at least one.
+fn pem_blocks(pem: &str) -> Result<Vec<(String, Vec<u8>)>, KeyError> {
+    let mut blocks = Vec::new();
+    let mut rest = pem;
+    while let Some(begin) = rest.find("-----BEGIN ") {
+        rest = &rest[begin..];
+        blocks.push(crate::grants::service_account::pem_der(rest)?);
+        // On past this block's `-----END LABEL-----` line.
+        let end = rest.find("-----END ").map_or(rest.len(), |i| i + "-----END ".len());
+        rest = &rest[end..];
+        rest = rest.find("-----").map_or("", |i| &rest[i + 5..]);
+    }
+    if blocks.is_empty() {
+        return Err(bad("no PEM `-----BEGIN` line"));
+    }
+    Ok(blocks)
 }
 
 fn signing_input(header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
@@ -344,5 +492,84 @@ mod tests {
             let err = ClientKey::from_jwk(input).unwrap_err();
             assert!(err.0.contains(says), "{input}: {err}");
         }
+    }
+
+    /// A test RSA key and its certificate in one PEM (as Azure tools write them); their
+    /// thumbprints as `openssl x509 -outform DER | openssl dgst -sha256` (and `-sha1`) give
+    /// them, base64url.
+    const KEY_AND_CERT: &str = include_str!("../../tests/keys/client-rsa.pem");
+    const X5T_S256: &str = "qep6Ouk6Ylia3oPBKBct6gLeBiaNS5jFupS5ilgbr4s";
+    const X5T: &str = "nO1U9C9ga4qXNwgmb-Eb4vo31cA";
+
+    #[test]
+    fn certificate_thumbprints_and_ps256_as_a_spec_asks() {
+        let key = ClientKey::from_pem(KEY_AND_CERT).unwrap();
+        assert_eq!(key.certificate_thumbprint(), Some(X5T_S256));
+        assert!(format!("{key:?}").contains(X5T_S256));
+        let jwt = key
+            .assertion_as(
+                "app",
+                "https://login.example/token",
+                1_800_000_000,
+                JwtAlgorithm::Ps256,
+                Some(CertificateThumbprint::Sha256),
+            )
+            .unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(decode(parts[0]), json!({"alg": "PS256", "typ": "JWT", "x5t#S256": X5T_S256}));
+        assert_eq!(decode(parts[1])["nbf"], 1_800_000_000);
+        let jwk = key.public_jwk();
+        let component = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+        let public = ring::signature::RsaPublicKeyComponents { n: component("n"), e: component("e") };
+        let input = format!("{}.{}", parts[0], parts[1]);
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        public.verify(&ring::signature::RSA_PSS_2048_8192_SHA256, input.as_bytes(), &signature).unwrap();
+        assert!(
+            public.verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &signature).is_err(),
+            "PSS, not PKCS#1 v1.5"
+        );
+        let legacy = key.assertion_as("app", "aud", 0, JwtAlgorithm::Rs256, Some(CertificateThumbprint::Sha1)).unwrap();
+        assert_eq!(decode(legacy.split('.').next().unwrap()), json!({"alg": "RS256", "typ": "JWT", "x5t": X5T}));
+
+        // The key alone, then the certificate added; a certificate of another key refused.
+        let key_only = &KEY_AND_CERT[..KEY_AND_CERT.find("-----BEGIN CERTIFICATE").unwrap()];
+        let bare = ClientKey::from_pem(key_only).unwrap();
+        assert_eq!(bare.certificate_thumbprint(), None);
+        let err = bare.assertion_as("app", "aud", 0, JwtAlgorithm::Ps256, Some(CertificateThumbprint::Sha256));
+        assert!(
+            matches!(&err, Err(Error::Signing(m)) if m.contains("x5t#S256") && m.contains("certificate")),
+            "{err:?}"
+        );
+        let with = ClientKey::from_pem(key_only).unwrap().with_certificate(KEY_AND_CERT).unwrap();
+        assert_eq!(with.certificate_thumbprint(), Some(X5T_S256));
+        let other = include_str!("../../tests/keys/other-cert.pem");
+        let err = ClientKey::from_pem(key_only).unwrap().with_certificate(other).unwrap_err();
+        assert!(err.0.contains("another key"), "{err}");
+        let err = ClientKey::from_pem(key_only).unwrap().with_certificate(key_only).unwrap_err();
+        assert!(err.0.contains("no `CERTIFICATE`"), "{err}");
+        let garbled = "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n";
+        let err = ClientKey::from_pem(key_only).unwrap().with_certificate(garbled).unwrap_err();
+        assert!(err.0.contains("does not parse"), "{err}");
+        // The certificate first, then the key: the same.
+        let swapped = format!("{}{key_only}", &KEY_AND_CERT[KEY_AND_CERT.find("-----BEGIN CERTIFICATE").unwrap()..]);
+        assert_eq!(ClientKey::from_pem(&swapped).unwrap().certificate_thumbprint(), Some(X5T_S256));
+        // The same key as a JWK whose `x5c` holds the certificate.
+        let jwk = ClientKey::from_jwk(include_str!("../../tests/keys/client-rsa.jwk.json")).unwrap();
+        assert_eq!(jwk.certificate_thumbprint(), Some(X5T_S256));
+        assert_eq!(jwk.key_id(), Some("test-client-rsa"));
+
+        // PS256 needs an RSA key.
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+        );
+        let ec = ClientKey::from_pem(&pem).unwrap();
+        let err = ec.assertion_as("app", "aud", 0, JwtAlgorithm::Ps256, None).unwrap_err();
+        assert!(matches!(&err, Error::Signing(m) if m.contains("RSA key")), "{err:?}");
+        assert!(
+            ec.assertion_as("app", "aud", 0, JwtAlgorithm::Rs256, None).unwrap().starts_with("eyJhbGciOiJFUzI1NiI")
+        );
     }
 }

@@ -212,7 +212,9 @@ pub(crate) fn client_assertion(
                     config.id()
                 ))
             })?;
-            key.assertion(id, &audience, now).map(Some)
+            let spec = config.spec();
+            key.assertion_as(id, &audience, now, spec.client_assertion_algorithm, spec.client_assertion_thumbprint)
+                .map(Some)
         }
         _ => {
             let secret = config.client_secret().ok_or_else(|| {
