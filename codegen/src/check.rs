@@ -61,6 +61,7 @@ fn templates(spec: &Spec) -> Vec<&str> {
         out.push(&jwt.audience);
     }
     if let Some(te) = &spec.grants.token_exchange {
+        out.extend(te.token_endpoint.as_deref());
         out.extend(te.params.values().map(String::as_str));
     }
     let maps = [
@@ -324,6 +325,10 @@ impl Checker<'_> {
             used.extend(placeholders(&jwt.audience).unwrap_or_default());
         }
         if let Some(te) = &spec.grants.token_exchange {
+            if let Some(t) = &te.token_endpoint {
+                self.url("/grants/token_exchange/token_endpoint", t);
+                used.extend(placeholders(t).unwrap_or_default());
+            }
             for (k, v) in &te.params {
                 if self.template(&format!("/grants/token_exchange/params/{}", escape(k)), v) {
                     used.extend(placeholders(v).unwrap_or_default());

@@ -222,7 +222,7 @@ struct_literal!(GrantsSpec {
     jwt_bearer,
     token_exchange
 });
-struct_literal!(TokenExchangeSpec { params });
+struct_literal!(TokenExchangeSpec { params, token_endpoint });
 struct_literal!(DeviceCodeSpec { default_interval });
 struct_literal!(ClientCredentialsSpec { token_endpoint, params, grant_type });
 struct_literal!(JwtBearerSpec { key_format, algorithm, audience, subject });

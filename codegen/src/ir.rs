@@ -307,7 +307,10 @@ pub fn provider_spec(spec: &Spec) -> ProviderSpec {
                 audience: Audience::from_spec(&j.audience),
                 subject: j.subject,
             }),
-            token_exchange: g.token_exchange.as_ref().map(|t| TokenExchangeSpec { params: params(&t.params) }),
+            token_exchange: g.token_exchange.as_ref().map(|t| TokenExchangeSpec {
+                params: params(&t.params),
+                token_endpoint: opt(t.token_endpoint.as_ref()),
+            }),
         },
         redirect: RedirectSpec {
             loopback_host: spec.redirect.loopback_host,

@@ -462,6 +462,10 @@ pub struct TokenExchange {
     /// Extra parameters every exchange sends; `{name}` placeholders allowed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    /// The token endpoint of exchanges, when not the spec's (Okta: a custom authorization
+    /// server's); `{name}` placeholders allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
 }
 
 /// JWT bearer (service account) options.

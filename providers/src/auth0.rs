@@ -146,6 +146,7 @@ impl Auth0 {
             jwt_bearer: ::core::option::Option::None,
             token_exchange: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::TokenExchangeSpec {
                 params: ::std::borrow::Cow::Borrowed(&[]),
+                token_endpoint: ::core::option::Option::None,
             }),
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {

@@ -117,6 +117,7 @@ impl Databricks {
             jwt_bearer: ::core::option::Option::None,
             token_exchange: ::core::option::Option::Some(::oauthgen_runtime::__private::spec::TokenExchangeSpec {
                 params: ::std::borrow::Cow::Borrowed(&[]),
+                token_endpoint: ::core::option::Option::None,
             }),
         },
         redirect: ::oauthgen_runtime::__private::spec::RedirectSpec {

@@ -134,6 +134,7 @@ async fn a_token_exchange_request_on_the_wire() {
     assert_eq!(credentials.scopes, ["read", "write"], "the requested scopes, when the answer states none");
     assert!(!credentials.is_dpop() && credentials.dpop_key.is_none(), "N_A is not bound");
     let seen = server.requests();
+    assert_eq!(seen[0].path(), "/exchange", "the grant's own token endpoint");
     let sent = form(&seen[0]);
     let expected: Vec<(String, String)> = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
@@ -154,6 +155,12 @@ async fn a_token_exchange_request_on_the_wire() {
     .collect();
     assert_eq!(sent, expected);
     assert!(header(&seen[0], "dpop").is_some());
+    // With the token endpoint overridden, exchanges follow the override (as every grant's
+    // requests do).
+    let moved = format!("http://127.0.0.1:{}/moved", server.port);
+    let provider = provider.with_endpoint(oauthgen_runtime::Endpoint::Token, &moved).unwrap();
+    token_exchange(&provider, "subject-token", token_type::ID_TOKEN, &TokenExchangeOptions::new()).await.unwrap();
+    assert_eq!(server.requests()[1].path(), "/moved");
 }
 
 /// A P-256 client key for `private_key_jwt`.

@@ -701,6 +701,9 @@ pub struct ClientCredentialsSpec {
 pub struct TokenExchangeSpec {
     /// Extra parameters every exchange sends; `{name}` placeholders allowed.
     pub params: List<Param>,
+    /// A token endpoint of the grant's own (Okta's custom authorization servers), else the
+    /// spec's.
+    pub token_endpoint: Option<Str>,
 }
 
 /// JWT bearer options.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::credentials::Credentials;
 use crate::error::{Endpoint, Error};
-use crate::grants::flow::{extra_params, post_grant};
+use crate::grants::flow::{extra_params, grant_token_url, post_grant};
 use crate::provider::TokenExchange;
 
 /// The grant type of a token exchange request.
@@ -138,7 +138,7 @@ pub async fn token_exchange<P: TokenExchange>(
     let spec = config.spec();
     let grant =
         spec.grants.token_exchange.as_ref().ok_or(Error::NoGrant { provider: &spec.id, grant: "token_exchange" })?;
-    let token_url = config.endpoint(Endpoint::Token)?;
+    let token_url = grant_token_url(config, grant.token_endpoint.as_deref(), "token exchange token endpoint")?;
     // No scopes: the provider decides (RFC 8693 section 2.1), not the spec's defaults.
     let scopes = &options.scopes;
     let joined = scopes.join(&*spec.scope_separator);

@@ -651,12 +651,7 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
         .client_credentials
         .as_ref()
         .ok_or(Error::NoGrant { provider: &spec.id, grant: "client_credentials" })?;
-    let token_url = match grant.token_endpoint.as_deref() {
-        Some(t) if !config.has_override(Endpoint::Token) => {
-            config.parse_url(&config.render(t)?, "client credentials token endpoint")?
-        }
-        _ => config.endpoint(Endpoint::Token)?,
-    };
+    let token_url = grant_token_url(config, grant.token_endpoint.as_deref(), "client credentials token endpoint")?;
     let scopes = join_scopes(config, scopes);
     if let Some(grant_type) = grant.grant_type.as_deref() {
         // A grant the `oauth2` crate does not name: the same request with its own grant type.
@@ -683,6 +678,15 @@ pub async fn client_credentials<P: ClientCredentials, S: AsRef<str>>(
     let mut credentials = credentials_from(&response, &scopes);
     credentials.bind_dpop(dpop);
     Ok(credentials)
+}
+
+/// Where a grant's token requests go: its own `token_endpoint` (rendered), unless the token
+/// endpoint was overridden (`with_endpoint`), else the token endpoint.
+pub(crate) fn grant_token_url(config: &ProviderConfig, own: Option<&str>, what: &str) -> Result<Url, Error> {
+    match own {
+        Some(t) if !config.has_override(Endpoint::Token) => config.parse_url(&config.render(t)?, what),
+        _ => config.endpoint(Endpoint::Token),
+    }
 }
 
 /// The spec's `token_request.params` and a grant's own `params`, rendered.
