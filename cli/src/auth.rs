@@ -79,14 +79,20 @@ pub(crate) struct ClientKeyArgs {
     /// The client key's X.509 certificate (PEM), for providers that name the key by its
     /// thumbprint (Microsoft Entra ID's certificate credentials), when the key file does not
     /// hold it too.
-    #[arg(long = "client-cert", env = "OAUTHGEN_CLIENT_CERT", value_name = "FILE", requires = "key")]
+    #[arg(long = "client-cert", env = "OAUTHGEN_CLIENT_CERT", value_name = "FILE")]
     cert: Option<PathBuf>,
 }
 
 impl ClientKeyArgs {
     /// Give `provider` the key, when one was named.
     fn apply(&self, provider: &mut RuntimeProvider) -> Result<(), String> {
-        let Some(path) = &self.key else { return Ok(()) };
+        let Some(path) = &self.key else {
+            // `OAUTHGEN_CLIENT_CERT` may be set for commands that use a secret.
+            if let Some(cert) = &self.cert {
+                eprintln!("note: the client certificate `{}` is unused without --client-key", cert.display());
+            }
+            return Ok(());
+        };
         let key = ClientKey::from_file(path).map_err(|e| format!("the client key `{}`: {e}", path.display()))?;
         let key = match &self.key_id {
             Some(kid) => key.with_key_id(kid.clone()),

@@ -232,8 +232,8 @@ impl ProviderConfig {
     /// thumbprint the spec asks for without a certificate ([`Error::Signing`]), or an
     /// endpoint the spec lacks when the assertion's audience is that endpoint.
     pub fn client_assertion(&self, endpoint: Endpoint) -> Result<Option<String>, Error> {
-        let called = self.endpoint(endpoint).ok();
-        crate::wire::http::client_assertion(self, endpoint, called.as_ref())
+        let called = self.endpoint(endpoint)?;
+        crate::wire::http::client_assertion(self, endpoint, Some(&called))
     }
 
     /// Authenticate with `key` (`private_key_jwt`) where the spec allows it: its first

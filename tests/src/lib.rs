@@ -54,6 +54,19 @@ fn spawn_server(mut command: Command, what: &str) -> (Child, ChildStdin, serde_j
     panic!("{what} did not start, twice:\n{}", failures.join("\n"));
 }
 
+/// Kill `child` and wait a few seconds for it to go; a process stuck in the kernel (state
+/// D) cannot die until its call returns, and is left behind rather than waited for.
+fn reap(child: &mut Child) {
+    let _ = child.kill();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// How long one attempt of [`spawn_server`] waits for the ready line. Generous: the fleet
 /// tests start servers while several processes keep both cores busy.
 const START_ATTEMPT: Duration = Duration::from_secs(60);
@@ -103,8 +116,7 @@ fn try_spawn(command: &mut Command, what: &str) -> Result<(Child, ChildStdin, se
             proc("wchan"),
             stderr_tail()
         );
-        let _ = child.kill();
-        let _ = child.wait();
+        reap(&mut child);
         return Err(Hung(report));
     };
     let ready = serde_json::from_str(&line).unwrap_or_else(|e| {

@@ -81,11 +81,11 @@ impl ClientKey {
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let blocks = pem_blocks(pem)?;
         let key_block = blocks.iter().find(|(label, _)| label.ends_with("PRIVATE KEY")).unwrap_or(&blocks[0]);
-        let key = Self::from_der_block(key_block)?;
-        match blocks.iter().find(|(label, _)| label == "CERTIFICATE") {
-            Some((_, der)) => key.with_certificate_der(der),
-            None => Ok(key),
-        }
+        let mut key = Self::from_der_block(key_block)?;
+        // The key's own certificate among any others (a chain, a CA): the first that parses
+        // and holds this key's public key. None is fine: most providers never need it.
+        key.certificate = certificates(&blocks).find_map(|der| key.thumbprints_if_mine(der).ok());
+        Ok(key)
     }
 
     fn from_der_block((label, der): &(String, Vec<u8>)) -> Result<Self, KeyError> {
@@ -110,27 +110,41 @@ impl ClientKey {
         Ok(Self { key, key_id: None, certificate: None })
     }
 
-    /// The same key with its X.509 certificate (the first `CERTIFICATE` block of `pem`),
-    /// whose thumbprint names the key in assertions for providers whose spec says
+    /// The same key with its X.509 certificate: of the `CERTIFICATE` blocks of `pem` (the
+    /// certificate alone, or a chain in any order), the one that holds this key's public
+    /// key. Its thumbprint names the key in assertions for providers whose spec says
     /// `client_assertion.thumbprint` (Microsoft Entra ID).
     ///
     /// # Errors
     ///
-    /// No `CERTIFICATE` block, a certificate that does not parse, or one whose public key is
-    /// not this key's.
+    /// No `CERTIFICATE` block, or none that parses and holds this key's public key (the
+    /// reason for the first one is given).
     pub fn with_certificate(self, pem: &str) -> Result<Self, KeyError> {
         let blocks = pem_blocks(pem)?;
-        let (_, der) =
-            blocks.iter().find(|(label, _)| label == "CERTIFICATE").ok_or_else(|| bad("no `CERTIFICATE` PEM block"))?;
-        self.with_certificate_der(der)
+        let mut first_error = None;
+        for der in certificates(&blocks) {
+            match self.thumbprints_if_mine(der) {
+                Ok(thumbprints) => return Ok(Self { certificate: Some(thumbprints), ..self }),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_else(|| bad("no `CERTIFICATE` PEM block")))
     }
 
-    /// [`ClientKey::with_certificate`] with the certificate in DER.
+    /// [`ClientKey::with_certificate`] with one certificate in DER.
     ///
     /// # Errors
     ///
-    /// As [`ClientKey::with_certificate`].
+    /// A certificate that does not parse, or one whose public key is not this key's.
     pub fn with_certificate_der(mut self, der: &[u8]) -> Result<Self, KeyError> {
+        self.certificate = Some(self.thumbprints_if_mine(der)?);
+        Ok(self)
+    }
+
+    /// The thumbprints of the DER certificate `der`, when it holds this key's public key.
+    fn thumbprints_if_mine(&self, der: &[u8]) -> Result<Thumbprints, KeyError> {
         use x509_cert::der::Decode as _;
         let certificate =
             x509_cert::Certificate::from_der(der).map_err(|e| bad(format!("the certificate does not parse: {e}")))?;
@@ -139,11 +153,7 @@ impl ClientKey {
             return Err(bad("the certificate is for another key than the private key given"));
         }
         let digest = |algorithm| URL_SAFE_NO_PAD.encode(ring::digest::digest(algorithm, der));
-        self.certificate = Some(Thumbprints {
-            sha256: digest(&ring::digest::SHA256),
-            sha1: digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
-        });
-        Ok(self)
+        Ok(Thumbprints { sha256: digest(&ring::digest::SHA256), sha1: digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY) })
     }
 
     /// The base64url SHA-256 thumbprint of the key's certificate (`x5t#S256`), when it was
@@ -299,7 +309,11 @@ impl ClientKey {
             Signer::Ed25519(k) => json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref()) }),
         };
         if let Value::Object(map) = &mut jwk {
-            map.insert("alg".into(), Value::String(self.algorithm().into()));
+            // An RSA key signs RS256 or PS256, as the provider's spec says: no `alg`, so a
+            // provider that holds a registered key to its `alg` takes either.
+            if !matches!(self.key, Signer::Rsa(_)) {
+                map.insert("alg".into(), Value::String(self.algorithm().into()));
+            }
             map.insert("use".into(), Value::String("sig".into()));
             if let Some(kid) = &self.key_id {
                 map.insert("kid".into(), Value::String(kid.clone()));
@@ -408,13 +422,23 @@ fn claims(client_id: &str, audience: &str, issued_at: i64) -> Result<Map<String,
     Ok(claims)
 }
 
-/// The blocks of a PEM text, in order: each label and its DER; at least one.
+/// The DER of the `CERTIFICATE` blocks among `blocks`.
+fn certificates(blocks: &[(String, Vec<u8>)]) -> impl Iterator<Item = &[u8]> {
+    blocks.iter().filter(|(label, _)| label == "CERTIFICATE").map(|(_, der)| der.as_slice())
+}
+
+/// The blocks of a PEM text, in order: each label and its DER; at least one. A malformed
+/// block after the first ends the list (as text after a key always did).
 fn pem_blocks(pem: &str) -> Result<Vec<(String, Vec<u8>)>, KeyError> {
     let mut blocks = Vec::new();
     let mut rest = pem;
     while let Some(begin) = rest.find("-----BEGIN ") {
         rest = &rest[begin..];
-        blocks.push(crate::grants::service_account::pem_der(rest)?);
+        match crate::grants::service_account::pem_der(rest) {
+            Ok(block) => blocks.push(block),
+            Err(e) if blocks.is_empty() => return Err(e),
+            Err(_) => break,
+        }
         // On past this block's `-----END LABEL-----` line.
         let end = rest.find("-----END ").map_or(rest.len(), |i| i + "-----END ".len());
         rest = &rest[end..];
@@ -550,6 +574,19 @@ mod tests {
         let garbled = "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n";
         let err = ClientKey::from_pem(key_only).unwrap().with_certificate(garbled).unwrap_err();
         assert!(err.0.contains("does not parse"), "{err}");
+        // A chain: another certificate (a CA's) before the key's own is passed over; a file
+        // whose only certificate is another key's loads, without a certificate.
+        let chain =
+            format!("{key_only}{other}{}", &KEY_AND_CERT[KEY_AND_CERT.find("-----BEGIN CERTIFICATE").unwrap()..]);
+        assert_eq!(ClientKey::from_pem(&chain).unwrap().certificate_thumbprint(), Some(X5T_S256));
+        assert_eq!(
+            ClientKey::from_pem(key_only).unwrap().with_certificate(&chain).unwrap().certificate_thumbprint(),
+            Some(X5T_S256)
+        );
+        let foreign = ClientKey::from_pem(&format!("{key_only}{other}")).unwrap();
+        assert_eq!(foreign.certificate_thumbprint(), None);
+        // An RSA key's JWK names no `alg`: it signs RS256 or PS256 as the spec says.
+        assert!(foreign.public_jwk().get("alg").is_none());
         // The certificate first, then the key: the same.
         let swapped = format!("{}{key_only}", &KEY_AND_CERT[KEY_AND_CERT.find("-----BEGIN CERTIFICATE").unwrap()..]);
         assert_eq!(ClientKey::from_pem(&swapped).unwrap().certificate_thumbprint(), Some(X5T_S256));
