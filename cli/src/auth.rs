@@ -81,11 +81,24 @@ pub(crate) struct ClientKeyArgs {
     /// hold it too.
     #[arg(long = "client-cert", env = "OAUTHGEN_CLIENT_CERT", value_name = "FILE")]
     cert: Option<PathBuf>,
+    /// A file holding a client assertion another issuer writes (workload identity
+    /// federation: Kubernetes' projected token, as in `AZURE_FEDERATED_TOKEN_FILE`), read for
+    /// every request, instead of a key or a secret.
+    #[arg(
+        long = "client-assertion-file",
+        env = "OAUTHGEN_CLIENT_ASSERTION_FILE",
+        value_name = "FILE",
+        conflicts_with = "key"
+    )]
+    assertion_file: Option<PathBuf>,
 }
 
 impl ClientKeyArgs {
     /// Give `provider` the key, when one was named.
     fn apply(&self, provider: &mut RuntimeProvider) -> Result<(), String> {
+        if let Some(file) = &self.assertion_file {
+            provider.config_mut().set_client_assertion_file(file.clone());
+        }
         let Some(path) = &self.key else {
             // `OAUTHGEN_CLIENT_CERT` may be set for commands that use a secret.
             if let Some(cert) = &self.cert {
@@ -118,6 +131,7 @@ impl ClientKeyArgs {
             "client_key": self.key.as_ref().map(absolute),
             "client_key_id": self.key_id,
             "client_cert": self.cert.as_ref().map(absolute),
+            "client_assertion_file": self.assertion_file.as_ref().map(absolute),
         })
     }
 }
@@ -361,6 +375,7 @@ pub(crate) fn login(args: &Login) -> Result<(), String> {
         "client_key": stored_key["client_key"],
         "client_key_id": stored_key["client_key_id"],
         "client_cert": stored_key["client_cert"],
+        "client_assertion_file": stored_key["client_assertion_file"],
         "variables": vars,
     });
     credentials.extra.insert(META.into(), meta);
@@ -457,6 +472,7 @@ fn stored_client(credentials: &Credentials) -> Result<StoredClient, String> {
         key: meta["client_key"].as_str().map(PathBuf::from),
         key_id: meta["client_key_id"].as_str().map(str::to_owned),
         cert: meta["client_cert"].as_str().map(PathBuf::from),
+        assertion_file: meta["client_assertion_file"].as_str().map(PathBuf::from),
     };
     let variables = meta["variables"]
         .as_object()
@@ -491,8 +507,9 @@ fn stored_login(
     let Some(stored) = stored else { return Err(explain(&Error::NoCredentials(key), &spec.id)) };
     let client = stored_client(&stored)?;
     let mut provider = args.provider.provider(&spec, client.client_id, client.client_secret, &client.variables);
-    // A key given now wins over the one `login` used.
-    if args.key.key.is_some() { &args.key } else { &client.key }.apply(&mut provider)?;
+    // A key or assertion file given now wins over what `login` used.
+    if args.key.key.is_some() || args.key.assertion_file.is_some() { &args.key } else { &client.key }
+        .apply(&mut provider)?;
     Ok((spec, store, key, shown, provider))
 }
 

@@ -231,6 +231,26 @@ grants:
     assert!(stderr.contains("another key"), "{stderr}");
 }
 
+/// `--client-assertion-file`: a token another issuer wrote, read for the request.
+#[test]
+fn a_client_assertion_file_for_client_credentials() {
+    let setup = Setup::new(3600);
+    let file = setup.dir.path().join("federated-token");
+    let key = oauthgen_runtime::ClientKey::from_file(workspace().join("tests/oidc/client-key.json")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = i64::try_from(now).unwrap();
+    std::fs::write(&file, key.assertion("jwt-client", &setup.server.url("/token"), now).unwrap()).unwrap();
+    let path = file.display().to_string();
+    let args = ["--client-id", "jwt-client", "--client-assertion-file", &path];
+    let (code, token, stderr) = run(&mut setup.cmd_without_store("client-credentials", &args));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!token.trim().is_empty());
+    // The same token again: refused by the provider (each assertion is used once).
+    let (code, _, stderr) = run(&mut setup.cmd_without_store("client-credentials", &args));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+}
+
 /// Call the test provider's DPoP resource server with the two lines `token --dpop-proof`
 /// printed: its status.
 fn call_resource(server: &OidcServer, printed: &str) -> u16 {

@@ -19,6 +19,8 @@ pub struct ProviderConfig {
     client_id: ClientId,
     client_secret: Option<ClientSecret>,
     client_key: Option<std::sync::Arc<crate::ClientKey>>,
+    /// A file holding a client assertion issued elsewhere (workload identity federation).
+    client_assertion_file: Option<std::path::PathBuf>,
     variables: BTreeMap<&'static str, String>,
     overrides: BTreeMap<Endpoint, Url>,
     extra_variables: BTreeMap<String, String>,
@@ -37,6 +39,7 @@ impl fmt::Debug for ProviderConfig {
             .field("client_id", &self.client_id.as_str())
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("client_key", &self.client_key)
+            .field("client_assertion_file", &self.client_assertion_file)
             .field("variables", &self.variables)
             .field("overrides", &self.overrides.iter().map(|(k, v)| (k, v.as_str())).collect::<BTreeMap<_, _>>())
             .finish_non_exhaustive()
@@ -154,6 +157,7 @@ impl ProviderConfig {
             client_id: ClientId::new(client_id),
             client_secret: client_secret.map(ClientSecret::new),
             client_key: None,
+            client_assertion_file: None,
             variables: BTreeMap::new(),
             overrides: BTreeMap::new(),
             extra_variables: BTreeMap::new(),
@@ -189,7 +193,7 @@ impl ProviderConfig {
 
     /// Whether this is a public client (no secret).
     pub fn is_public(&self) -> bool {
-        self.client_secret.is_none() && self.client_key.is_none()
+        self.client_secret.is_none() && self.client_key.is_none() && self.client_assertion_file.is_none()
     }
 
     /// The `aud` of an assertion: the token endpoint, `called` (the URL a request goes to;
@@ -242,6 +246,20 @@ impl ProviderConfig {
         self.client_key = Some(std::sync::Arc::new(key));
     }
 
+    /// Authenticate with a client assertion another issuer wrote to `path` (workload identity
+    /// federation: Kubernetes' projected service-account token, which Azure names in
+    /// `AZURE_FEDERATED_TOKEN_FILE`; a CI system's OIDC token), sent as `private_key_jwt`'s
+    /// `client_assertion` where the spec lists it. The file is read for every request, so a
+    /// token the platform rotates is picked up; it takes the place of a client key.
+    pub fn set_client_assertion_file(&mut self, path: impl Into<std::path::PathBuf>) {
+        self.client_assertion_file = Some(path.into());
+    }
+
+    /// The file of [`ProviderConfig::set_client_assertion_file`], when one was set.
+    pub fn client_assertion_file(&self) -> Option<&std::path::Path> {
+        self.client_assertion_file.as_deref()
+    }
+
     /// The client authentication method `endpoint` takes: the spec's own for it
     /// (`endpoint_client_auth`), else [`ProviderConfig::client_auth`].
     pub fn client_auth_at(&self, endpoint: Endpoint) -> ClientAuth {
@@ -271,7 +289,7 @@ impl ProviderConfig {
             return ClientAuth::RequestBody;
         }
         let usable = |m: &&ClientAuth| match m {
-            ClientAuth::PrivateKeyJwt => self.client_key.is_some(),
+            ClientAuth::PrivateKeyJwt => self.client_key.is_some() || self.client_assertion_file.is_some(),
             ClientAuth::Basic | ClientAuth::RequestBody | ClientAuth::ClientSecretJwt => self.client_secret.is_some(),
         };
         self.client_auth

@@ -86,6 +86,17 @@ pub trait Provider: Send + Sync {
         self
     }
 
+    /// Authenticate with a client assertion another issuer writes to `path` (workload
+    /// identity federation): see [`ProviderConfig::set_client_assertion_file`].
+    #[must_use]
+    fn with_client_assertion_file(mut self, path: impl Into<std::path::PathBuf>) -> Self
+    where
+        Self: Sized,
+    {
+        self.config_mut().set_client_assertion_file(path);
+        self
+    }
+
     /// Bind tokens to a key of the client's with DPoP proofs (RFC 9449), for a provider whose
     /// spec says `dpop: supported`; [`Error::DpopUnsupported`] when it says `unsupported`.
     /// Every new grant (code exchange, client credentials, device, token exchange) gets a

@@ -182,3 +182,43 @@ async fn certificate_credentials_as_microsoft_entra_takes_them() {
     let (status, error) = post_assertion(&server, "cert-client", &rs256).await;
     assert_eq!((status, error.as_deref()), (401, Some("invalid_client")), "RS256 refused");
 }
+
+/// Workload identity federation: the client assertion is a token another issuer writes to a
+/// file (Kubernetes' projected token, a CI system's OIDC token), read for every request.
+/// Each one is used once: the provider refuses the same token twice (its `jti`), so a
+/// request after the platform rotated the file works again; a missing or empty file is an
+/// error before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_assertion_from_a_file_another_issuer_writes() {
+    use oauthgen_runtime::Provider as _;
+    let server = OidcServer::start(3600);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("federated-token");
+    // The other issuer: here the test, signing as the platform would for this client.
+    let issue = || {
+        let now = chrono::Utc::now().timestamp();
+        std::fs::write(
+            &file,
+            format!("{}\n", client_key().assertion("jwt-client", &server.url("/token"), now).unwrap()),
+        )
+        .unwrap();
+    };
+    let op = TestOp::public(server.port.to_string(), "jwt-client").with_client_assertion_file(&file);
+    assert_eq!(op.config().client_auth(), ClientAuth::PrivateKeyJwt, "the file chooses the method");
+    assert!(!op.config().is_public());
+
+    let missing = client_credentials(&op, &[] as &[&str]).await.unwrap_err();
+    assert!(matches!(&missing, Error::Signing(m) if m.contains("cannot read")), "{missing:?}");
+    issue();
+    let first = client_credentials(&op, &[] as &[&str]).await.unwrap();
+    assert!(!first.access_token.secret().is_empty());
+    let replayed = client_credentials(&op, &[] as &[&str]).await.unwrap_err();
+    assert!(matches!(&replayed, Error::OAuth { error, .. } if error == "invalid_client"), "{replayed:?}");
+    issue();
+    let rotated = client_credentials(&op, &[] as &[&str]).await.unwrap();
+    assert_ne!(rotated.access_token.secret(), first.access_token.secret());
+    std::fs::write(&file, "\n").unwrap();
+    let empty = client_credentials(&op, &[] as &[&str]).await.unwrap_err();
+    assert!(matches!(&empty, Error::Signing(m) if m.contains("does not hold a JWT")), "{empty:?}");
+    assert!(!format!("{op:?}").contains("eyJ"), "no token in Debug");
+}

@@ -205,6 +205,20 @@ pub(crate) fn client_assertion(
     let now = chrono::Utc::now().timestamp();
     let id = config.client_id().as_str();
     match method {
+        ClientAuth::PrivateKeyJwt if config.client_key().is_none() && config.client_assertion_file().is_some() => {
+            let path = config.client_assertion_file().unwrap_or_else(|| std::path::Path::new(""));
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Signing(format!("cannot read the client assertion file {}: {e}", path.display()))
+            })?;
+            let assertion = text.trim();
+            if assertion.is_empty() || assertion.split('.').count() != 3 {
+                return Err(Error::Signing(format!(
+                    "the client assertion file {} does not hold a JWT",
+                    path.display()
+                )));
+            }
+            Ok(Some(assertion.to_owned()))
+        }
         ClientAuth::PrivateKeyJwt => {
             let key = config.client_key().ok_or_else(|| {
                 Error::Signing(format!(
