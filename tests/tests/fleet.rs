@@ -22,12 +22,48 @@ async fn refreshes(server: &OidcServer) -> u64 {
 }
 
 async fn log_in(server: &OidcServer, address: &str) -> oauthgen_runtime::Credentials {
-    let op = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
-    let auth = authorize_url(&op, REDIRECT, TestOpScope::DEFAULT).unwrap();
+    log_in_as(&TestOp::new(server.port.to_string(), "basic-client", "basic-secret"), address).await
+}
+
+/// Sign in with `op` and store the credentials under `user` at `address`.
+async fn log_in_as(op: &TestOp, address: &str) -> oauthgen_runtime::Credentials {
+    let auth = authorize_url(op, REDIRECT, TestOpScope::DEFAULT).unwrap();
     let callback = follow_to_callback(auth.url.as_str(), REDIRECT).await;
-    let credentials = exchange(&op, &auth.pending, &Callback::from_url(&callback).unwrap()).await.unwrap();
+    let credentials = exchange(op, &auth.pending, &Callback::from_url(&callback).unwrap()).await.unwrap();
     AnyStore::open(address).await.unwrap().save("user", &credentials).await.unwrap();
     credentials
+}
+
+/// `rounds` rounds, each once the previous token is due: every member's tasks ask at once;
+/// every answer has no errors and passes `check` (with its round); all got the same new
+/// token, from one token request per round.
+async fn rounds_of_one_refresh(
+    server: &OidcServer,
+    members: &mut [Member],
+    first: &oauthgen_runtime::Credentials,
+    rounds: u64,
+    check: impl Fn(u64, &serde_json::Value),
+) {
+    let mut previous = first.access_token.secret().clone();
+    for round in 1..=rounds {
+        // Due half-way through its 2-second life.
+        tokio::time::sleep(Duration::from_millis(1150)).await;
+        for m in members.iter_mut() {
+            m.go();
+        }
+        let mut tokens = std::collections::BTreeSet::new();
+        for m in members.iter_mut() {
+            let answer = m.answer();
+            assert_eq!(answer["errors"], serde_json::json!([]), "round {round}: {answer}");
+            tokens.extend(answer["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()));
+            check(round, &answer);
+        }
+        assert_eq!(tokens.len(), 1, "round {round}: every task of every process got the same token");
+        let token = tokens.pop_first().unwrap();
+        assert_ne!(token, previous, "round {round}: a new token");
+        previous = token;
+        assert_eq!(refreshes(server).await, round, "round {round}: one token request per round");
+    }
 }
 
 /// One fleet server (`helper fleet`).
@@ -75,27 +111,7 @@ async fn fleet_refreshes_once_per_round(address: &str, rounds: u64) {
     let server = OidcServer::start(TTL);
     let first = log_in(&server, address).await;
     let mut members: Vec<Member> = (0..PROCESSES).map(|_| Member::spawn(server.port, address, &[])).collect();
-    let mut previous = first.access_token.secret().clone();
-    for round in 1..=rounds {
-        // Due half-way through its 2-second life.
-        tokio::time::sleep(Duration::from_millis(1150)).await;
-        for m in &mut members {
-            m.go();
-        }
-        let mut tokens = std::collections::BTreeSet::new();
-        for m in &mut members {
-            let answer = m.answer();
-            assert_eq!(answer["errors"], serde_json::json!([]), "round {round}: {answer}");
-            for t in answer["tokens"].as_array().unwrap() {
-                tokens.insert(t.as_str().unwrap().to_owned());
-            }
-        }
-        assert_eq!(tokens.len(), 1, "round {round}: every task of every process got the same token");
-        let token = tokens.pop_first().unwrap();
-        assert_ne!(token, previous, "round {round}: a new token");
-        previous = token;
-        assert_eq!(refreshes(&server).await, round, "round {round}: one token request per round");
-    }
+    rounds_of_one_refresh(&server, &mut members, &first, rounds, |_, _| {}).await;
     // The grant is alive: the stored refresh token is the newest.
     let op = TestOp::new(server.port.to_string(), "basic-client", "basic-secret");
     let mut stored = AnyStore::open(address).await.unwrap().load("user").await.unwrap().unwrap();
@@ -141,35 +157,17 @@ async fn dpop_bound_grant_is_shared(address: &str, rounds: u64) {
     let nonce = reqwest::Client::new().post(server.url("/test/resource-nonce?required=true")).send().await.unwrap();
     assert_eq!(nonce.status(), 204);
     let op = TestOp::new(server.port.to_string(), "dpop-client", "dpop-secret").with_dpop().unwrap();
-    let auth = authorize_url(&op, REDIRECT, TestOpScope::DEFAULT).unwrap();
-    let callback = follow_to_callback(auth.url.as_str(), REDIRECT).await;
-    let first = exchange(&op, &auth.pending, &Callback::from_url(&callback).unwrap()).await.unwrap();
+    let first = log_in_as(&op, address).await;
     let key = first.dpop_key.clone().expect("a DPoP-bound grant keeps its key");
-    AnyStore::open(address).await.unwrap().save("user", &first).await.unwrap();
     let env = [("DPOP", "1".to_owned()), ("RESOURCE_URL", server.url("/test/resource"))];
     let mut members: Vec<Member> = (0..PROCESSES).map(|_| Member::spawn(server.port, address, &env)).collect();
-    let mut previous = first.access_token.secret().clone();
-    for round in 1..=rounds {
-        tokio::time::sleep(Duration::from_millis(1150)).await;
-        for m in &mut members {
-            m.go();
-        }
-        let mut tokens = std::collections::BTreeSet::new();
-        for m in &mut members {
-            let answer = m.answer();
-            assert_eq!(answer["errors"], serde_json::json!([]), "round {round}: {answer}");
-            tokens.extend(answer["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()));
-            assert_eq!(answer["resource"]["status"], 200, "round {round}: {answer}");
-            let body: serde_json::Value = serde_json::from_str(answer["resource"]["body"].as_str().unwrap()).unwrap();
-            assert_eq!(body["scheme"], "DPoP", "round {round}: {body}");
-            assert_eq!(body["jkt"], key.thumbprint(), "round {round}: bound to the grant's one key");
-        }
-        assert_eq!(tokens.len(), 1, "round {round}: every task of every process got the same token");
-        let token = tokens.pop_first().unwrap();
-        assert_ne!(token, previous, "round {round}: a new token");
-        previous = token;
-        assert_eq!(refreshes(&server).await, round, "round {round}: one token request per round");
-    }
+    rounds_of_one_refresh(&server, &mut members, &first, rounds, |round, answer| {
+        assert_eq!(answer["resource"]["status"], 200, "round {round}: {answer}");
+        let body: serde_json::Value = serde_json::from_str(answer["resource"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["scheme"], "DPoP", "round {round}: {body}");
+        assert_eq!(body["jkt"], key.thumbprint(), "round {round}: bound to the grant's one key");
+    })
+    .await;
     let stored = AnyStore::open(address).await.unwrap().load("user").await.unwrap().unwrap();
     assert!(stored.is_dpop(), "{}", stored.token_type);
     assert_eq!(
