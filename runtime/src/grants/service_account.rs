@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 
 use crate::Credentials;
@@ -116,14 +116,7 @@ impl ServiceAccountKey {
     /// A JWT over `header` and `payload` (already serialised), signed RS256 or PS256.
     fn sign(&self, algorithm: JwtAlgorithm, header: &str, payload: &str) -> Result<String, Error> {
         let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
-        let mut signature = vec![0; self.key.public().modulus_len()];
-        let padding: &dyn ring::signature::RsaEncoding = match algorithm {
-            JwtAlgorithm::Rs256 => &RSA_PKCS1_SHA256,
-            JwtAlgorithm::Ps256 => &ring::signature::RSA_PSS_SHA256,
-        };
-        self.key
-            .sign(padding, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
-            .map_err(|_| Error::Signing("RSA signing failed".into()))?;
+        let signature = crate::wire::assertion::rsa_sign(&self.key, algorithm, signing_input.as_bytes())?;
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 }

@@ -10,6 +10,7 @@ use reqwest::{IntoUrl, Method, Request, Response};
 use serde::Serialize;
 
 use crate::store::TokenStore;
+use crate::wire::dpop::{credential, refused_for_nonce};
 use crate::{Error, Renew, Token, TokenManager};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -163,13 +164,13 @@ impl AuthorizedClient {
             // Retried with a nonce other than the one the proof carried, once.
             let offered = self.nonces.remember(&url, response.headers());
             let new_nonce = offered.is_some() && offered != sent_nonce;
-            if let (Some(mut again), true) = (nonce_replay, new_nonce && asks_for_nonce(&response)) {
+            if let (Some(mut again), true) = (nonce_replay, new_nonce && refused_for_nonce(&response)) {
                 self.authorize(&mut again, &token)?;
                 response = self.http.execute(again).await?;
                 self.nonces.remember(&url, response.headers());
             }
         }
-        if response.status() != reqwest::StatusCode::UNAUTHORIZED || asks_for_nonce(&response) {
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED || refused_for_nonce(&response) {
             return Ok(response);
         }
         let Some(mut replay) = replay else { return Ok(response) };
@@ -200,21 +201,6 @@ impl AuthorizedClient {
     pub fn http_client(&self) -> &reqwest::Client {
         &self.http
     }
-}
-
-/// A `401` that asks for a DPoP nonce.
-fn asks_for_nonce(response: &Response) -> bool {
-    response.status() == reqwest::StatusCode::UNAUTHORIZED && crate::wire::dpop::asks_for_nonce(response.headers())
-}
-
-/// An `Authorization` value: `scheme` and the token, marked sensitive.
-fn credential(scheme: &str, token: &str) -> Result<HeaderValue, Error> {
-    let mut value = HeaderValue::from_str(&format!("{scheme} {token}")).map_err(|_| Error::MalformedResponse {
-        status: 200,
-        reason: "the access token holds characters not allowed in a header".into(),
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 /// A request being built by an [`AuthorizedClient`]; [`send`](Self::send) adds the token.

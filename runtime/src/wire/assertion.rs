@@ -374,14 +374,7 @@ impl ClientKey {
         let input = signing_input(&header, &claims(client_id, audience, issued_at)?);
         let rng = SystemRandom::new();
         let signature = match &self.key {
-            Signer::Rsa(k) => {
-                let padding: &dyn ring::signature::RsaEncoding =
-                    if alg == "PS256" { &RSA_PSS_SHA256 } else { &RSA_PKCS1_SHA256 };
-                let mut out = vec![0; k.public().modulus_len()];
-                k.sign(padding, &rng, input.as_bytes(), &mut out)
-                    .map_err(|_| Error::Signing("RSA signing failed".into()))?;
-                out
-            }
+            Signer::Rsa(k) => rsa_sign(k, rsa, input.as_bytes())?,
             Signer::P256(k) => k
                 .sign(&rng, input.as_bytes())
                 .map_err(|_| Error::Signing("ECDSA signing failed".into()))?
@@ -391,6 +384,18 @@ impl ClientKey {
         };
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
+}
+
+/// An RSA signature of `input`: RS256 (PKCS#1 v1.5) or PS256 (PSS), both with SHA-256.
+pub(crate) fn rsa_sign(key: &RsaKeyPair, algorithm: JwtAlgorithm, input: &[u8]) -> Result<Vec<u8>, Error> {
+    let padding: &dyn ring::signature::RsaEncoding = match algorithm {
+        JwtAlgorithm::Rs256 => &RSA_PKCS1_SHA256,
+        JwtAlgorithm::Ps256 => &RSA_PSS_SHA256,
+    };
+    let mut out = vec![0; key.public().modulus_len()];
+    key.sign(padding, &SystemRandom::new(), input, &mut out)
+        .map_err(|_| Error::Signing("RSA signing failed".into()))?;
+    Ok(out)
 }
 
 /// A `client_secret_jwt` assertion: HS256 keyed with the client secret.

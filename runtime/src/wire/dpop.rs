@@ -180,6 +180,22 @@ fn origin(url: &url::Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// A `401` that asks for a DPoP nonce ([`asks_for_nonce`]).
+pub(crate) fn refused_for_nonce(response: &reqwest::Response) -> bool {
+    response.status() == reqwest::StatusCode::UNAUTHORIZED && asks_for_nonce(response.headers())
+}
+
+/// An `Authorization` value: `scheme` (`Bearer`, `DPoP`) and the token, marked sensitive.
+pub(crate) fn credential(scheme: &str, token: &str) -> Result<http::HeaderValue, Error> {
+    let mut value =
+        http::HeaderValue::from_str(&format!("{scheme} {token}")).map_err(|_| Error::MalformedResponse {
+            status: 200,
+            reason: "the access token holds characters not allowed in a header".into(),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// Whether a resource server's `401` asks for a DPoP nonce: a `DPoP` challenge whose
 /// `error` is `use_dpop_nonce` (RFC 9449 section 9), in any `WWW-Authenticate` field, also
 /// beside other challenges.

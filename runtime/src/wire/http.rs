@@ -205,31 +205,18 @@ pub(crate) fn client_assertion(
     let now = chrono::Utc::now().timestamp();
     let id = config.client_id().as_str();
     match method {
-        ClientAuth::PrivateKeyJwt if config.client_key().is_none() && config.client_assertion_file().is_some() => {
-            let path = config.client_assertion_file().unwrap_or_else(|| std::path::Path::new(""));
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Signing(format!("cannot read the client assertion file {}: {e}", path.display()))
-            })?;
-            let assertion = text.trim();
-            if assertion.is_empty() || assertion.split('.').count() != 3 {
-                return Err(Error::Signing(format!(
-                    "the client assertion file {} does not hold a JWT",
-                    path.display()
-                )));
+        ClientAuth::PrivateKeyJwt => match (config.client_key(), config.client_assertion_file()) {
+            (Some(key), _) => {
+                let spec = config.spec();
+                key.assertion_as(id, &audience, now, spec.client_assertion_algorithm, spec.client_assertion_thumbprint)
+                    .map(Some)
             }
-            Ok(Some(assertion.to_owned()))
-        }
-        ClientAuth::PrivateKeyJwt => {
-            let key = config.client_key().ok_or_else(|| {
-                Error::Signing(format!(
-                    "`{}` authenticates with `private_key_jwt`, and no client key was given (`with_client_key`)",
-                    config.id()
-                ))
-            })?;
-            let spec = config.spec();
-            key.assertion_as(id, &audience, now, spec.client_assertion_algorithm, spec.client_assertion_thumbprint)
-                .map(Some)
-        }
+            (None, Some(path)) => assertion_from_file(path).map(Some),
+            (None, None) => Err(Error::Signing(format!(
+                "`{}` authenticates with `private_key_jwt`, and no client key was given (`with_client_key`)",
+                config.id()
+            ))),
+        },
         _ => {
             let secret = config.client_secret().ok_or_else(|| {
                 Error::Signing(format!(
@@ -240,6 +227,18 @@ pub(crate) fn client_assertion(
             crate::secret_assertion(id, secret.secret(), &audience, now).map(Some)
         }
     }
+}
+
+/// The client assertion another issuer wrote to `path` (workload identity federation), read
+/// now: the platform may have rotated it since the last request.
+fn assertion_from_file(path: &std::path::Path) -> Result<String, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Signing(format!("cannot read the client assertion file {}: {e}", path.display())))?;
+    let assertion = text.trim();
+    if assertion.is_empty() || assertion.split('.').count() != 3 {
+        return Err(Error::Signing(format!("the client assertion file {} does not hold a JWT", path.display())));
+    }
+    Ok(assertion.to_owned())
 }
 
 /// Send one request for `config`'s provider. A refusal at any endpoint (an OAuth error, also
@@ -425,9 +424,7 @@ pub(crate) async fn get_with(
             Some(Presented::Dpop(token, key)) => {
                 sent_nonce = nonces.get(url);
                 let proof = key.proof("GET", url, Some(token), sent_nonce.as_deref()).map_err(|e| e.to_string())?;
-                let mut authorization = http::HeaderValue::from_str(&format!("DPoP {token}"))
-                    .map_err(|_| "the access token holds characters not allowed in a header".to_owned())?;
-                authorization.set_sensitive(true);
+                let authorization = crate::wire::dpop::credential("DPoP", token).map_err(|e| e.to_string())?;
                 request =
                     request.header(http::header::AUTHORIZATION, authorization).header(crate::wire::dpop::DPOP, proof);
             }
@@ -435,9 +432,8 @@ pub(crate) async fn get_with(
         let response = request.send().await.map_err(describe)?;
         if let Some(Presented::Dpop(..)) = token {
             let offered = nonces.remember(url, response.headers());
-            let asks = response.status() == http::StatusCode::UNAUTHORIZED
-                && crate::wire::dpop::asks_for_nonce(response.headers());
-            if asks && offered.is_some() && offered != sent_nonce && !retried {
+            if crate::wire::dpop::refused_for_nonce(&response) && offered.is_some() && offered != sent_nonce && !retried
+            {
                 retried = true;
                 continue;
             }
